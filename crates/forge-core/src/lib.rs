@@ -1,0 +1,21 @@
+//! forge's pure formats.
+//!
+//! This crate is the bottom layer of forge: it knows the shapes of things and
+//! how to write and read them, and nothing about where they live. It does no
+//! filesystem, network or process I/O; functions that serialise or parse take
+//! a [`std::io::Read`] or [`std::io::Write`] from the caller. Everything here
+//! is deterministic, so every other crate can rely on it to give the same
+//! bytes on every machine.
+//!
+//! - [`base32`]: Nix's base32 alphabet and byte order, used in store paths.
+//! - [`hash`]: typed BLAKE3 and SHA-256 digests and their textual forms.
+//! - [`store_path`]: `/forge/store/<digest>-<name>` and how a digest is made.
+//! - [`refs`]: the streaming scanner that finds store-path references in bytes.
+//! - [`nar`]: the Nix ARchive format, byte-identical to `nix-store --dump`.
+//! - [`recipe`]: the recipe a person writes, and its TOML parser.
+//! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
+
+pub mod base32;
+pub mod hash;
+pub mod refs;
+pub mod store_path;
