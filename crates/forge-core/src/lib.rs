@@ -17,5 +17,6 @@
 
 pub mod base32;
 pub mod hash;
+pub mod nar;
 pub mod refs;
 pub mod store_path;
