@@ -1,0 +1,5 @@
+//! One module per top-level command.
+
+pub mod hash;
+pub mod nar;
+pub mod store;

@@ -1,0 +1,107 @@
+//! `forge`: the command-line front end.
+//!
+//! This crate owns everything a person sees: argument parsing (clap derive),
+//! output formats (human text on stdout, `--json` for tools), logging on
+//! stderr (tracing, `-v`/`-q`), and the mapping of errors to messages with
+//! `hint:` lines and to exit codes. It composes the library crates and does
+//! not reimplement their logic.
+//!
+//! Exit codes (also in docs/cli.md):
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success (also when stdout is closed early, as by `| head`) |
+//! | 1 | the operation failed; the message says why |
+//! | 2 | the command line is wrong (unknown flag, missing argument) |
+//! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`) |
+
+mod cmd;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// forge: hermetic builds into an immutable, content-addressed store.
+#[derive(Debug, Parser)]
+#[command(name = "forge", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Physical root of the store (default: /var/lib/forge as root,
+    /// $XDG_DATA_HOME/forge otherwise).
+    #[arg(long, global = true, env = "FORGE_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+impl GlobalArgs {
+    /// The store root to use.
+    pub fn root(&self) -> PathBuf {
+        self.root
+            .clone()
+            .filter(|r| !r.as_os_str().is_empty())
+            .unwrap_or_else(forge_store::layout::default_root)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add to, query, verify and collect the store.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCommand),
+    /// Hash files and trees the way the store does.
+    #[command(subcommand)]
+    Hash(cmd::hash::HashCommand),
+    /// Serialise host trees as NAR and inspect NAR archives.
+    #[command(subcommand)]
+    Nar(cmd::nar::NarCommand),
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let default = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Store(c) => cmd::store::run(&cli.global, c),
+        Command::Hash(c) => cmd::hash::run(c),
+        Command::Nar(c) => cmd::nar::run(c),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(err) => output::report_error(&err),
+    }
+}

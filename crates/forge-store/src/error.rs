@@ -1,0 +1,110 @@
+//! The store's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use forge_core::nar::NarWriteError;
+use forge_core::store_path::{StorePath, StorePathError};
+use thiserror::Error;
+
+/// Everything that can go wrong in a store operation. Every variant names the
+/// file, store path or hash involved.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// An I/O error on a named file.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The database could not be opened.
+    #[error("cannot open store database {path}: {source}")]
+    DatabaseOpen {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A query or transaction failed.
+    #[error("store database: {context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer forge.
+    #[error("store database {path} has schema version {found}, but this forge ({binary}) only knows versions up to {supported}")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+        binary: &'static str,
+    },
+    /// The database row contradicts the schema's expectations.
+    #[error("store database is corrupt: {0}")]
+    Corrupt(String),
+    /// A store path that is not valid in this store.
+    #[error("{0} is not a valid path in this store")]
+    NotValid(StorePath),
+    /// A string that should be a store path is not one.
+    #[error(transparent)]
+    BadStorePath(#[from] StorePathError),
+    /// A host path that does not lead into the store.
+    #[error("{path} is not in the store {store_dir}")]
+    OutsideStore { path: PathBuf, store_dir: PathBuf },
+    /// A file type the store cannot hold (device, FIFO, socket).
+    #[error(
+        "{path}: cannot add a {kind} to the store (only regular files, directories and symlinks)"
+    )]
+    SpecialFile { path: PathBuf, kind: &'static str },
+    /// A file name that is not valid in a NAR.
+    #[error("{path}: file name cannot be archived: {reason}")]
+    BadFileName { path: PathBuf, reason: String },
+    /// The source changed while it was being copied.
+    #[error("{path} changed while it was being added: {detail}")]
+    SourceChanged { path: PathBuf, detail: String },
+    /// Serialising to NAR failed.
+    #[error("writing NAR of {path}: {source}")]
+    Nar {
+        path: PathBuf,
+        #[source]
+        source: NarWriteError,
+    },
+    /// A GC root name that does not exist.
+    #[error("no GC root named {0:?}")]
+    NoSuchRoot(String),
+    /// A GC root that cannot be added.
+    #[error("cannot add GC root {name:?}: {reason}")]
+    BadRoot { name: String, reason: String },
+}
+
+/// Shorthand for results of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| StoreError::Io {
+            op,
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+pub(crate) trait DbContext<T> {
+    fn db(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> DbContext<T> for rusqlite::Result<T> {
+    fn db(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| StoreError::Database {
+            context: context(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,474 @@
+//! forge's immutable store: objects on disk, tracked in SQLite.
+//!
+//! A [`Store`] is a physical root on the host (see [`layout`]) holding
+//! objects whose logical paths are `/forge/store/<digest>-<name>`, and a
+//! database ([`db`]) that says which of them are *valid*: complete, canonical
+//! and with known hashes and references. Only valid paths exist as far as the
+//! rest of forge is concerned; anything else under the store directory is
+//! leftover from an interrupted operation and is removed by the next attempt
+//! or by the garbage collector.
+//!
+//! The invariants this crate keeps:
+//!
+//! - **Immutable and canonical.** Objects are copied in, never moved or
+//!   linked, and canonicalised on the way ([`tree`]): mode 0444/0555, mtime 1,
+//!   no setuid/setgid, no extended attributes, no special files.
+//! - **Content-addressed.** An added tree's path digest comes from the BLAKE3
+//!   hash of its NAR and its references, so adding the same tree twice gives
+//!   the same path and the second addition is a no-op.
+//! - **Atomic.** An object is assembled in `tmp/`, renamed into `store/`,
+//!   and only then registered, in one transaction with its references. A
+//!   crash at any point leaves either nothing valid or a complete object.
+//! - **Safe under concurrency.** Additions of one path are serialised by a
+//!   per-path lock; additions hold the GC lock shared and the collector holds
+//!   it exclusively; SQLite transactions do the rest.
+//!
+//! The store knows nothing of recipes, sandboxes or caches: those layers call
+//! into it.
+
+pub mod db;
+pub mod error;
+pub mod failpoint;
+pub mod gc;
+pub mod layout;
+pub mod lock;
+pub mod tree;
+pub mod verify;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use forge_core::hash::Hash;
+use forge_core::nar::NarEncoder;
+use forge_core::refs::RefScanner;
+use forge_core::store_path::{StorePath, StorePathName};
+
+pub use crate::db::{Db, GcRoot, PathInfo, Realisation, RootKind};
+use crate::error::IoContext;
+pub use crate::error::{Result, StoreError};
+pub use crate::layout::Layout;
+use crate::lock::{FileLock, LockMode};
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    layout: Layout,
+    db: Db,
+}
+
+/// The result of adding a tree.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AddOutcome {
+    /// What the store now records about the path.
+    pub info: PathInfo,
+    /// True if the path was already valid and nothing was written.
+    pub already_valid: bool,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating its directories and database if
+    /// they do not exist and migrating the database if it is older.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let layout = Layout::new(root);
+        for dir in layout.dirs() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&dir)
+                .ctx("creating store directory", &dir)?;
+        }
+        let db = Db::open(&layout.db_file())?;
+        Ok(Store { layout, db })
+    }
+
+    /// The physical layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The database, for writes.
+    pub fn db_mut(&mut self) -> &mut Db {
+        &mut self.db
+    }
+
+    /// The physical location of `path`.
+    pub fn physical(&self, path: &StorePath) -> PathBuf {
+        self.layout.physical(path)
+    }
+
+    /// Takes the GC lock shared: while held, the collector cannot run, so
+    /// paths the caller is about to reference cannot disappear.
+    pub fn lock_against_gc(&self) -> Result<FileLock> {
+        FileLock::acquire(&self.layout.gc_lock(), LockMode::Shared)
+    }
+
+    /// Adds the file or tree at `src` to the store by content.
+    ///
+    /// The tree is copied into a staging directory, canonicalised and hashed
+    /// in one pass; its references are the valid store paths whose digests
+    /// appear in its bytes. Its path is then computed from the NAR hash, the
+    /// references and `name` (default: the sanitised file name of `src`).
+    /// If that path is already valid the staging copy is dropped; otherwise
+    /// it is renamed into place and registered in one transaction.
+    pub fn add_path(&mut self, src: &Path, name: Option<StorePathName>) -> Result<AddOutcome> {
+        let name = match name {
+            Some(n) => n,
+            None => {
+                let base = src
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .or_else(|| {
+                        fs::canonicalize(src)
+                            .ok()
+                            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    })
+                    .unwrap_or_default();
+                StorePathName::sanitize(&base)
+            }
+        };
+        let _gc = self.lock_against_gc()?;
+        self.remove_stale_staging()?;
+        let staging = Staging::new(&self.layout)?;
+
+        let candidates = self.db.valid_paths()?;
+        let scanner = RefScanner::new(&candidates);
+        let sink = tree::NarSink::new(true, Some(scanner));
+        let mut enc = NarEncoder::new(sink).map_err(|source| StoreError::Nar {
+            path: src.to_owned(),
+            source,
+        })?;
+        tree::dump_tree(src, &mut enc, Some(&staging.object))?;
+        let digest = enc
+            .finish()
+            .map_err(|source| StoreError::Nar {
+                path: src.to_owned(),
+                source,
+            })?
+            .finish();
+        failpoint::hit("add-after-copy");
+        let path = StorePath::content_addressed(name, &digest.blake3, &digest.references, false);
+        let info = PathInfo {
+            path: path.clone(),
+            nar_blake3: digest.blake3,
+            nar_sha256: digest.sha256.expect("sink computes sha256"),
+            nar_size: digest.size,
+            registered_at: db::now(),
+            deriver: None,
+            content_address: Some(format!("nar:{}", digest.blake3)),
+            self_reference: false,
+            references: digest.references,
+            signatures: BTreeSet::new(),
+        };
+        let already_valid = self.install(&staging.object, &info)?;
+        let info = if already_valid {
+            self.path_info(&path)?
+        } else {
+            info
+        };
+        Ok(AddOutcome {
+            info,
+            already_valid,
+        })
+    }
+
+    /// Moves a complete, canonical object from `staged` into the store as
+    /// `info.path` and registers it. Returns true if the path was already
+    /// valid (then `staged` is left for the caller to drop). The caller must
+    /// hold the GC lock shared.
+    pub fn install(&mut self, staged: &Path, info: &PathInfo) -> Result<bool> {
+        let lock = FileLock::acquire(&self.layout.path_lock(&info.path), LockMode::Exclusive)?;
+        let res = self.install_locked(staged, info);
+        lock.unlink_and_release()?;
+        res
+    }
+
+    fn install_locked(&mut self, staged: &Path, info: &PathInfo) -> Result<bool> {
+        if self.db.is_valid(&info.path)? {
+            return Ok(true);
+        }
+        let dest = self.layout.physical(&info.path);
+        // A leftover of a crash between rename and commit: never valid, and
+        // nobody else can be installing it while we hold its lock.
+        if fs::symlink_metadata(&dest).is_ok() {
+            tracing::info!(path = %info.path, "removing invalid leftover before adding");
+            self.discard(&dest)?;
+        }
+        fs::rename(staged, &dest).ctx("moving into the store", &dest)?;
+        failpoint::hit("add-after-rename");
+        if let Err(e) = self.db.register(std::slice::from_ref(info)) {
+            // Not registered, so not valid: take it back out rather than
+            // leave garbage (a crash here is cleaned up the same way later).
+            let _ = self.discard(&dest);
+            return Err(e);
+        }
+        failpoint::hit("add-after-commit");
+        Ok(false)
+    }
+
+    /// Renames a non-valid object out of the store and deletes it. Returns
+    /// the bytes freed.
+    pub(crate) fn discard(&self, physical: &Path) -> Result<u64> {
+        let trash = self.layout.trash_dir().join(format!(
+            "{}-{}",
+            physical
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            unique_suffix()
+        ));
+        match fs::rename(physical, &trash) {
+            Ok(()) => tree::remove_tree(&trash),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e).ctx("moving to trash", physical),
+        }
+    }
+
+    /// Removes staging directories whose owner is gone (its lock is free).
+    fn remove_stale_staging(&self) -> Result<()> {
+        let tmp = self.layout.tmp_dir();
+        for entry in fs::read_dir(&tmp).ctx("reading", &tmp)? {
+            let entry = entry.ctx("reading", &tmp)?;
+            let mut p = entry.path();
+            if p.extension().is_some_and(|e| e == "lock") {
+                // A lock whose directory is gone: its owner died between
+                // removing the two.
+                let dir = p.with_extension("");
+                if fs::symlink_metadata(&dir).is_ok() {
+                    continue;
+                }
+                p = dir;
+            }
+            let lock_path = p.with_extension("lock");
+            if let Some(_l) = FileLock::try_acquire(&lock_path, LockMode::Exclusive)? {
+                tracing::debug!(path = %p.display(), "removing stale staging directory");
+                tree::remove_tree(&p)?;
+                let _ = fs::remove_file(&lock_path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything recorded about `path`; an error if it is not valid.
+    pub fn path_info(&self, path: &StorePath) -> Result<PathInfo> {
+        self.db
+            .path_info(path)?
+            .ok_or_else(|| StoreError::NotValid(path.clone()))
+    }
+
+    /// Resolves a user's argument to a store path and a subpath inside it.
+    /// Accepts a logical path (`/forge/store/…[/sub]`), a physical one
+    /// (`<root>/store/…[/sub]`), or a symlink to either, such as `./result`.
+    pub fn resolve(&self, arg: &Path) -> Result<(StorePath, PathBuf)> {
+        if let Some((base, sub)) = self.layout.split_path(arg) {
+            return Ok((StorePath::from_base_name(&base)?, sub));
+        }
+        // Follow symlinks one at a time: the final target may not exist on
+        // the host (a logical path when the root is elsewhere).
+        let mut cur = if arg.is_absolute() {
+            arg.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .ctx("reading current directory", ".")?
+                .join(arg)
+        };
+        for _ in 0..40 {
+            if let Some((base, sub)) = self.layout.split_path(&cur) {
+                return Ok((StorePath::from_base_name(&base)?, sub));
+            }
+            match fs::read_link(&cur) {
+                Ok(target) => {
+                    cur = cur.parent().unwrap_or(Path::new("/")).join(target);
+                }
+                Err(_) => break,
+            }
+        }
+        if let Ok(real) = fs::canonicalize(&cur) {
+            let store_real = fs::canonicalize(self.layout.store_dir())
+                .unwrap_or_else(|_| self.layout.store_dir());
+            if let Ok(rest) = real.strip_prefix(&store_real) {
+                let logical = self.layout.store_dir().join(rest);
+                if let Some((base, sub)) = self.layout.split_path(&logical) {
+                    return Ok((StorePath::from_base_name(&base)?, sub));
+                }
+            }
+        }
+        Err(StoreError::OutsideStore {
+            path: arg.to_owned(),
+            store_dir: self.layout.store_dir(),
+        })
+    }
+
+    /// The closure of `paths`: them and everything they refer to,
+    /// transitively, in dependency order (every path after all of its
+    /// references).
+    pub fn closure(&self, paths: &[StorePath]) -> Result<Vec<StorePath>> {
+        let mut refs: HashMap<StorePath, BTreeSet<StorePath>> = HashMap::new();
+        let mut todo: Vec<StorePath> = paths.to_vec();
+        while let Some(p) = todo.pop() {
+            if refs.contains_key(&p) {
+                continue;
+            }
+            let info = self.path_info(&p)?;
+            todo.extend(info.references.iter().cloned());
+            refs.insert(p, info.references);
+        }
+        Ok(topo_sort(&refs))
+    }
+
+    /// Writes the NAR serialisation of a valid path.
+    pub fn dump(&self, path: &StorePath, out: impl Write) -> Result<()> {
+        if !self.db.is_valid(path)? {
+            return Err(StoreError::NotValid(path.clone()));
+        }
+        let physical = self.layout.physical(path);
+        let nar_err = |source| StoreError::Nar {
+            path: physical.clone(),
+            source,
+        };
+        let mut enc =
+            NarEncoder::new(std::io::BufWriter::with_capacity(1 << 16, out)).map_err(nar_err)?;
+        tree::dump_tree(&physical, &mut enc, None)?;
+        enc.finish()
+            .map_err(nar_err)?
+            .flush()
+            .ctx("writing NAR of", &physical)?;
+        Ok(())
+    }
+
+    /// Adds a direct GC root named `name` for `path`.
+    pub fn add_root(&mut self, name: &str, path: &StorePath) -> Result<()> {
+        if name.is_empty() {
+            return Err(StoreError::BadRoot {
+                name: name.into(),
+                reason: "the name is empty".into(),
+            });
+        }
+        self.db.add_root(RootKind::Direct, name, Some(path))
+    }
+
+    /// Adds an indirect GC root: the symlink at `link` (made absolute) roots
+    /// whatever store path it points to, for as long as it exists.
+    pub fn add_indirect_root(&mut self, link: &Path) -> Result<PathBuf> {
+        let abs = if link.is_absolute() {
+            link.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .ctx("reading current directory", ".")?
+                .join(link)
+        };
+        let meta = fs::symlink_metadata(&abs).ctx("reading", &abs)?;
+        if !meta.file_type().is_symlink() {
+            return Err(StoreError::BadRoot {
+                name: abs.display().to_string(),
+                reason: "an indirect root must be a symlink into the store".into(),
+            });
+        }
+        let (path, _) = self.resolve(&abs)?;
+        if !self.db.is_valid(&path)? {
+            return Err(StoreError::NotValid(path));
+        }
+        let name = abs.to_string_lossy().into_owned();
+        self.db.add_root(RootKind::Indirect, &name, None)?;
+        Ok(abs)
+    }
+
+    /// Removes a root by name (a direct root's name or an indirect root's
+    /// link path).
+    pub fn remove_root(&mut self, name: &str) -> Result<()> {
+        self.db.remove_root(name)
+    }
+}
+
+/// Sorts a closed reference graph so that every path comes after its
+/// references; ties are broken by path order so the output is stable.
+pub fn topo_sort(refs: &HashMap<StorePath, BTreeSet<StorePath>>) -> Vec<StorePath> {
+    let mut sorted: BTreeMap<&StorePath, &BTreeSet<StorePath>> = BTreeMap::new();
+    sorted.extend(refs.iter());
+    let mut state: HashMap<&StorePath, bool> = HashMap::new(); // false = visiting, true = done
+    let mut out = Vec::with_capacity(refs.len());
+    for &start in sorted.keys() {
+        if state.contains_key(start) {
+            continue;
+        }
+        // Iterative DFS emitting in post-order.
+        let mut stack: Vec<(&StorePath, Vec<&StorePath>)> = Vec::new();
+        state.insert(start, false);
+        stack.push((start, sorted[start].iter().rev().collect()));
+        while let Some((node, children)) = stack.last_mut() {
+            if let Some(child) = children.pop() {
+                if child == *node || state.contains_key(child) || !sorted.contains_key(child) {
+                    continue;
+                }
+                state.insert(child, false);
+                let grand = sorted[child].iter().rev().collect();
+                stack.push((child, grand));
+            } else {
+                let node = *node;
+                state.insert(node, true);
+                out.push(node.clone());
+                stack.pop();
+            }
+        }
+    }
+    out
+}
+
+fn unique_suffix() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = blake3::hash(format!("{}-{t}", std::process::id()).as_bytes());
+    n.to_hex()[..12].to_owned()
+}
+
+/// A staging directory under `tmp/`, owned through a held lock file and
+/// removed on drop (or by the next addition if this process dies).
+struct Staging {
+    dir: PathBuf,
+    object: PathBuf,
+    lock_path: PathBuf,
+    _lock: FileLock,
+}
+
+impl Staging {
+    fn new(layout: &Layout) -> Result<Self> {
+        let dir = layout
+            .tmp_dir()
+            .join(format!("add-{}-{}", std::process::id(), unique_suffix()));
+        let lock_path = dir.with_extension("lock");
+        let lock = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .ctx("creating staging directory", &dir)?;
+        Ok(Staging {
+            object: dir.join("object"),
+            dir,
+            lock_path,
+            _lock: lock,
+        })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = tree::remove_tree(&self.dir);
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// Hashes the NAR of a host tree (BLAKE3, and SHA-256 if asked), as
+/// `forge hash path` does, without touching any store.
+pub fn hash_path(path: &Path, sha256: bool) -> Result<(Hash, Option<Hash>, u64)> {
+    let d = tree::hash_tree(path, sha256, None)?;
+    Ok((d.blake3, d.sha256, d.size))
+}

@@ -1,0 +1,441 @@
+//! Walking host trees: serialising them as NAR, copying them into the store
+//! canonicalised, and hashing the NAR stream on the way.
+//!
+//! [`dump_tree`] is the one walker. It visits a tree in NAR order (directory
+//! entries sorted bytewise), feeds a [`NarEncoder`], and when asked also
+//! writes a canonical copy of every node it reads. Copying and hashing in
+//! one pass means the hash is the hash of exactly the bytes that were
+//! written, even if the source changes under us (a file that grows or shrinks
+//! while being read is an error, not a silently wrong hash).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use forge_core::hash::{Hash, HashAlgo, Hasher};
+use forge_core::nar::NarEncoder;
+use forge_core::refs::RefScanner;
+use forge_core::store_path::StorePath;
+use nix::sys::stat::{utimensat, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+
+use crate::error::{IoContext, Result, StoreError};
+
+/// The modification time of every store object (Nix uses the same value).
+pub const CANONICAL_MTIME: i64 = 1;
+
+const CHUNK: usize = 1 << 20;
+
+/// Serialises the tree at `src` into `enc`. With `copy_to`, also recreates
+/// it there, canonical: files 0444 or 0555, directories 0555, mtime 1, no
+/// setuid/setgid/sticky bits, no extended attributes, no special files.
+/// `copy_to` must not exist yet.
+pub fn dump_tree<W: Write>(
+    src: &Path,
+    enc: &mut NarEncoder<W>,
+    copy_to: Option<&Path>,
+) -> Result<()> {
+    let meta = fs::symlink_metadata(src).ctx("reading metadata of", src)?;
+    dump_node(src, &meta, enc, copy_to)
+}
+
+fn nar_err(path: &Path) -> impl FnOnce(forge_core::nar::NarWriteError) -> StoreError + '_ {
+    move |source| {
+        // The encoder wraps I/O errors of the sink and of our tee reader;
+        // surface those as what they are.
+        StoreError::Nar {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+fn set_mtime(path: &Path) -> Result<()> {
+    let t = TimeSpec::new(CANONICAL_MTIME, 0);
+    utimensat(None, path, &t, &t, UtimensatFlags::NoFollowSymlink)
+        .map_err(io::Error::from)
+        .ctx("setting mtime of", path)
+}
+
+fn dump_node<W: Write>(
+    src: &Path,
+    meta: &fs::Metadata,
+    enc: &mut NarEncoder<W>,
+    copy_to: Option<&Path>,
+) -> Result<()> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        let executable = meta.mode() & 0o100 != 0;
+        let size = meta.len();
+        let file = File::open(src).ctx("opening", src)?;
+        match copy_to {
+            None => {
+                let mut reader = ExactReader::new(file, size, src);
+                enc.regular(executable, size, &mut reader)
+                    .map_err(nar_err(src))?;
+                reader.finish()?;
+            }
+            Some(dst) => {
+                let out = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(dst)
+                    .ctx("creating", dst)?;
+                let mut tee = TeeReader {
+                    inner: ExactReader::new(file, size, src),
+                    out,
+                    dst,
+                    err: None,
+                };
+                let res = enc.regular(executable, size, &mut tee);
+                if let Some(e) = tee.err.take() {
+                    return Err(e);
+                }
+                res.map_err(nar_err(src))?;
+                tee.inner.finish()?;
+                let mode = if executable { 0o555 } else { 0o444 };
+                tee.out
+                    .set_permissions(fs::Permissions::from_mode(mode))
+                    .ctx("setting permissions of", dst)?;
+                drop(tee.out);
+                set_mtime(dst)?;
+            }
+        }
+    } else if ft.is_symlink() {
+        let target = fs::read_link(src).ctx("reading symlink", src)?;
+        enc.symlink(target.as_os_str().as_bytes())
+            .map_err(nar_err(src))?;
+        if let Some(dst) = copy_to {
+            std::os::unix::fs::symlink(&target, dst).ctx("creating symlink", dst)?;
+            set_mtime(dst)?;
+        }
+    } else if ft.is_dir() {
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(src).ctx("reading directory", src)? {
+            let entry = entry.ctx("reading directory", src)?;
+            entries.push(entry.file_name());
+        }
+        entries.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        if let Some(dst) = copy_to {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dst)
+                .ctx("creating directory", dst)?;
+        }
+        enc.begin_directory().map_err(nar_err(src))?;
+        for name in entries {
+            let child = src.join(&name);
+            enc.entry(name.as_bytes()).map_err(nar_err(&child))?;
+            let child_meta = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
+            let child_dst = copy_to.map(|d| d.join(&name));
+            dump_node(&child, &child_meta, enc, child_dst.as_deref())?;
+        }
+        enc.end_directory().map_err(nar_err(src))?;
+        if let Some(dst) = copy_to {
+            fs::set_permissions(dst, fs::Permissions::from_mode(0o555))
+                .ctx("setting permissions of", dst)?;
+            set_mtime(dst)?;
+        }
+    } else {
+        let kind = if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_block_device() {
+            "block device"
+        } else if ft.is_char_device() {
+            "character device"
+        } else {
+            "special file"
+        };
+        return Err(StoreError::SpecialFile {
+            path: src.to_owned(),
+            kind,
+        });
+    }
+    Ok(())
+}
+
+/// Reads exactly `size` bytes of a file and notices if there are more.
+struct ExactReader<'a> {
+    file: File,
+    left: u64,
+    path: &'a Path,
+}
+
+impl<'a> ExactReader<'a> {
+    fn new(file: File, size: u64, path: &'a Path) -> Self {
+        ExactReader {
+            file,
+            left: size,
+            path,
+        }
+    }
+
+    /// Checks that the file ended where its size said it would.
+    fn finish(mut self) -> Result<()> {
+        let mut probe = [0u8; 1];
+        if self.left == 0 && self.file.read(&mut probe).ctx("reading", self.path)? == 0 {
+            return Ok(());
+        }
+        Err(StoreError::SourceChanged {
+            path: self.path.to_owned(),
+            detail: "the file's size changed".into(),
+        })
+    }
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Copies what it reads into `out`; remembers a write error with its path.
+struct TeeReader<'a> {
+    inner: ExactReader<'a>,
+    out: File,
+    dst: &'a Path,
+    err: Option<StoreError>,
+}
+
+impl Read for TeeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            let kind = e.kind();
+            self.err = Some(StoreError::Io {
+                op: "writing",
+                path: self.dst.to_owned(),
+                source: e,
+            });
+            return Err(io::Error::new(kind, "write to store copy failed"));
+        }
+        Ok(n)
+    }
+}
+
+/// The digests of a NAR stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NarDigest {
+    /// BLAKE3 of the stream.
+    pub blake3: Hash,
+    /// SHA-256 of the stream, when asked for.
+    pub sha256: Option<Hash>,
+    /// Bytes in the stream.
+    pub size: u64,
+    /// Candidate references seen in the stream.
+    pub references: std::collections::BTreeSet<StorePath>,
+}
+
+/// A `Write` sink that hashes a NAR stream: BLAKE3 on the calling thread
+/// (multithreaded over large chunks), SHA-256 on a helper thread, and an
+/// optional reference scan, over buffers of 1 MiB.
+pub struct NarSink {
+    buf: Vec<u8>,
+    blake3: blake3::Hasher,
+    sha_tx: Option<SyncSender<Arc<Vec<u8>>>>,
+    sha_thread: Option<JoinHandle<Hash>>,
+    scanner: Option<RefScanner>,
+    size: u64,
+}
+
+impl std::fmt::Debug for NarSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NarSink").field("size", &self.size).finish()
+    }
+}
+
+impl NarSink {
+    /// A sink computing BLAKE3, SHA-256 if `sha256`, and references among
+    /// `scanner`'s candidates if given.
+    pub fn new(sha256: bool, scanner: Option<RefScanner>) -> Self {
+        let (sha_tx, sha_thread) = if sha256 {
+            let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(4);
+            let handle = std::thread::spawn(move || {
+                let mut h = Hasher::new(HashAlgo::Sha256);
+                for chunk in rx {
+                    h.update(&chunk);
+                }
+                h.finalize()
+            });
+            (Some(tx), Some(handle))
+        } else {
+            (None, None)
+        };
+        NarSink {
+            buf: Vec::with_capacity(CHUNK),
+            blake3: blake3::Hasher::new(),
+            sha_tx,
+            sha_thread,
+            scanner: scanner.filter(|s| !s.is_empty()),
+            size: 0,
+        }
+    }
+
+    fn flush_chunk(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        if self.sha_tx.is_some() {
+            // SHA-256 runs on the other core; BLAKE3 keeps to this one.
+            self.blake3.update(&chunk);
+        } else {
+            self.blake3.update_rayon(&chunk);
+        }
+        if let Some(s) = &mut self.scanner {
+            s.update(&chunk);
+        }
+        if let Some(tx) = &self.sha_tx {
+            // The receiver only goes away if its thread panicked; finish()
+            // reports that.
+            let _ = tx.send(Arc::new(chunk));
+        }
+    }
+
+    /// Finishes hashing.
+    pub fn finish(mut self) -> NarDigest {
+        self.flush_chunk();
+        drop(self.sha_tx.take());
+        let sha256 = self
+            .sha_thread
+            .take()
+            .map(|h| h.join().expect("sha256 thread does not panic"));
+        NarDigest {
+            blake3: Hash::new(HashAlgo::Blake3, *self.blake3.finalize().as_bytes()),
+            sha256,
+            size: self.size,
+            references: self.scanner.map(RefScanner::finish).unwrap_or_default(),
+        }
+    }
+}
+
+impl Write for NarSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let len = data.len();
+        self.size += len as u64;
+        let mut data = data;
+        while !data.is_empty() {
+            let room = CHUNK - self.buf.len();
+            let take = room.min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == CHUNK {
+                self.flush_chunk();
+            }
+        }
+        Ok(len)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hashes the NAR of a host tree without copying it.
+pub fn hash_tree(src: &Path, sha256: bool, scanner: Option<RefScanner>) -> Result<NarDigest> {
+    let mut enc = NarEncoder::new(NarSink::new(sha256, scanner)).map_err(nar_err(src))?;
+    dump_tree(src, &mut enc, None)?;
+    Ok(enc.finish().map_err(nar_err(src))?.finish())
+}
+
+/// Removes a tree that may contain read-only directories (store objects are
+/// 0555), making each directory writable before emptying it.
+pub fn remove_tree(path: &Path) -> Result<u64> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).ctx("reading metadata of", path),
+    };
+    if !meta.is_dir() {
+        fs::remove_file(path).ctx("removing", path)?;
+        return Ok(meta.len());
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).ctx("making writable", path)?;
+    let mut freed = 0;
+    for entry in fs::read_dir(path).ctx("reading directory", path)? {
+        let entry = entry.ctx("reading directory", path)?;
+        freed += remove_tree(&entry.path())?;
+    }
+    fs::remove_dir(path).ctx("removing directory", path)?;
+    Ok(freed)
+}
+
+/// A deviation from the canonical form found by [`check_canonical`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NonCanonical {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Lists every way the tree at `root` is not canonical (modes, mtimes,
+/// extended attributes, special files).
+pub fn check_canonical(root: &Path) -> Result<Vec<NonCanonical>> {
+    let mut out = Vec::new();
+    check_node(root, &mut out)?;
+    Ok(out)
+}
+
+fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
+    let meta = fs::symlink_metadata(path).ctx("reading metadata of", path)?;
+    let mut problem = |p: String| {
+        out.push(NonCanonical {
+            path: path.to_owned(),
+            problem: p,
+        })
+    };
+    if meta.mtime() != CANONICAL_MTIME {
+        problem(format!(
+            "mtime is {}, expected {CANONICAL_MTIME}",
+            meta.mtime()
+        ));
+    }
+    let ft = meta.file_type();
+    let mode = meta.mode() & 0o7777;
+    if ft.is_symlink() {
+        return Ok(());
+    }
+    if ft.is_file() {
+        if mode != 0o444 && mode != 0o555 {
+            problem(format!("mode is {mode:04o}, expected 0444 or 0555"));
+        }
+    } else if ft.is_dir() {
+        if mode != 0o555 {
+            problem(format!("mode is {mode:04o}, expected 0555"));
+        }
+    } else {
+        problem("special file".into());
+        return Ok(());
+    }
+    if let Ok(attrs) = xattr::list(path) {
+        let attrs: Vec<_> = attrs.collect();
+        if !attrs.is_empty() {
+            problem(format!("has extended attributes {attrs:?}"));
+        }
+    }
+    if ft.is_dir() {
+        let mut children = Vec::new();
+        for entry in fs::read_dir(path).ctx("reading directory", path)? {
+            children.push(entry.ctx("reading directory", path)?.path());
+        }
+        children.sort();
+        for c in children {
+            check_node(&c, out)?;
+        }
+    }
+    Ok(())
+}

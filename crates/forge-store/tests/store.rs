@@ -1,0 +1,397 @@
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+//! Behaviour of the store library on a real filesystem and a real SQLite
+//! database (process-level crash and concurrency tests are in tests/e2e).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use forge_core::store_path::{StorePath, StorePathName};
+use forge_store::gc::GcOptions;
+use forge_store::verify::{Problem, VerifyOptions};
+use forge_store::{Store, StoreError};
+use tempfile::TempDir;
+
+fn store() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("root")).unwrap();
+    (dir, store)
+}
+
+fn write(path: &Path, contents: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, contents).unwrap();
+}
+
+/// Adds a one-file tree whose contents are `text`.
+fn add_text(store: &mut Store, tmp: &Path, name: &str, text: &str) -> StorePath {
+    let src = tmp.join("src").join(name);
+    write(&src, text);
+    store
+        .add_path(&src, Some(StorePathName::new(name).unwrap()))
+        .unwrap()
+        .info
+        .path
+}
+
+#[test]
+fn adding_twice_is_a_no_op_and_paths_come_from_content() {
+    let (tmp, mut store) = store();
+    let src = tmp.path().join("tree");
+    write(&src.join("a"), "hello");
+    let first = store.add_path(&src, None).unwrap();
+    assert!(!first.already_valid);
+    assert_eq!(first.info.path.name().as_str(), "tree");
+    let second = store.add_path(&src, None).unwrap();
+    assert!(second.already_valid);
+    assert_eq!(first.info.path, second.info.path);
+    assert_eq!(first.info.nar_blake3, second.info.nar_blake3);
+
+    // Same content elsewhere, same name: same path.
+    let copy = tmp.path().join("other").join("tree");
+    write(&copy.join("a"), "hello");
+    assert_eq!(
+        store.add_path(&copy, None).unwrap().info.path,
+        first.info.path
+    );
+
+    // Different content: different path.
+    write(&src.join("a"), "hello!");
+    assert_ne!(
+        store.add_path(&src, None).unwrap().info.path,
+        first.info.path
+    );
+}
+
+#[test]
+fn added_objects_are_canonical() {
+    let (tmp, mut store) = store();
+    let src = tmp.path().join("tree");
+    write(&src.join("setuid"), "x");
+    write(&src.join("plain"), "y");
+    write(&src.join("dir/inner"), "z");
+    fs::set_permissions(src.join("setuid"), fs::Permissions::from_mode(0o6755)).unwrap();
+    fs::set_permissions(src.join("plain"), fs::Permissions::from_mode(0o666)).unwrap();
+    fs::set_permissions(src.join("dir"), fs::Permissions::from_mode(0o777)).unwrap();
+    // An extended attribute on the source must not reach the store (tmpfs
+    // and ext4 both support user.* attributes; skip the check if not).
+    let xattr_set = xattr::set(src.join("plain"), "user.forge-test", b"1").is_ok();
+
+    let path = store.add_path(&src, None).unwrap().info.path;
+    let obj = store.physical(&path);
+    let mode = |p: &str| fs::symlink_metadata(obj.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(
+        mode("setuid"),
+        0o555,
+        "setuid/setgid dropped, executable kept"
+    );
+    assert_eq!(mode("plain"), 0o444);
+    assert_eq!(mode("dir"), 0o555);
+    assert_eq!(mode(""), 0o555);
+    for p in ["setuid", "plain", "dir", "dir/inner", ""] {
+        assert_eq!(fs::symlink_metadata(obj.join(p)).unwrap().mtime(), 1, "{p}");
+    }
+    if xattr_set {
+        assert_eq!(xattr::list(obj.join("plain")).unwrap().count(), 0);
+    }
+    let report = store
+        .verify(&VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+#[test]
+fn special_files_are_refused_and_leave_nothing_behind() {
+    let (tmp, mut store) = store();
+    let src = tmp.path().join("tree");
+    write(&src.join("a"), "x");
+    nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let err = store.add_path(&src, None).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::SpecialFile { kind: "FIFO", path } if path.ends_with("fifo")),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(store.layout().store_dir()).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(store.layout().tmp_dir()).unwrap().count(), 0);
+    assert!(store.db().valid_paths().unwrap().is_empty());
+}
+
+#[test]
+fn references_are_found_and_closures_sorted() {
+    let (tmp, mut store) = store();
+    let a = add_text(&mut store, tmp.path(), "a", "leaf");
+    let b = add_text(&mut store, tmp.path(), "b", &format!("uses {a}/bin/x"));
+    let c = add_text(
+        &mut store,
+        tmp.path(),
+        "c",
+        &format!("{b} and {}", a.hash_part()),
+    );
+    let d = add_text(&mut store, tmp.path(), "d", "mentions nothing");
+
+    assert_eq!(store.path_info(&a).unwrap().references, BTreeSet::new());
+    assert_eq!(
+        store.path_info(&b).unwrap().references,
+        [a.clone()].into_iter().collect()
+    );
+    assert_eq!(
+        store.path_info(&c).unwrap().references,
+        [a.clone(), b.clone()].into_iter().collect()
+    );
+    assert_eq!(
+        store.db().referrers(&a).unwrap(),
+        [b.clone(), c.clone()].into_iter().collect()
+    );
+    assert_eq!(
+        store.closure(std::slice::from_ref(&c)).unwrap(),
+        vec![a.clone(), b.clone(), c.clone()]
+    );
+    assert_eq!(store.closure(std::slice::from_ref(&d)).unwrap(), vec![d]);
+    // A path that refers to another gets a different digest than the same
+    // bytes would without the reference being valid.
+    assert_ne!(b.hash_part(), a.hash_part());
+}
+
+#[test]
+fn gc_keeps_rooted_closures_and_deletes_the_rest() {
+    let (tmp, mut store) = store();
+    let lib = add_text(&mut store, tmp.path(), "lib", "library");
+    let app = add_text(&mut store, tmp.path(), "app", &format!("links {lib}"));
+    let junk = add_text(&mut store, tmp.path(), "junk", "unrooted");
+    let junk_user = add_text(&mut store, tmp.path(), "junk-user", &format!("{junk}"));
+    let linked = add_text(&mut store, tmp.path(), "linked", "kept by a symlink");
+    let gone = add_text(&mut store, tmp.path(), "gone", "its link is removed");
+
+    store.add_root("my-app", &app).unwrap();
+    let result = tmp.path().join("result");
+    std::os::unix::fs::symlink(store.physical(&linked), &result).unwrap();
+    store.add_indirect_root(&result).unwrap();
+    let result2 = tmp.path().join("result2");
+    std::os::unix::fs::symlink(store.physical(&gone), &result2).unwrap();
+    store.add_indirect_root(&result2).unwrap();
+    fs::remove_file(&result2).unwrap();
+
+    let dry = store
+        .gc(&GcOptions {
+            dry_run: true,
+            max_freed: None,
+        })
+        .unwrap();
+    let dry_paths: BTreeSet<_> = dry.deleted.iter().map(|d| d.path.clone()).collect();
+    assert_eq!(
+        dry_paths,
+        [junk.clone(), junk_user.clone(), gone.clone()]
+            .into_iter()
+            .collect()
+    );
+    assert!(
+        store.db().is_valid(&junk).unwrap(),
+        "dry run deletes nothing"
+    );
+
+    let report = store.gc(&GcOptions::default()).unwrap();
+    let deleted: Vec<_> = report.deleted.iter().map(|d| d.path.clone()).collect();
+    // Referrers go before what they refer to.
+    let pos = |p: &StorePath| deleted.iter().position(|d| d == p).unwrap();
+    assert!(pos(&junk_user) < pos(&junk));
+    assert_eq!(
+        report.stale_roots,
+        vec![result2.to_string_lossy().into_owned()]
+    );
+    for p in [&lib, &app, &linked] {
+        assert!(store.db().is_valid(p).unwrap(), "{p} must survive");
+        assert!(store.physical(p).exists());
+    }
+    for p in [&junk, &junk_user, &gone] {
+        assert!(!store.db().is_valid(p).unwrap(), "{p} must go");
+        assert!(!store.physical(p).exists());
+    }
+    assert!(report.freed_disk_bytes > 0);
+    assert_eq!(fs::read_dir(store.layout().trash_dir()).unwrap().count(), 0);
+
+    // Dropping the roots frees the rest.
+    store.remove_root("my-app").unwrap();
+    fs::remove_file(&result).unwrap();
+    let report = store.gc(&GcOptions::default()).unwrap();
+    assert_eq!(report.deleted.len(), 3);
+    assert!(store.db().valid_paths().unwrap().is_empty());
+}
+
+#[test]
+fn gc_max_freed_never_breaks_the_reference_graph() {
+    let (tmp, mut store) = store();
+    let mut prev: Option<StorePath> = None;
+    let mut chain = Vec::new();
+    for i in 0..10 {
+        let text = match &prev {
+            Some(p) => format!("{i} {}", p),
+            None => format!("{i} {}", "x".repeat(1000)),
+        };
+        let p = add_text(&mut store, tmp.path(), &format!("n{i}"), &text);
+        chain.push(p.clone());
+        prev = Some(p);
+    }
+    let first = store.path_info(&chain[9]).unwrap().nar_size;
+    let report = store
+        .gc(&GcOptions {
+            dry_run: false,
+            max_freed: Some(first + 1),
+        })
+        .unwrap();
+    // Only the head of the chain may go first: everything else is referred to.
+    assert_eq!(report.deleted.len(), 2);
+    assert_eq!(report.deleted[0].path, chain[9]);
+    assert_eq!(report.deleted[1].path, chain[8]);
+    let v = store.verify(&VerifyOptions::default()).unwrap();
+    assert!(v.is_clean());
+}
+
+#[test]
+fn verify_reports_corruption_with_both_hashes() {
+    let (tmp, mut store) = store();
+    let p = add_text(&mut store, tmp.path(), "victim", "original");
+    let file = store.physical(&p);
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&file, "tampered").unwrap();
+    let report = store
+        .verify(&VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap();
+    let expected = store.path_info(&p).unwrap().nar_blake3;
+    match &report.problems[0] {
+        Problem::HashMismatch {
+            path,
+            expected: e,
+            found,
+        } => {
+            assert_eq!(path, &p);
+            assert_eq!(e, &expected);
+            assert_ne!(found, &expected);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(report
+        .problems
+        .iter()
+        .any(|pr| matches!(pr, Problem::NotCanonical { problem, .. } if problem.contains("mode"))));
+
+    fs::remove_file(&file).unwrap();
+    let report = store.verify(&VerifyOptions::default()).unwrap();
+    assert_eq!(report.problems, vec![Problem::Missing { path: p }]);
+}
+
+#[test]
+fn invalid_leftovers_do_not_block_an_add() {
+    let (tmp, mut store) = store();
+    let src = tmp.path().join("tree");
+    write(&src.join("f"), "content");
+    let path = store.add_path(&src, None).unwrap().info.path;
+    // Simulate a crash between rename and commit: object present, not valid.
+    let obj = store.physical(&path);
+    store.gc(&GcOptions::default()).unwrap();
+    assert!(!obj.exists());
+    fs::create_dir_all(&obj).unwrap();
+    fs::write(obj.join("garbage"), "half-written").unwrap();
+    let again = store.add_path(&src, None).unwrap();
+    assert!(!again.already_valid);
+    assert_eq!(again.info.path, path);
+    assert_eq!(fs::read(obj.join("f")).unwrap(), b"content");
+    assert!(!obj.join("garbage").exists());
+}
+
+#[test]
+fn newer_schema_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    drop(Store::open(&root).unwrap());
+    let conn = rusqlite::Connection::open(root.join("db/store.sqlite")).unwrap();
+    conn.pragma_update(None, "user_version", 42).unwrap();
+    drop(conn);
+    let err = Store::open(&root).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 42,
+                supported: 1,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("schema version 42") && msg.contains("up to 1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn migrations_are_idempotent_and_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let s1 = Store::open(&root).unwrap();
+    assert_eq!(
+        s1.db().schema_version().unwrap(),
+        forge_store::db::SCHEMA_VERSION
+    );
+    let s2 = Store::open(&root).unwrap();
+    assert_eq!(
+        s2.db().schema_version().unwrap(),
+        forge_store::db::SCHEMA_VERSION
+    );
+}
+
+#[test]
+fn realisations_and_derivations_round_trip() {
+    let (tmp, mut store) = store();
+    let out = add_text(&mut store, tmp.path(), "out", "built");
+    let digest = "blake3:".to_owned() + &"ab".repeat(32);
+    store
+        .db_mut()
+        .register_derivation(&digest, "hello", b"{canonical}", &["out".to_owned()].into())
+        .unwrap();
+    let (bytes, outputs) = store.db().derivation(&digest).unwrap().unwrap();
+    assert_eq!(bytes, b"{canonical}");
+    assert_eq!(outputs, ["out".to_owned()].into());
+    let r = forge_store::Realisation {
+        action_digest: digest.clone(),
+        output: "out".into(),
+        path: out.clone(),
+        signatures: ["key:c2ln".to_owned()].into(),
+    };
+    store.db_mut().register_realisation(&r).unwrap();
+    assert_eq!(store.db().realisation(&digest, "out").unwrap(), Some(r));
+    assert_eq!(store.db().realisation(&digest, "dev").unwrap(), None);
+    // Collecting the output drops its realisation with it.
+    store.gc(&GcOptions::default()).unwrap();
+    assert_eq!(store.db().realisation(&digest, "out").unwrap(), None);
+}
+
+#[test]
+fn resolve_accepts_logical_physical_and_symlinks() {
+    let (tmp, mut store) = store();
+    let p = add_text(&mut store, tmp.path(), "x", "data");
+    let logical = format!("{p}/sub/file");
+    assert_eq!(
+        store.resolve(Path::new(&logical)).unwrap(),
+        (p.clone(), "sub/file".into())
+    );
+    assert_eq!(
+        store.resolve(&store.physical(&p)).unwrap(),
+        (p.clone(), "".into())
+    );
+    let link = tmp.path().join("result");
+    std::os::unix::fs::symlink(p.to_string(), &link).unwrap();
+    assert_eq!(store.resolve(&link).unwrap().0, p);
+    assert!(matches!(
+        store.resolve(Path::new("/etc/passwd")),
+        Err(StoreError::OutsideStore { .. })
+    ));
+}

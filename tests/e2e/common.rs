@@ -1,0 +1,110 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The forge binary under test.
+pub fn forge_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_forge")
+}
+
+/// A temporary store root and scratch directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A `forge` command bound to this store.
+    pub fn forge(&self) -> Command {
+        let mut c = Command::new(forge_bin());
+        c.env("FORGE_ROOT", self.root())
+            .env_remove("FORGE_FAILPOINTS")
+            .env_remove("FORGE_LOG")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs forge with `args`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.forge().args(args).output().expect("running forge");
+        assert!(
+            out.status.success(),
+            "forge {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs forge with `args` and returns the whole output, whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.forge().args(args).output().expect("running forge")
+    }
+}
+
+/// Writes a file, creating parents.
+pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(path, contents).expect("write");
+}
+
+/// A tree with every kind of node the NAR format has: nested and empty
+/// directories, empty and executable files, relative, absolute and dangling
+/// symlinks, and unicode names; file sizes cover every padding length.
+pub fn make_rich_tree(root: &Path) {
+    fs::create_dir_all(root.join("empty-dir")).unwrap();
+    fs::create_dir_all(root.join("a/b/c/d")).unwrap();
+    write(&root.join("a/b/c/d/deep"), "deep\n");
+    write(&root.join("empty-file"), "");
+    for n in 1..=9 {
+        write(&root.join(format!("pad/{n}")), "x".repeat(n));
+    }
+    write(&root.join("bin/tool"), "#!/bin/sh\necho tool\n");
+    fs::set_permissions(root.join("bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
+    write(&root.join("bin/readonly-exec"), "#!/bin/sh\n");
+    fs::set_permissions(
+        root.join("bin/readonly-exec"),
+        fs::Permissions::from_mode(0o500),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../a/b/c/d/deep", root.join("bin/relative")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("bin/absolute")).unwrap();
+    std::os::unix::fs::symlink("does/not/exist", root.join("bin/dangling")).unwrap();
+    write(&root.join("unicode/héllo wörld"), "grüße\n");
+    write(&root.join("unicode/日本語.txt"), "こんにちは\n");
+    write(&root.join("unicode/emoji-🦀"), "crab\n");
+    write(&root.join("big"), vec![7u8; 200_000]);
+}
+
+/// Whether an external tool is on PATH. When absent and
+/// FORGE_REQUIRE_ORACLES=1, panics instead of letting the caller skip.
+pub fn have_tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var("FORGE_REQUIRE_ORACLES").as_deref() != Ok("1"),
+            "{name} is required (FORGE_REQUIRE_ORACLES=1) but not on PATH"
+        );
+        eprintln!("skipping: {name} not installed");
+    }
+    found
+}

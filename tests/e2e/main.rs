@@ -1,0 +1,18 @@
+//! End-to-end tests of the `forge` binary.
+//!
+//! Everything here runs the real binary against real stores in temporary
+//! directories, in one test binary so it is built once. Tests that need an
+//! external oracle (Nix's `nix-store`) skip with a message when it is absent,
+//! unless `FORGE_REQUIRE_ORACLES=1` (set by the CI script), which turns the
+//! skip into a failure.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+mod bad_input;
+mod concurrency;
+mod crash;
+mod gc;
+mod nar_oracle;
+mod store_cli;
