@@ -55,6 +55,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(tree.to_nar() == data, "accepted nar is not canonical");
         }
         (Err(_), Err(_)) => {}
-        (s, t) => panic!("readers disagree: streaming {s:?}, tree {:?}", t.map(|_| ())),
+        (s, t) => panic!(
+            "readers disagree: streaming {s:?}, tree {:?}",
+            t.map(|_| ())
+        ),
     }
 });

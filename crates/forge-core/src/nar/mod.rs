@@ -41,7 +41,7 @@
 //!
 //! # Pieces
 //!
-//! - [`NarEncoder`] ([`write`]) writes an archive from a sequence of events
+//! - [`NarEncoder`] ([`write`](mod@write)) writes an archive from a sequence of events
 //!   (`begin_directory`, `entry`, `regular`, …), checking the sequence.
 //! - [`read_nar`] ([`read`]) parses an archive and drives a [`NarVisitor`].
 //! - [`NarNode`] is a whole tree in memory, for tests and small archives.
