@@ -16,6 +16,8 @@
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
 
 pub mod base32;
+pub mod derivation;
 pub mod hash;
+pub mod recipe;
 pub mod refs;
 pub mod store_path;
