@@ -368,4 +368,4 @@ impl Recipe {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -322,14 +322,15 @@ fn validate(cx: &mut Ctx<'_>, raw: RawFile) -> Option<Recipe> {
         }
     };
 
-    // [output]
+    // [output]; a recipe that has the table counts as fixed-output even when
+    // its hash is invalid, so that one mistake is reported once.
+    let fixed_output = raw.output.is_some();
     let output_hash = raw.output.and_then(|out| {
         let span = table_span(cx.text, "output");
         let h = hash_pair(cx, out, "the output", &span, true)?;
         source.output_hash = Some(cx.loc(&h.1));
         Some(h.0)
     });
-    let fixed_output = output_hash.is_some();
 
     // [inputs]
     let mut inputs = BTreeMap::new();
@@ -828,17 +829,18 @@ fn validate_input(
                 None => None,
                 Some(u) => match u.get_ref().parse::<Unpack>() {
                     Ok(u) => Some(u),
-                    Err(e) => {
+                    Err(_) => {
+                        let formats: Vec<&str> = Unpack::ALL.iter().map(|u| u.as_str()).collect();
+                        let e = format!(
+                            "unknown unpack format {:?} for {what} (expected one of {})",
+                            u.get_ref(),
+                            formats.join(", ")
+                        );
                         let hint = match Unpack::from_alias(u.get_ref()) {
                             Some(a) => format!("did you mean unpack = \"{a}\"?"),
                             None => "leave `unpack` out to keep the file as downloaded".to_owned(),
                         };
-                        cx.hint(
-                            &u.span(),
-                            Kind::InvalidValue,
-                            format!("{e} for {what}"),
-                            hint,
-                        );
+                        cx.hint(&u.span(), Kind::InvalidValue, e, hint);
                         return None;
                     }
                 },

@@ -121,11 +121,9 @@ mod tests {
             vec![
                 Text("-L"),
                 Ref("zlib"),
-                Text("/lib "),
-                Text("$"),
+                Text("/lib $"),
                 Text(" $"),
-                Text("ORIGIN "),
-                Text("$"),
+                Text("ORIGIN $"),
             ]
         );
         assert_eq!(parse("$${x}").unwrap(), vec![Text("$"), Text("{x}")]);
