@@ -48,6 +48,10 @@ mod duration;
 mod emit;
 mod error;
 mod parse;
+/// Name rules shared with [`crate::derivation`].
+pub(crate) mod parse_helpers {
+    pub(crate) use super::parse::{is_output_name, output_store_name};
+}
 pub(crate) mod template;
 
 use std::collections::BTreeMap;
