@@ -32,7 +32,10 @@ fn blocks(doc: &str) -> Vec<Block> {
             (None, None) => {}
         }
     }
-    assert!(current.is_none(), "unterminated code block in docs/recipes.md");
+    assert!(
+        current.is_none(),
+        "unterminated code block in docs/recipes.md"
+    );
     out
 }
 
@@ -73,5 +76,8 @@ fn every_toml_example_parses_and_every_error_example_fails_as_documented() {
             _ => {}
         }
     }
-    assert!(checked.0 >= 5 && checked.1 >= 3, "found {checked:?} examples");
+    assert!(
+        checked.0 >= 5 && checked.1 >= 3,
+        "found {checked:?} examples"
+    );
 }

@@ -114,7 +114,8 @@ fn placeholders_are_per_derivation_and_output_and_as_long_as_final_paths() {
 fn every_field_changes_the_digest() {
     let base = hello();
     let p = path("new", "new");
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Derivation)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Derivation)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         ("name", Box::new(|d| d.name = "hellp".into())),
         ("version", Box::new(|d| d.version = "2.12.2".into())),
         ("system", Box::new(|d| d.system = "aarch64-linux".into())),

@@ -2,7 +2,7 @@
 //!
 //! A duration is one or more `<digits><unit>` parts with units `d`, `h`, `m`
 //! and `s`, largest first, each at most once. It must be positive. The
-//! canonical form, which [`format`] prints, uses the largest units that fit
+//! canonical form, which [`format()`] prints, uses the largest units that fit
 //! and leaves out zero parts: 90 seconds is `1m30s`.
 
 use std::time::Duration;

@@ -206,10 +206,9 @@ fn typos_get_suggestions() {
 
 #[test]
 fn the_earliest_problem_wins() {
-    let text = format!(
-        "[recipe]\nname = \"x y\"\nversion = \"1\"\n[build]\nroot = [\"nope\"]\nscript = \"x\"\n"
-    );
-    assert_eq!(err(&text).line, 2);
+    let text =
+        "[recipe]\nname = \"x y\"\nversion = \"1\"\n[build]\nroot = [\"nope\"]\nscript = \"x\"\n";
+    assert_eq!(err(text).line, 2);
 }
 
 #[test]
