@@ -16,7 +16,9 @@
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
 
 pub mod base32;
+pub mod derivation;
 pub mod hash;
 pub mod nar;
+pub mod recipe;
 pub mod refs;
 pub mod store_path;
