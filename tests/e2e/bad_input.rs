@@ -83,3 +83,44 @@ fn not_a_store_path_gets_a_hint() {
     let out = env.run(&["store", "frobnicate"]);
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
+
+#[test]
+fn malformed_recipe_reports_file_line_and_column() {
+    let env = Env::new();
+    let dir = env.path("recipes/bad");
+    write(
+        &dir.join("recipe.toml"),
+        "[recipe]\nname = \"bad\"\nversion = \"1\"\n\n[inputs]\nsrc = { fetch = \"https://example.org/x.tar.gz\", sha256 = \"abc\" }\n\n[build]\nscript = \"true\"\n",
+    );
+    let out = env.run(&["recipe", "check", "recipes/bad"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recipes/bad/recipe.toml:6:58: invalid sha256 hash for input `src`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("expected 64 (hex), 52 (nix base32)"),
+        "{stderr}"
+    );
+
+    // A TOML syntax error is located too.
+    write(
+        &dir.join("recipe.toml"),
+        "[recipe]\nname = \"x\nversion = \"1\"\n",
+    );
+    let out = env.run(&["recipe", "check", "--json", "recipes/bad"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["ok"], false);
+    assert_eq!(v[0]["error"]["line"], 2);
+
+    // The shipped recipes are fine.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes/hello");
+    let out = env.run(&["recipe", "check", repo.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

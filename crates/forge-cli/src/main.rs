@@ -69,6 +69,9 @@ enum Command {
     /// Serialise host trees as NAR and inspect NAR archives.
     #[command(subcommand)]
     Nar(cmd::nar::NarCommand),
+    /// Check recipes.
+    #[command(subcommand)]
+    Recipe(cmd::recipe::RecipeCommand),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Store(c) => cmd::store::run(&cli.global, c),
         Command::Hash(c) => cmd::hash::run(c),
         Command::Nar(c) => cmd::nar::run(c),
+        Command::Recipe(c) => cmd::recipe::run(c),
     };
     match result {
         Ok(code) => code.into(),

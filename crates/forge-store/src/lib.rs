@@ -38,7 +38,7 @@ pub mod verify;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use forge_core::hash::Hash;
@@ -201,7 +201,7 @@ impl Store {
             tracing::info!(path = %info.path, "removing invalid leftover before adding");
             self.discard(&dest)?;
         }
-        fs::rename(staged, &dest).ctx("moving into the store", &dest)?;
+        move_dir_entry(staged, &dest).ctx("moving into the store", &dest)?;
         failpoint::hit("add-after-rename");
         if let Err(e) = self.db.register(std::slice::from_ref(info)) {
             // Not registered, so not valid: take it back out rather than
@@ -224,7 +224,7 @@ impl Store {
                 .unwrap_or_default(),
             unique_suffix()
         ));
-        match fs::rename(physical, &trash) {
+        match move_dir_entry(physical, &trash) {
             Ok(()) => tree::remove_tree(&trash),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e).ctx("moving to trash", physical),
@@ -385,6 +385,36 @@ impl Store {
     pub fn remove_root(&mut self, name: &str) -> Result<()> {
         self.db.remove_root(name)
     }
+}
+
+/// Renames `from` to `to`, keeping a directory's canonical mode and mtime.
+///
+/// Moving a directory to another parent rewrites its `..` entry, which an
+/// unprivileged owner may only do while the directory is writable, and which
+/// may touch its mtime. So a directory is made writable for the move and
+/// canonical again after it.
+fn move_dir_entry(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::symlink_metadata(from)?;
+    if !meta.is_dir() {
+        return fs::rename(from, to);
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    fs::set_permissions(from, fs::Permissions::from_mode(0o700))?;
+    if let Err(e) = fs::rename(from, to) {
+        let _ = fs::set_permissions(from, fs::Permissions::from_mode(mode));
+        return Err(e);
+    }
+    fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
+    let t = nix::sys::time::TimeSpec::new(meta.mtime(), meta.mtime_nsec());
+    nix::sys::stat::utimensat(
+        None,
+        to,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// Sorts a closed reference graph so that every path comes after its

@@ -2,4 +2,5 @@
 
 pub mod hash;
 pub mod nar;
+pub mod recipe;
 pub mod store;

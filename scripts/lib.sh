@@ -1,0 +1,41 @@
+# Shared helpers for forge's scripts. Source, don't run.
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs Debian packages that are missing, once per run. Needs root (or sudo).
+APT_UPDATED=${APT_UPDATED:-0}
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { say "need root to install: ${missing[*]}"; return 1; }
+        sudo=sudo
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    if [ "$APT_UPDATED" != 1 ]; then
+        $sudo apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Makes Debian's nix-bin usable as the reference peer: its sandbox needs a
+# /bin/sh inside, and there is no binary cache to reach.
+configure_nix() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local conf=/etc/nix/nix.conf
+    mkdir -p /etc/nix
+    if ! grep -q '^# forge: reference-peer settings' "$conf" 2>/dev/null; then
+        say "configuring $conf for offline, sandboxed builds"
+        cat >>"$conf" <<'CONF'
+# forge: reference-peer settings
+sandbox = true
+sandbox-paths = /bin/sh=/usr/bin/busybox
+substituters =
+CONF
+    fi
+}
