@@ -17,6 +17,7 @@
 
 mod cmd;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,12 +44,17 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Only errors on stderr.
+    /// Only errors on stderr (no progress display either).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
 }
 
 impl GlobalArgs {
+    /// Whether `-q` was given.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// The store root to use.
     pub fn root(&self) -> PathBuf {
         self.root
@@ -100,7 +106,7 @@ fn main() -> ExitCode {
     init_logging(&cli.global);
     let result = match cli.command {
         Command::Store(c) => cmd::store::run(&cli.global, c),
-        Command::Hash(c) => cmd::hash::run(c),
+        Command::Hash(c) => cmd::hash::run(&cli.global, c),
         Command::Nar(c) => cmd::nar::run(c),
         Command::Recipe(c) => cmd::recipe::run(c),
     };

@@ -119,6 +119,16 @@ impl Store {
     /// If that path is already valid the staging copy is dropped; otherwise
     /// it is renamed into place and registered in one transaction.
     pub fn add_path(&mut self, src: &Path, name: Option<StorePathName>) -> Result<AddOutcome> {
+        self.add_path_with_progress(src, name, &tree::NoProgress)
+    }
+
+    /// [`Store::add_path`], reporting progress of the copy.
+    pub fn add_path_with_progress(
+        &mut self,
+        src: &Path,
+        name: Option<StorePathName>,
+        progress: &dyn tree::Progress,
+    ) -> Result<AddOutcome> {
         let name = match name {
             Some(n) => n,
             None => {
@@ -145,7 +155,7 @@ impl Store {
             path: src.to_owned(),
             source,
         })?;
-        tree::dump_tree(src, &mut enc, Some(&staging.object))?;
+        tree::dump_tree_with_progress(src, &mut enc, Some(&staging.object), progress)?;
         let digest = enc
             .finish()
             .map_err(|source| StoreError::Nar {
@@ -498,7 +508,11 @@ impl Drop for Staging {
 
 /// Hashes the NAR of a host tree (BLAKE3, and SHA-256 if asked), as
 /// `forge hash path` does, without touching any store.
-pub fn hash_path(path: &Path, sha256: bool) -> Result<(Hash, Option<Hash>, u64)> {
-    let d = tree::hash_tree(path, sha256, None)?;
+pub fn hash_path(
+    path: &Path,
+    sha256: bool,
+    progress: &dyn tree::Progress,
+) -> Result<(Hash, Option<Hash>, u64)> {
+    let d = tree::hash_tree_with_progress(path, sha256, None, progress)?;
     Ok((d.blake3, d.sha256, d.size))
 }

@@ -31,6 +31,23 @@ pub const CANONICAL_MTIME: i64 = 1;
 
 const CHUNK: usize = 1 << 20;
 
+/// Receives progress of a walk: called from the walking thread, often, so
+/// keep it cheap. The store never prints; the CLI turns this into a bar.
+pub trait Progress {
+    /// `n` more bytes of file contents were read.
+    fn bytes(&self, n: u64) {
+        let _ = n;
+    }
+    /// One more node (file, symlink or directory) was visited.
+    fn node(&self) {}
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
 /// Serialises the tree at `src` into `enc`. With `copy_to`, also recreates
 /// it there, canonical: files 0444 or 0555, directories 0555, mtime 1, no
 /// setuid/setgid/sticky bits, no extended attributes, no special files.
@@ -40,8 +57,18 @@ pub fn dump_tree<W: Write>(
     enc: &mut NarEncoder<W>,
     copy_to: Option<&Path>,
 ) -> Result<()> {
+    dump_tree_with_progress(src, enc, copy_to, &NoProgress)
+}
+
+/// [`dump_tree`], reporting progress.
+pub fn dump_tree_with_progress<W: Write>(
+    src: &Path,
+    enc: &mut NarEncoder<W>,
+    copy_to: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<()> {
     let meta = fs::symlink_metadata(src).ctx("reading metadata of", src)?;
-    dump_node(src, &meta, enc, copy_to)
+    dump_node(src, &meta, enc, copy_to, progress)
 }
 
 fn nar_err(path: &Path) -> impl FnOnce(forge_core::nar::NarWriteError) -> StoreError + '_ {
@@ -67,7 +94,9 @@ fn dump_node<W: Write>(
     meta: &fs::Metadata,
     enc: &mut NarEncoder<W>,
     copy_to: Option<&Path>,
+    progress: &dyn Progress,
 ) -> Result<()> {
+    progress.node();
     let ft = meta.file_type();
     if ft.is_file() {
         let executable = meta.mode() & 0o100 != 0;
@@ -75,7 +104,7 @@ fn dump_node<W: Write>(
         let file = File::open(src).ctx("opening", src)?;
         match copy_to {
             None => {
-                let mut reader = ExactReader::new(file, size, src);
+                let mut reader = ExactReader::new(file, size, src, progress);
                 enc.regular(executable, size, &mut reader)
                     .map_err(nar_err(src))?;
                 reader.finish()?;
@@ -88,7 +117,7 @@ fn dump_node<W: Write>(
                     .open(dst)
                     .ctx("creating", dst)?;
                 let mut tee = TeeReader {
-                    inner: ExactReader::new(file, size, src),
+                    inner: ExactReader::new(file, size, src, progress),
                     out,
                     dst,
                     err: None,
@@ -134,7 +163,7 @@ fn dump_node<W: Write>(
             enc.entry(name.as_bytes()).map_err(nar_err(&child))?;
             let child_meta = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
             let child_dst = copy_to.map(|d| d.join(&name));
-            dump_node(&child, &child_meta, enc, child_dst.as_deref())?;
+            dump_node(&child, &child_meta, enc, child_dst.as_deref(), progress)?;
         }
         enc.end_directory().map_err(nar_err(src))?;
         if let Some(dst) = copy_to {
@@ -167,14 +196,16 @@ struct ExactReader<'a> {
     file: File,
     left: u64,
     path: &'a Path,
+    progress: &'a dyn Progress,
 }
 
 impl<'a> ExactReader<'a> {
-    fn new(file: File, size: u64, path: &'a Path) -> Self {
+    fn new(file: File, size: u64, path: &'a Path, progress: &'a dyn Progress) -> Self {
         ExactReader {
             file,
             left: size,
             path,
+            progress,
         }
     }
 
@@ -199,6 +230,7 @@ impl Read for ExactReader<'_> {
         }
         let n = self.file.read(&mut buf[..want])?;
         self.left -= n as u64;
+        self.progress.bytes(n as u64);
         Ok(n)
     }
 }
@@ -346,8 +378,18 @@ impl Write for NarSink {
 
 /// Hashes the NAR of a host tree without copying it.
 pub fn hash_tree(src: &Path, sha256: bool, scanner: Option<RefScanner>) -> Result<NarDigest> {
+    hash_tree_with_progress(src, sha256, scanner, &NoProgress)
+}
+
+/// [`hash_tree`], reporting progress.
+pub fn hash_tree_with_progress(
+    src: &Path,
+    sha256: bool,
+    scanner: Option<RefScanner>,
+    progress: &dyn Progress,
+) -> Result<NarDigest> {
     let mut enc = NarEncoder::new(NarSink::new(sha256, scanner)).map_err(nar_err(src))?;
-    dump_tree(src, &mut enc, None)?;
+    dump_tree_with_progress(src, &mut enc, None, progress)?;
     Ok(enc.finish().map_err(nar_err(src))?.finish())
 }
 

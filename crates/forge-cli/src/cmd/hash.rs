@@ -9,6 +9,8 @@ use clap::{Subcommand, ValueEnum};
 use forge_core::hash::{Hash, HashAlgo, Hasher};
 
 use crate::output::{CmdResult, Outcome};
+use crate::progress::Bar;
+use crate::GlobalArgs;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Algo {
@@ -63,12 +65,14 @@ fn show(h: &Hash, f: Format) -> String {
     }
 }
 
-pub fn run(cmd: HashCommand) -> CmdResult {
+pub fn run(global: &GlobalArgs, cmd: HashCommand) -> CmdResult {
     match cmd {
         HashCommand::Path { path, algo, format } => {
             let sha = matches!(algo, Algo::Sha256);
-            let (b3, sha256, _) = forge_store::hash_path(&path, sha)
-                .with_context(|| format!("hashing {}", path.display()))?;
+            let bar = Bar::new("hashing", global.quiet());
+            let res = forge_store::hash_path(&path, sha, &bar);
+            bar.finish();
+            let (b3, sha256, _) = res.with_context(|| format!("hashing {}", path.display()))?;
             let h = if sha {
                 sha256.expect("asked for sha256")
             } else {

@@ -15,6 +15,7 @@ use forge_store::{RootKind, Store};
 use serde::Serialize;
 
 use crate::output::{format_time, human_bytes, parse_size, print_json, CmdResult, Outcome};
+use crate::progress::Bar;
 use crate::GlobalArgs;
 
 #[derive(Debug, Args)]
@@ -174,9 +175,10 @@ fn add(global: &GlobalArgs, paths: &[PathBuf], name: Option<String>, json: bool)
     let mut store = open(global)?;
     let mut outcomes = Vec::new();
     for p in paths {
-        let outcome = store
-            .add_path(p, name.clone())
-            .with_context(|| format!("adding {}", p.display()))?;
+        let bar = Bar::new(&format!("adding {}", p.display()), global.quiet());
+        let res = store.add_path_with_progress(p, name.clone(), &bar);
+        bar.finish();
+        let outcome = res.with_context(|| format!("adding {}", p.display()))?;
         tracing::info!(
             path = %outcome.info.path,
             already_valid = outcome.already_valid,
