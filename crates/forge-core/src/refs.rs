@@ -9,19 +9,44 @@
 //! The scan is linear: at each position it checks whether the 32 bytes that
 //! end there are all base32 characters, jumping past any byte that is not, and
 //! only then looks the window up in the candidate set.
+//!
+//! When the candidates are too many to list (every valid path of a large
+//! store), [`RefScanner::collect`] instead records every 32-character base32
+//! window it sees, up to a limit, and the caller looks those up. Arbitrary
+//! bytes rarely contain 32 base32 characters in a row, so the set stays
+//! small while the cost stays independent of the store's size.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::base32::is_base32_char;
 use crate::store_path::{StorePath, DIGEST_CHARS};
 
-/// Streaming scanner for a fixed set of candidate references.
+/// Streaming scanner for store-path digests.
 #[derive(Debug, Clone)]
 pub struct RefScanner {
     candidates: HashMap<[u8; DIGEST_CHARS], StorePath>,
     found: BTreeSet<StorePath>,
+    /// In collect mode: every digest-shaped window seen, up to `limit`.
+    collected: Option<Collected>,
     /// The last `DIGEST_CHARS - 1` bytes of the previous chunk.
     tail: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Collected {
+    windows: HashSet<[u8; DIGEST_CHARS]>,
+    limit: usize,
+    overflowed: bool,
+}
+
+/// The windows a [`RefScanner::collect`] scanner saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Collection {
+    /// Every 32-character base32 window, as text.
+    Windows(BTreeSet<String>),
+    /// More distinct windows than the limit: the caller must scan again
+    /// against its candidates.
+    Overflowed,
 }
 
 impl RefScanner {
@@ -38,18 +63,35 @@ impl RefScanner {
         RefScanner {
             candidates,
             found: BTreeSet::new(),
+            collected: None,
+            tail: Vec::with_capacity(2 * DIGEST_CHARS),
+        }
+    }
+
+    /// A scanner that records every digest-shaped window (32 characters of
+    /// the base32 alphabet), up to `limit` distinct ones; see
+    /// [`RefScanner::finish_collection`].
+    pub fn collect(limit: usize) -> Self {
+        RefScanner {
+            candidates: HashMap::new(),
+            found: BTreeSet::new(),
+            collected: Some(Collected {
+                windows: HashSet::new(),
+                limit,
+                overflowed: false,
+            }),
             tail: Vec::with_capacity(2 * DIGEST_CHARS),
         }
     }
 
     /// True when there is nothing to look for, so callers can skip feeding.
     pub fn is_empty(&self) -> bool {
-        self.candidates.is_empty()
+        self.candidates.is_empty() && self.collected.is_none()
     }
 
     /// Scans the next chunk of the stream.
     pub fn update(&mut self, chunk: &[u8]) {
-        if self.candidates.is_empty() || chunk.is_empty() {
+        if self.is_empty() || chunk.is_empty() {
             return;
         }
         // Scan the seam between the previous chunk and this one on a small
@@ -84,7 +126,15 @@ impl RefScanner {
                     let window: &[u8; DIGEST_CHARS] = buf[i..i + DIGEST_CHARS]
                         .try_into()
                         .expect("window has DIGEST_CHARS bytes");
-                    if let Some(p) = self.candidates.get(window) {
+                    if let Some(c) = &mut self.collected {
+                        if !c.overflowed && !c.windows.contains(window) {
+                            if c.windows.len() >= c.limit {
+                                c.overflowed = true;
+                            } else {
+                                c.windows.insert(*window);
+                            }
+                        }
+                    } else if let Some(p) = self.candidates.get(window) {
                         self.found.insert(p.clone());
                     }
                     i += 1;
@@ -98,9 +148,25 @@ impl RefScanner {
         &self.found
     }
 
-    /// Finishes and returns the references found.
+    /// Finishes and returns the references found (empty in collect mode).
     pub fn finish(self) -> BTreeSet<StorePath> {
         self.found
+    }
+
+    /// Finishes a [`RefScanner::collect`] scanner. Returns `None` for a
+    /// scanner made with [`RefScanner::new`].
+    pub fn finish_collection(self) -> Option<Collection> {
+        let c = self.collected?;
+        Some(if c.overflowed {
+            Collection::Overflowed
+        } else {
+            Collection::Windows(
+                c.windows
+                    .into_iter()
+                    .map(|w| String::from_utf8(w.to_vec()).expect("base32 is ASCII"))
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -141,6 +207,29 @@ mod tests {
             s.finish(),
             [ps[0].clone(), ps[2].clone()].into_iter().collect()
         );
+    }
+
+    #[test]
+    fn collect_mode_records_digest_shaped_windows() {
+        let ps = paths();
+        let mut s = RefScanner::collect(100);
+        s.update(b"see /forge/store/");
+        s.update(ps[1].hash_part()[..10].as_bytes());
+        s.update(ps[1].hash_part()[10..].as_bytes());
+        s.update(b"-b and nothing else here");
+        assert_eq!(
+            s.finish_collection(),
+            Some(Collection::Windows(
+                [ps[1].hash_part().to_owned()].into_iter().collect()
+            ))
+        );
+
+        // 40 base32 characters hold 9 windows; a limit of 5 overflows.
+        let mut s = RefScanner::collect(5);
+        s.update(&[b'a'; 40][..]);
+        s.update(b"0123456789abcdfghijklmnpqrsvwxyz0123456789");
+        assert_eq!(s.finish_collection(), Some(Collection::Overflowed));
+        assert_eq!(RefScanner::new(&ps).finish_collection(), None);
     }
 
     proptest! {

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use forge_core::hash::{Hash, HashAlgo};
-use forge_core::store_path::StorePath;
+use forge_core::store_path::{StorePath, STORE_DIR};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
@@ -211,6 +211,19 @@ impl Db {
     /// Whether `path` is registered as valid.
     pub fn is_valid(&self, path: &StorePath) -> Result<bool> {
         self.path_id(path).map(|id| id.is_some())
+    }
+
+    /// The valid path whose digest is `hash_part` (32 base32 characters), if
+    /// any. Uses the path index: `<store>/<hash>-` is a prefix of the path.
+    pub fn valid_path_by_hash_part(&self, hash_part: &str) -> Result<Option<StorePath>> {
+        let lo = format!("{STORE_DIR}/{hash_part}-");
+        let hi = format!("{STORE_DIR}/{hash_part}.");
+        let path: Option<String> = self
+            .conn
+            .prepare_cached("SELECT path FROM valid_paths WHERE path >= ?1 AND path < ?2 LIMIT 1")
+            .and_then(|mut st| st.query_row([lo, hi], |r| r.get(0)).optional())
+            .db(|| format!("looking up digest {hash_part}"))?;
+        path.as_deref().map(parse_path).transpose()
     }
 
     fn path_id(&self, path: &StorePath) -> Result<Option<i64>> {

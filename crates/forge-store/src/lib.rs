@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 
 use forge_core::hash::Hash;
 use forge_core::nar::NarEncoder;
-use forge_core::refs::RefScanner;
+use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::{StorePath, StorePathName};
 
 pub use crate::db::{Db, GcRoot, PathInfo, Realisation, RootKind};
@@ -51,6 +51,10 @@ use crate::error::IoContext;
 pub use crate::error::{Result, StoreError};
 pub use crate::layout::Layout;
 use crate::lock::{FileLock, LockMode};
+
+/// Distinct digest-shaped strings remembered while adding before falling
+/// back to a second scan against every valid path.
+const REF_WINDOW_LIMIT: usize = 1 << 16;
 
 /// An open store.
 #[derive(Debug)]
@@ -148,9 +152,7 @@ impl Store {
         self.remove_stale_staging()?;
         let staging = Staging::new(&self.layout)?;
 
-        let candidates = self.db.valid_paths()?;
-        let scanner = RefScanner::new(&candidates);
-        let sink = tree::NarSink::new(true, Some(scanner));
+        let sink = tree::NarSink::new(true, Some(RefScanner::collect(REF_WINDOW_LIMIT)));
         let mut enc = NarEncoder::new(sink).map_err(|source| StoreError::Nar {
             path: src.to_owned(),
             source,
@@ -163,6 +165,7 @@ impl Store {
                 source,
             })?
             .finish();
+        let references = self.resolve_references(digest.collection, &staging.object)?;
         failpoint::hit("add-after-copy");
         let path = StorePath::content_addressed(name, &digest.blake3, &digest.references, false);
         let info = PathInfo {
@@ -174,7 +177,7 @@ impl Store {
             deriver: None,
             content_address: Some(format!("nar:{}", digest.blake3)),
             self_reference: false,
-            references: digest.references,
+            references,
             signatures: BTreeSet::new(),
         };
         let already_valid = self.install(&staging.object, &info)?;
@@ -187,6 +190,32 @@ impl Store {
             info,
             already_valid,
         })
+    }
+
+    /// Turns the digest-shaped windows seen while copying into the valid
+    /// paths they name. If there were too many windows to keep, scans the
+    /// staged copy again against every valid path instead.
+    fn resolve_references(
+        &self,
+        collection: Option<Collection>,
+        staged: &Path,
+    ) -> Result<BTreeSet<StorePath>> {
+        match collection {
+            Some(Collection::Windows(windows)) => {
+                let mut refs = BTreeSet::new();
+                for w in windows {
+                    if let Some(p) = self.db.valid_path_by_hash_part(&w)? {
+                        refs.insert(p);
+                    }
+                }
+                Ok(refs)
+            }
+            Some(Collection::Overflowed) | None => {
+                tracing::debug!("many digest-shaped strings: scanning against every valid path");
+                let all = self.db.valid_paths()?;
+                Ok(tree::hash_tree(staged, false, Some(RefScanner::new(&all)))?.references)
+            }
+        }
     }
 
     /// Moves a complete, canonical object from `staged` into the store as

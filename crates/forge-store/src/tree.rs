@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 
 use forge_core::hash::{Hash, HashAlgo, Hasher};
 use forge_core::nar::NarEncoder;
-use forge_core::refs::RefScanner;
+use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::StorePath;
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
@@ -270,6 +270,8 @@ pub struct NarDigest {
     pub size: u64,
     /// Candidate references seen in the stream.
     pub references: std::collections::BTreeSet<StorePath>,
+    /// With a collecting scanner: the digest-shaped windows seen.
+    pub collection: Option<Collection>,
 }
 
 /// A `Write` sink that hashes a NAR stream: BLAKE3 on the calling thread
@@ -350,7 +352,12 @@ impl NarSink {
             blake3: Hash::new(HashAlgo::Blake3, *self.blake3.finalize().as_bytes()),
             sha256,
             size: self.size,
-            references: self.scanner.map(RefScanner::finish).unwrap_or_default(),
+            references: self
+                .scanner
+                .as_ref()
+                .map(|s| s.found().clone())
+                .unwrap_or_default(),
+            collection: self.scanner.and_then(RefScanner::finish_collection),
         }
     }
 }

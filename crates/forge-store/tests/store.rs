@@ -395,3 +395,28 @@ fn resolve_accepts_logical_physical_and_symlinks() {
         Err(StoreError::OutsideStore { .. })
     ));
 }
+
+#[test]
+fn references_are_found_even_among_many_digest_shaped_strings() {
+    let (tmp, mut store) = store();
+    let a = add_text(&mut store, tmp.path(), "a", "leaf");
+    // 100,000 base32 characters in a row hold more distinct 32-character
+    // windows than the scanner remembers, forcing the second, full scan.
+    let alphabet = b"0123456789abcdfghijklmnpqrsvwxyz";
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: String = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            alphabet[(x % 32) as usize] as char
+        })
+        .collect();
+    let b = add_text(&mut store, tmp.path(), "b", &format!("{noise} {a} {noise}"));
+    assert_eq!(
+        store.path_info(&b).unwrap().references,
+        [a.clone()].into_iter().collect()
+    );
+    let c = add_text(&mut store, tmp.path(), "c", &noise);
+    assert!(store.path_info(&c).unwrap().references.is_empty());
+}
