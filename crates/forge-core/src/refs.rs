@@ -214,8 +214,8 @@ mod tests {
         let ps = paths();
         let mut s = RefScanner::collect(100);
         s.update(b"see /forge/store/");
-        s.update(ps[1].hash_part()[..10].as_bytes());
-        s.update(ps[1].hash_part()[10..].as_bytes());
+        s.update(&ps[1].hash_part().as_bytes()[..10]);
+        s.update(&ps[1].hash_part().as_bytes()[10..]);
         s.update(b"-b and nothing else here");
         assert_eq!(
             s.finish_collection(),
