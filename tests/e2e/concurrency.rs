@@ -101,3 +101,33 @@ fn gc_and_adds_running_together_keep_the_store_consistent() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn a_crowd_opening_a_fresh_store_all_succeed() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("f"), "x");
+    for round in 0..30 {
+        let root = env.path(&format!("fresh{round}"));
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                env.forge()
+                    .env("FORGE_ROOT", &root)
+                    .args(["store", "add"])
+                    .arg(&src)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

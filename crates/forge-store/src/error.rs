@@ -61,6 +61,12 @@ pub enum StoreError {
     /// A file name that is not valid in a NAR.
     #[error("{path}: file name cannot be archived: {reason}")]
     BadFileName { path: PathBuf, reason: String },
+    /// A file whose path in the store would exceed the host's PATH_MAX.
+    #[error("{path}: too deep or too long for the store: its store path would exceed the host's path length limit by {excess} bytes")]
+    PathTooLong { path: PathBuf, excess: usize },
+    /// The source contains the store itself.
+    #[error("cannot add {path}: it contains the store root {root}")]
+    ContainsStore { path: PathBuf, root: PathBuf },
     /// The source changed while it was being copied.
     #[error("{path} changed while it was being added: {detail}")]
     SourceChanged { path: PathBuf, detail: String },

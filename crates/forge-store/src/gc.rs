@@ -16,7 +16,8 @@
 //!    `trash/` and removed. A crash in between leaves only invalid objects,
 //!    which the next collection removes;
 //! 5. removes leftovers: objects in `store/` that are not valid, stale
-//!    staging directories and anything in `trash/`.
+//!    staging directories and anything in `trash/`. An object that cannot be
+//!    removed is reported and skipped, never a reason to stop.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -68,6 +69,9 @@ pub struct GcReport {
     pub stale_roots: Vec<String>,
     /// Invalid objects and staging leftovers removed.
     pub leftovers_removed: usize,
+    /// Objects that could not be removed (they are no longer valid; the
+    /// next collection tries again).
+    pub errors: Vec<String>,
 }
 
 impl Store {
@@ -85,21 +89,22 @@ impl Store {
             match root.kind {
                 RootKind::Direct => roots.extend(root.path),
                 RootKind::Indirect => {
-                    let target = self
-                        .resolve(std::path::Path::new(&root.name))
-                        .ok()
-                        .filter(|_| {
-                            fs::symlink_metadata(&root.name)
-                                .is_ok_and(|m| m.file_type().is_symlink())
-                        })
-                        .map(|(p, _)| p);
-                    match target {
-                        Some(p) if self.db().is_valid(&p)? => roots.push(p),
-                        _ => {
-                            if !opts.dry_run {
-                                self.db_mut().remove_root(&root.name)?;
-                            }
-                            report.stale_roots.push(root.name);
+                    let link = std::path::Path::new(&root.name);
+                    let exists =
+                        fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
+                    if !exists {
+                        // The link is gone: so is the root.
+                        if !opts.dry_run {
+                            self.db_mut().remove_root(&root.name)?;
+                        }
+                        report.stale_roots.push(root.name);
+                        continue;
+                    }
+                    // A link that exists but leads nowhere valid roots nothing
+                    // today, and is kept: it may be pointed back into the store.
+                    if let Ok((p, _)) = self.resolve(link) {
+                        if self.db().is_valid(&p)? {
+                            roots.push(p);
                         }
                     }
                 }
@@ -186,7 +191,11 @@ impl Store {
             crate::failpoint::hit("gc-after-invalidate");
             for id in batch {
                 let physical = self.physical(info[id].0);
-                report.freed_disk_bytes += self.discard(&physical)?;
+                match self.discard(&physical) {
+                    Ok(n) => report.freed_disk_bytes += n,
+                    // Already invalid: a leftover that a later run retries.
+                    Err(e) => report.errors.push(e.to_string()),
+                }
             }
             tracing::debug!(count = batch.len(), "deleted a batch of dead paths");
         }
@@ -204,16 +213,29 @@ impl Store {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !valid.contains(&name) {
                 tracing::info!(name, "removing invalid leftover");
-                report.freed_disk_bytes += self.discard(&entry.path())?;
-                report.leftovers_removed += 1;
+                match self.discard(&entry.path()) {
+                    Ok(n) => {
+                        report.freed_disk_bytes += n;
+                        report.leftovers_removed += 1;
+                    }
+                    Err(e) => report.errors.push(e.to_string()),
+                }
             }
         }
         let trash = self.layout().trash_dir();
         for entry in fs::read_dir(&trash).ctx("reading", &trash)? {
             let entry = entry.ctx("reading", &trash)?;
-            report.freed_disk_bytes += tree::remove_tree(&entry.path())?;
-            report.leftovers_removed += 1;
+            match tree::remove_tree(&entry.path()) {
+                Ok(n) => {
+                    report.freed_disk_bytes += n;
+                    report.leftovers_removed += 1;
+                }
+                Err(e) => report.errors.push(e.to_string()),
+            }
         }
+        // No addition runs while we hold the lock exclusively, so every
+        // staging directory left is a dead process's.
+        self.remove_stale_staging()?;
         Ok(report)
     }
 }

@@ -52,6 +52,9 @@ pub use crate::error::{Result, StoreError};
 pub use crate::layout::Layout;
 use crate::lock::{FileLock, LockMode};
 
+/// The longest path the kernel accepts, without its terminating NUL.
+const PATH_MAX_LEN: usize = libc::PATH_MAX as usize - 1;
+
 /// Distinct digest-shaped strings remembered while adding before falling
 /// back to a second scan against every valid path.
 const REF_WINDOW_LIMIT: usize = 1 << 16;
@@ -84,7 +87,16 @@ impl Store {
                 .create(&dir)
                 .ctx("creating store directory", &dir)?;
         }
-        let db = Db::open(&layout.db_file())?;
+        // Creating the database (switching it to WAL) needs an exclusive
+        // SQLite lock that does not wait on the busy timeout; serialise
+        // openers so that a crowd opening a fresh store does not fail.
+        let db = {
+            let _open = FileLock::acquire(
+                &layout.root().join("locks").join("db-open.lock"),
+                LockMode::Exclusive,
+            )?;
+            Db::open(&layout.db_file())?
+        };
         Ok(Store { layout, db })
     }
 
@@ -148,16 +160,29 @@ impl Store {
                 StorePathName::sanitize(&base)
             }
         };
+        self.refuse_store_inside(src)?;
         let _gc = self.lock_against_gc()?;
         self.remove_stale_staging()?;
         let staging = Staging::new(&self.layout)?;
+        // Every path in the copy must stay under PATH_MAX once the object is
+        // renamed to its longer final (and, when collected, trash) location.
+        let final_prefix = self.layout.store_dir().as_os_str().len() + 2 + 32 + name.as_str().len();
+        let trash_prefix =
+            self.layout.trash_dir().as_os_str().len() + 2 + 32 + name.as_str().len() + 13;
+        let extra = final_prefix
+            .max(trash_prefix)
+            .saturating_sub(staging.object.as_os_str().len());
+        let copy_to = tree::CopyTo {
+            dest: &staging.object,
+            max_path_len: PATH_MAX_LEN.saturating_sub(extra),
+        };
 
         let sink = tree::NarSink::new(true, Some(RefScanner::collect(REF_WINDOW_LIMIT)));
         let mut enc = NarEncoder::new(sink).map_err(|source| StoreError::Nar {
             path: src.to_owned(),
             source,
         })?;
-        tree::dump_tree_with_progress(src, &mut enc, Some(&staging.object), progress)?;
+        tree::dump_tree_with_progress(src, &mut enc, Some(copy_to), progress)?;
         let digest = enc
             .finish()
             .map_err(|source| StoreError::Nar {
@@ -270,8 +295,25 @@ impl Store {
         }
     }
 
+    /// Refuses a source that contains the store root: copying it would copy
+    /// the staging area into itself.
+    fn refuse_store_inside(&self, src: &Path) -> Result<()> {
+        let (Ok(src_real), Ok(root_real)) =
+            (fs::canonicalize(src), fs::canonicalize(self.layout.root()))
+        else {
+            return Ok(()); // a missing source fails with its own error later
+        };
+        if root_real.starts_with(&src_real) {
+            return Err(StoreError::ContainsStore {
+                path: src.to_owned(),
+                root: self.layout.root().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Removes staging directories whose owner is gone (its lock is free).
-    fn remove_stale_staging(&self) -> Result<()> {
+    pub(crate) fn remove_stale_staging(&self) -> Result<()> {
         let tmp = self.layout.tmp_dir();
         for entry in fs::read_dir(&tmp).ctx("reading", &tmp)? {
             let entry = entry.ctx("reading", &tmp)?;
@@ -384,6 +426,9 @@ impl Store {
 
     /// Adds a direct GC root named `name` for `path`.
     pub fn add_root(&mut self, name: &str, path: &StorePath) -> Result<()> {
+        // Under the GC lock, so a collection cannot delete the path between
+        // the validity check and the insert.
+        let _gc = self.lock_against_gc()?;
         if name.is_empty() {
             return Err(StoreError::BadRoot {
                 name: name.into(),
@@ -403,6 +448,13 @@ impl Store {
                 .ctx("reading current directory", ".")?
                 .join(link)
         };
+        let Some(name) = abs.to_str().map(str::to_owned) else {
+            return Err(StoreError::BadRoot {
+                name: abs.to_string_lossy().into_owned(),
+                reason: "the link's path is not valid UTF-8".into(),
+            });
+        };
+        let _gc = self.lock_against_gc()?;
         let meta = fs::symlink_metadata(&abs).ctx("reading", &abs)?;
         if !meta.file_type().is_symlink() {
             return Err(StoreError::BadRoot {
@@ -414,7 +466,6 @@ impl Store {
         if !self.db.is_valid(&path)? {
             return Err(StoreError::NotValid(path));
         }
-        let name = abs.to_string_lossy().into_owned();
         self.db.add_root(RootKind::Indirect, &name, None)?;
         Ok(abs)
     }
@@ -519,6 +570,20 @@ impl Staging {
             .mode(0o700)
             .create(&dir)
             .ctx("creating staging directory", &dir)?;
+        // A default ACL inherited from above would be copied onto every file
+        // the copy creates (as system.posix_acl_access), making objects
+        // non-canonical. Cut the inheritance here.
+        for attr in ["system.posix_acl_default", "system.posix_acl_access"] {
+            if let Err(e) = xattr::remove(&dir, attr) {
+                let benign = matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENODATA) | Some(libc::EOPNOTSUPP)
+                );
+                if !benign {
+                    return Err(e).ctx("removing inherited ACL from", &dir);
+                }
+            }
+        }
         Ok(Staging {
             object: dir.join("object"),
             dir,

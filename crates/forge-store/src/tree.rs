@@ -48,6 +48,18 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
+/// Where [`dump_tree`] writes its canonical copy.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyTo<'a> {
+    /// The path to create (must not exist).
+    pub dest: &'a Path,
+    /// The longest host path the copy may contain. The object will be
+    /// renamed to a longer prefix later (`store/<digest>-<name>`, and
+    /// `trash/…` when collected); the caller subtracts the difference so
+    /// that every file stays reachable by path after those renames.
+    pub max_path_len: usize,
+}
+
 /// Serialises the tree at `src` into `enc`. With `copy_to`, also recreates
 /// it there, canonical: files 0444 or 0555, directories 0555, mtime 1, no
 /// setuid/setgid/sticky bits, no extended attributes, no special files.
@@ -55,7 +67,7 @@ impl Progress for NoProgress {}
 pub fn dump_tree<W: Write>(
     src: &Path,
     enc: &mut NarEncoder<W>,
-    copy_to: Option<&Path>,
+    copy_to: Option<CopyTo<'_>>,
 ) -> Result<()> {
     dump_tree_with_progress(src, enc, copy_to, &NoProgress)
 }
@@ -64,11 +76,12 @@ pub fn dump_tree<W: Write>(
 pub fn dump_tree_with_progress<W: Write>(
     src: &Path,
     enc: &mut NarEncoder<W>,
-    copy_to: Option<&Path>,
+    copy_to: Option<CopyTo<'_>>,
     progress: &dyn Progress,
 ) -> Result<()> {
     let meta = fs::symlink_metadata(src).ctx("reading metadata of", src)?;
-    dump_node(src, &meta, enc, copy_to, progress)
+    let limit = copy_to.map_or(usize::MAX, |c| c.max_path_len);
+    dump_node(src, &meta, enc, copy_to.map(|c| c.dest), limit, progress)
 }
 
 fn nar_err(path: &Path) -> impl FnOnce(forge_core::nar::NarWriteError) -> StoreError + '_ {
@@ -94,14 +107,35 @@ fn dump_node<W: Write>(
     meta: &fs::Metadata,
     enc: &mut NarEncoder<W>,
     copy_to: Option<&Path>,
+    path_limit: usize,
     progress: &dyn Progress,
 ) -> Result<()> {
     progress.node();
+    if let Some(dst) = copy_to {
+        if dst.as_os_str().len() > path_limit {
+            return Err(StoreError::PathTooLong {
+                path: src.to_owned(),
+                excess: dst.as_os_str().len() - path_limit,
+            });
+        }
+    }
     let ft = meta.file_type();
     if ft.is_file() {
         let executable = meta.mode() & 0o100 != 0;
         let size = meta.len();
-        let file = File::open(src).ctx("opening", src)?;
+        // Never follow a symlink or block on a FIFO swapped in since lstat.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(src)
+            .ctx("opening", src)?;
+        let opened = file.metadata().ctx("reading metadata of", src)?;
+        if !opened.is_file() || opened.ino() != meta.ino() || opened.dev() != meta.dev() {
+            return Err(StoreError::SourceChanged {
+                path: src.to_owned(),
+                detail: "it was replaced while being read".into(),
+            });
+        }
         match copy_to {
             None => {
                 let mut reader = ExactReader::new(file, size, src, progress);
@@ -163,7 +197,14 @@ fn dump_node<W: Write>(
             enc.entry(name.as_bytes()).map_err(nar_err(&child))?;
             let child_meta = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
             let child_dst = copy_to.map(|d| d.join(&name));
-            dump_node(&child, &child_meta, enc, child_dst.as_deref(), progress)?;
+            dump_node(
+                &child,
+                &child_meta,
+                enc,
+                child_dst.as_deref(),
+                path_limit,
+                progress,
+            )?;
         }
         enc.end_directory().map_err(nar_err(src))?;
         if let Some(dst) = copy_to {
@@ -471,7 +512,9 @@ fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
         return Ok(());
     }
     if let Ok(attrs) = xattr::list(path) {
-        let attrs: Vec<_> = attrs.collect();
+        // SELinux labels every file on hosts that run it; they are the
+        // host's, not the object's, and Nix ignores them too.
+        let attrs: Vec<_> = attrs.filter(|a| a != "security.selinux").collect();
         if !attrs.is_empty() {
             problem(format!("has extended attributes {attrs:?}"));
         }

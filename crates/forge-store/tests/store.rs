@@ -420,3 +420,139 @@ fn references_are_found_even_among_many_digest_shaped_strings() {
     let c = add_text(&mut store, tmp.path(), "c", &noise);
     assert!(store.path_info(&c).unwrap().references.is_empty());
 }
+
+/// A POSIX ACL in the kernel's xattr format: version 2, then (tag, perm, id)
+/// entries sorted by tag: user::rwx, user:1001:rwx, group::r-x, mask::rwx,
+/// other::r-x.
+fn default_acl() -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 7u16, u32::MAX),
+        (0x02, 7, 1001),
+        (0x04, 5, u32::MAX),
+        (0x10, 7, u32::MAX),
+        (0x20, 5, u32::MAX),
+    ] {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn inherited_default_acls_do_not_reach_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    if xattr::set(&root, "system.posix_acl_default", &default_acl()).is_err() {
+        eprintln!("skipping: this filesystem has no POSIX ACLs");
+        return;
+    }
+    let mut store = Store::open(&root).unwrap();
+    let src = dir.path().join("tree");
+    write(&src.join("d/f"), "x");
+    let p = store.add_path(&src, None).unwrap().info.path;
+    for sub in ["", "d", "d/f"] {
+        let attrs: Vec<_> = xattr::list(store.physical(&p).join(sub)).unwrap().collect();
+        assert!(attrs.is_empty(), "{sub:?} has {attrs:?}");
+    }
+    let report = store
+        .verify(&VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+#[test]
+fn trees_too_deep_for_the_store_are_refused_up_front() {
+    let (tmp, mut store) = store();
+    // 20 levels of 200-byte names: 4,020 bytes below the source, which fits
+    // below the staging area's prefix here but not once renamed into the
+    // store under a 200-byte name (nor into trash/ when collected).
+    let mut deep = tmp.path().join("deep");
+    for i in 0..20 {
+        deep.push(format!("{i:0>200}"));
+    }
+    let long_name = "n".repeat(200);
+    if fs::create_dir_all(&deep).is_err() {
+        eprintln!("skipping: cannot create deep trees here");
+        return;
+    }
+    let err = store
+        .add_path(
+            &tmp.path().join("deep"),
+            Some(StorePathName::new(&long_name).unwrap()),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::PathTooLong { .. }), "{err}");
+    assert!(store.db().valid_paths().unwrap().is_empty());
+    assert_eq!(fs::read_dir(store.layout().tmp_dir()).unwrap().count(), 0);
+    // A shallower part of it fits.
+    let shallow = tmp
+        .path()
+        .join("deep")
+        .join(format!("{:0>200}", 0))
+        .join(format!("{:0>200}", 1));
+    assert!(store.add_path(&shallow, None).is_ok());
+    store.gc(&GcOptions::default()).unwrap();
+}
+
+#[test]
+fn a_tree_containing_the_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("root")).unwrap();
+    write(&dir.path().join("other"), "x");
+    let err = store.add_path(dir.path(), None).unwrap_err();
+    assert!(matches!(err, StoreError::ContainsStore { .. }), "{err}");
+    let err = store.add_path(&dir.path().join("root"), None).unwrap_err();
+    assert!(matches!(err, StoreError::ContainsStore { .. }), "{err}");
+}
+
+#[test]
+fn gc_clears_staging_left_by_dead_processes() {
+    let (_tmp, mut store) = store();
+    let stale = store.layout().tmp_dir().join("add-1-deadbeef0000");
+    fs::create_dir_all(stale.join("object/sub")).unwrap();
+    fs::set_permissions(stale.join("object/sub"), fs::Permissions::from_mode(0o555)).unwrap();
+    store.gc(&GcOptions::default()).unwrap();
+    assert_eq!(fs::read_dir(store.layout().tmp_dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_indirect_root_lives_as_long_as_its_link() {
+    let (tmp, mut store) = store();
+    let a = add_text(&mut store, tmp.path(), "a", "first");
+    let b = add_text(&mut store, tmp.path(), "b", "second");
+    let link = tmp.path().join("result");
+    std::os::unix::fs::symlink(store.physical(&a), &link).unwrap();
+    store.add_indirect_root(&link).unwrap();
+    // Point the link somewhere that is not a store path: nothing is rooted
+    // now, but the root stays for when the link comes back.
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", &link).unwrap();
+    let report = store.gc(&GcOptions::default()).unwrap();
+    assert!(report.stale_roots.is_empty());
+    assert_eq!(report.deleted.len(), 2);
+    assert_eq!(store.db().roots().unwrap().len(), 1);
+    let c = add_text(&mut store, tmp.path(), "c", "third");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(store.physical(&c), &link).unwrap();
+    let report = store.gc(&GcOptions::default()).unwrap();
+    assert!(report.deleted.is_empty());
+    assert!(store.db().is_valid(&c).unwrap());
+    let _ = b;
+}
+
+#[test]
+fn indirect_roots_need_utf8_link_paths() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tmp, mut store) = store();
+    let a = add_text(&mut store, tmp.path(), "a", "x");
+    let link = tmp.path().join(std::ffi::OsStr::from_bytes(b"res\xff"));
+    std::os::unix::fs::symlink(store.physical(&a), &link).unwrap();
+    let err = store.add_indirect_root(&link).unwrap_err();
+    assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+}

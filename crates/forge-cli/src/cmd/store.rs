@@ -131,6 +131,18 @@ fn open(global: &GlobalArgs) -> anyhow::Result<Store> {
     Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))
 }
 
+/// Resolves an argument that must name a whole store path.
+fn resolve_whole(store: &Store, arg: &Path) -> anyhow::Result<StorePath> {
+    let (path, sub) = resolve_valid(store, arg)?;
+    if !sub.as_os_str().is_empty() {
+        bail!(
+            "{} names a file inside {path}; this command takes a whole store path",
+            arg.display()
+        );
+    }
+    Ok(path)
+}
+
 fn resolve_valid(store: &Store, arg: &Path) -> anyhow::Result<(StorePath, PathBuf)> {
     let (path, sub) = store.resolve(arg)?;
     if !store.db().is_valid(&path)? {
@@ -173,6 +185,9 @@ fn add(global: &GlobalArgs, paths: &[PathBuf], name: Option<String>, json: bool)
     }
     let name = name.map(|n| StorePathName::new(&n)).transpose()?;
     let mut store = open(global)?;
+    // Held across all the additions, so that no collection can remove a path
+    // we printed before the last one is added.
+    let _gc = store.lock_against_gc()?;
     let mut outcomes = Vec::new();
     for p in paths {
         let bar = Bar::new(&format!("adding {}", p.display()), global.quiet());
@@ -208,7 +223,7 @@ fn info(global: &GlobalArgs, paths: &[PathBuf], json: bool) -> CmdResult {
     let store = open(global)?;
     let mut out = Vec::new();
     for arg in paths {
-        let (path, _) = resolve_valid(&store, arg)?;
+        let path = resolve_whole(&store, arg)?;
         let info = store.path_info(&path)?;
         let referrers = store.db().referrers(&path)?.into_iter().collect();
         out.push((info, store.physical(&path), referrers));
@@ -286,7 +301,7 @@ fn closure(global: &GlobalArgs, paths: &[PathBuf], json: bool) -> CmdResult {
     let store = open(global)?;
     let mut roots = Vec::new();
     for arg in paths {
-        roots.push(resolve_valid(&store, arg)?.0);
+        roots.push(resolve_whole(&store, arg)?);
     }
     let closure = store.closure(&roots)?;
     if json {
@@ -317,7 +332,7 @@ fn verify(
     } else {
         let mut v = Vec::new();
         for arg in paths {
-            v.push(resolve_valid(&store, arg)?.0);
+            v.push(resolve_whole(&store, arg)?);
         }
         Some(v)
     };
@@ -356,13 +371,7 @@ fn verify(
 
 fn dump(global: &GlobalArgs, arg: &Path) -> CmdResult {
     let store = open(global)?;
-    let (path, sub) = resolve_valid(&store, arg)?;
-    if !sub.as_os_str().is_empty() {
-        bail!(
-            "`forge store dump` takes a whole store path, not a file inside one ({})",
-            arg.display()
-        );
-    }
+    let path = resolve_whole(&store, arg)?;
     let stdout = io::stdout();
     if stdout.is_terminal() {
         bail!("refusing to write a binary NAR to a terminal; redirect stdout (forge store dump {} > out.nar)", arg.display());
@@ -545,10 +554,7 @@ fn root(global: &GlobalArgs, cmd: RootCommand) -> CmdResult {
                 let link = store.add_indirect_root(&path)?;
                 eprintln!("rooted {} (indirect)", link.display());
             } else {
-                let (p, sub) = resolve_valid(&store, &path)?;
-                if !sub.as_os_str().is_empty() {
-                    bail!("a root names a whole store path, not a file inside one");
-                }
+                let p = resolve_whole(&store, &path)?;
                 let name = name.unwrap_or_else(|| p.to_string());
                 store.add_root(&name, &p)?;
                 eprintln!("rooted {p} as {name:?}");
@@ -599,6 +605,9 @@ fn gc(global: &GlobalArgs, dry_run: bool, max_freed: Option<u64>, json: bool) ->
     stdout.flush()?;
     for r in &report.stale_roots {
         eprintln!("dropped stale root {r}");
+    }
+    for e in &report.errors {
+        tracing::warn!("could not remove: {e} (the next collection retries)");
     }
     let verb = if dry_run { "would delete" } else { "deleted" };
     eprintln!(
