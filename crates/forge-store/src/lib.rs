@@ -64,6 +64,8 @@ const REF_WINDOW_LIMIT: usize = 1 << 16;
 pub struct Store {
     layout: Layout,
     db: Db,
+    /// Whether this process already removed dead processes' staging areas.
+    staging_swept: bool,
 }
 
 /// The result of adding a tree.
@@ -97,7 +99,11 @@ impl Store {
             )?;
             Db::open(&layout.db_file())?
         };
-        Ok(Store { layout, db })
+        Ok(Store {
+            layout,
+            db,
+            staging_swept: false,
+        })
     }
 
     /// The physical layout.
@@ -162,7 +168,10 @@ impl Store {
         };
         self.refuse_store_inside(src)?;
         let _gc = self.lock_against_gc()?;
-        self.remove_stale_staging()?;
+        if !self.staging_swept {
+            self.remove_stale_staging()?;
+            self.staging_swept = true;
+        }
         let staging = Staging::new(&self.layout)?;
         // Every path in the copy must stay under PATH_MAX once the object is
         // renamed to its longer final (and, when collected, trash) location.

@@ -316,15 +316,25 @@ pub struct NarDigest {
 }
 
 /// A `Write` sink that hashes a NAR stream: BLAKE3 on the calling thread
-/// (multithreaded over large chunks), SHA-256 on a helper thread, and an
-/// optional reference scan, over buffers of 1 MiB.
+/// (multithreaded over large chunks), SHA-256 on a helper thread once the
+/// stream is larger than one chunk (inline before that, so that small
+/// objects cost no thread), and an optional reference scan, over buffers of
+/// 1 MiB.
 pub struct NarSink {
     buf: Vec<u8>,
     blake3: blake3::Hasher,
-    sha_tx: Option<SyncSender<Arc<Vec<u8>>>>,
-    sha_thread: Option<JoinHandle<Hash>>,
+    sha: Sha,
     scanner: Option<RefScanner>,
     size: u64,
+}
+
+enum Sha {
+    Off,
+    Inline(Box<Hasher>),
+    Thread {
+        tx: SyncSender<Arc<Vec<u8>>>,
+        handle: JoinHandle<Hash>,
+    },
 }
 
 impl std::fmt::Debug for NarSink {
@@ -337,44 +347,61 @@ impl NarSink {
     /// A sink computing BLAKE3, SHA-256 if `sha256`, and references among
     /// `scanner`'s candidates if given.
     pub fn new(sha256: bool, scanner: Option<RefScanner>) -> Self {
-        let (sha_tx, sha_thread) = if sha256 {
-            let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(4);
-            let handle = std::thread::spawn(move || {
-                let mut h = Hasher::new(HashAlgo::Sha256);
-                for chunk in rx {
-                    h.update(&chunk);
-                }
-                h.finalize()
-            });
-            (Some(tx), Some(handle))
-        } else {
-            (None, None)
-        };
         NarSink {
-            buf: Vec::with_capacity(CHUNK),
+            buf: Vec::new(),
             blake3: blake3::Hasher::new(),
-            sha_tx,
-            sha_thread,
+            sha: if sha256 {
+                Sha::Inline(Box::new(Hasher::new(HashAlgo::Sha256)))
+            } else {
+                Sha::Off
+            },
             scanner: scanner.filter(|s| !s.is_empty()),
             size: 0,
         }
     }
 
-    fn flush_chunk(&mut self) {
+    /// Hashes and scans the buffered bytes. `last` is true from `finish`.
+    fn flush_chunk(&mut self, last: bool) {
         if self.buf.is_empty() {
             return;
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        if self.sha_tx.is_some() {
+        // A second full chunk is coming: move SHA-256 to the other core.
+        if !last {
+            if let Sha::Inline(_) = self.sha {
+                let Sha::Inline(mut h) = std::mem::replace(&mut self.sha, Sha::Off) else {
+                    unreachable!("matched above");
+                };
+                let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(4);
+                let handle = std::thread::spawn(move || {
+                    for chunk in rx {
+                        h.update(&chunk);
+                    }
+                    h.finalize()
+                });
+                self.sha = Sha::Thread { tx, handle };
+            }
+        }
+        match &mut self.sha {
             // SHA-256 runs on the other core; BLAKE3 keeps to this one.
-            self.blake3.update(&chunk);
-        } else {
-            self.blake3.update_rayon(&chunk);
+            Sha::Thread { .. } => {
+                self.blake3.update(&chunk);
+            }
+            Sha::Inline(h) => {
+                h.update(&chunk);
+                self.blake3.update(&chunk);
+            }
+            Sha::Off if chunk.len() >= 1 << 17 => {
+                self.blake3.update_rayon(&chunk);
+            }
+            Sha::Off => {
+                self.blake3.update(&chunk);
+            }
         }
         if let Some(s) = &mut self.scanner {
             s.update(&chunk);
         }
-        if let Some(tx) = &self.sha_tx {
+        if let Sha::Thread { tx, .. } = &self.sha {
             // The receiver only goes away if its thread panicked; finish()
             // reports that.
             let _ = tx.send(Arc::new(chunk));
@@ -383,12 +410,15 @@ impl NarSink {
 
     /// Finishes hashing.
     pub fn finish(mut self) -> NarDigest {
-        self.flush_chunk();
-        drop(self.sha_tx.take());
-        let sha256 = self
-            .sha_thread
-            .take()
-            .map(|h| h.join().expect("sha256 thread does not panic"));
+        self.flush_chunk(true);
+        let sha256 = match std::mem::replace(&mut self.sha, Sha::Off) {
+            Sha::Off => None,
+            Sha::Inline(h) => Some(h.finalize()),
+            Sha::Thread { tx, handle } => {
+                drop(tx);
+                Some(handle.join().expect("sha256 thread does not panic"))
+            }
+        };
         NarDigest {
             blake3: Hash::new(HashAlgo::Blake3, *self.blake3.finalize().as_bytes()),
             sha256,
@@ -414,7 +444,7 @@ impl Write for NarSink {
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buf.len() == CHUNK {
-                self.flush_chunk();
+                self.flush_chunk(false);
             }
         }
         Ok(len)
@@ -530,4 +560,37 @@ fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the size (inline or threaded SHA-256, one chunk or many,
+    /// writes of any length), the sink's digests are those of the bytes.
+    #[test]
+    fn sink_digests_match_direct_hashing() {
+        for size in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+            for write_len in [1000, 1 << 20, 3 << 20] {
+                let mut sink = NarSink::new(true, None);
+                for piece in data.chunks(write_len) {
+                    sink.write_all(piece).unwrap();
+                }
+                let d = sink.finish();
+                assert_eq!(d.size, size as u64);
+                assert_eq!(d.blake3, HashAlgo::Blake3.digest(&data), "size {size}");
+                assert_eq!(
+                    d.sha256,
+                    Some(HashAlgo::Sha256.digest(&data)),
+                    "size {size}"
+                );
+            }
+            let mut sink = NarSink::new(false, None);
+            sink.write_all(&data).unwrap();
+            let d = sink.finish();
+            assert_eq!(d.blake3, HashAlgo::Blake3.digest(&data));
+            assert_eq!(d.sha256, None);
+        }
+    }
 }
