@@ -31,6 +31,9 @@ pub const CANONICAL_MTIME: i64 = 1;
 
 const CHUNK: usize = 1 << 20;
 
+/// Writes at least this long bypass the sink's buffer when they can.
+const DIRECT_MIN: usize = 128 * 1024;
+
 /// Receives progress of a walk: called from the walking thread, often, so
 /// keep it cheap. The store never prints; the CLI turns this into a bar.
 pub trait Progress {
@@ -138,35 +141,38 @@ fn dump_node<W: Write>(
         }
         match copy_to {
             None => {
-                let mut reader = ExactReader::new(file, size, src, progress);
-                enc.regular(executable, size, &mut reader)
-                    .map_err(nar_err(src))?;
-                reader.finish()?;
+                let (res, exact) = with_contents(file, size, src, progress, |r| {
+                    enc.regular(executable, size, r)
+                });
+                res.map_err(nar_err(src))?;
+                exact?;
             }
             Some(dst) => {
-                let out = OpenOptions::new()
+                let mut out = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(dst)
                     .ctx("creating", dst)?;
-                let mut tee = TeeReader {
-                    inner: ExactReader::new(file, size, src, progress),
-                    out,
-                    dst,
-                    err: None,
-                };
-                let res = enc.regular(executable, size, &mut tee);
-                if let Some(e) = tee.err.take() {
+                let mut write_err = None;
+                let (res, exact) = with_contents(file, size, src, progress, |r| {
+                    let mut tee = TeeReader {
+                        inner: r,
+                        out: &mut out,
+                        dst,
+                        err: &mut write_err,
+                    };
+                    enc.regular(executable, size, &mut tee)
+                });
+                if let Some(e) = write_err {
                     return Err(e);
                 }
                 res.map_err(nar_err(src))?;
-                tee.inner.finish()?;
+                exact?;
                 let mode = if executable { 0o555 } else { 0o444 };
-                tee.out
-                    .set_permissions(fs::Permissions::from_mode(mode))
+                out.set_permissions(fs::Permissions::from_mode(mode))
                     .ctx("setting permissions of", dst)?;
-                drop(tee.out);
+                drop(out);
                 set_mtime(dst)?;
             }
         }
@@ -277,25 +283,151 @@ impl Read for ExactReader<'_> {
 }
 
 /// Copies what it reads into `out`; remembers a write error with its path.
-struct TeeReader<'a> {
-    inner: ExactReader<'a>,
-    out: File,
+struct TeeReader<'a, 'r> {
+    inner: &'a mut (dyn Read + 'r),
+    out: &'a mut File,
     dst: &'a Path,
-    err: Option<StoreError>,
+    err: &'a mut Option<StoreError>,
 }
 
-impl Read for TeeReader<'_> {
+impl Read for TeeReader<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Err(e) = self.out.write_all(&buf[..n]) {
             let kind = e.kind();
-            self.err = Some(StoreError::Io {
+            *self.err = Some(StoreError::Io {
                 op: "writing",
                 path: self.dst.to_owned(),
                 source: e,
             });
             return Err(io::Error::new(kind, "write to store copy failed"));
         }
+        Ok(n)
+    }
+}
+
+/// Files at least this large are read ahead on a second thread, so that
+/// reading (a copy out of the page cache, in the kernel) overlaps hashing.
+const PREFETCH_MIN: u64 = 4 << 20;
+
+/// Block size of read-ahead.
+const PREFETCH_BLOCK: usize = 256 * 1024;
+
+/// Runs `f` with a reader of exactly `size` bytes of `file`, reporting
+/// progress. Returns what `f` returned and, separately, whether the file
+/// ended where its size said (an error if it grew or shrank meanwhile); the
+/// caller decides which failure to report first.
+fn with_contents<R>(
+    file: File,
+    size: u64,
+    path: &Path,
+    progress: &dyn Progress,
+    f: impl FnOnce(&mut dyn Read) -> R,
+) -> (R, Result<()>) {
+    let changed = || StoreError::SourceChanged {
+        path: path.to_owned(),
+        detail: "the file's size changed".into(),
+    };
+    if size < PREFETCH_MIN {
+        let mut r = ExactReader::new(file, size, path, progress);
+        let out = f(&mut r);
+        return (out, r.finish());
+    }
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = sync_channel::<io::Result<(Vec<u8>, usize)>>(4);
+        let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(4);
+        for _ in 0..4 {
+            // Cannot fail: the receiver is alive and the channel has room.
+            let _ = empty_tx.send(vec![0u8; PREFETCH_BLOCK]);
+        }
+        let reader = scope.spawn(move || -> io::Result<bool> {
+            let mut file = file;
+            let mut left = size;
+            while left > 0 {
+                let Ok(mut buf) = empty_rx.recv() else {
+                    return Ok(true); // the consumer stopped early
+                };
+                let want = left.min(PREFETCH_BLOCK as u64) as usize;
+                let n = loop {
+                    match file.read(&mut buf[..want]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            let _ = full_tx.send(Err(e));
+                            return Ok(true);
+                        }
+                    }
+                };
+                if n == 0 {
+                    return Ok(false); // shrank
+                }
+                left -= n as u64;
+                if full_tx.send(Ok((buf, n))).is_err() {
+                    return Ok(true);
+                }
+            }
+            drop(full_tx);
+            let mut probe = [0u8; 1];
+            Ok(file.read(&mut probe)? == 0)
+        });
+        let mut r = ChannelReader {
+            rx: full_rx,
+            back: empty_tx,
+            cur: Vec::new(),
+            len: 0,
+            pos: 0,
+            progress,
+        };
+        let out = f(&mut r);
+        drop(r);
+        let exact = match reader.join() {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(changed()),
+            Ok(Err(e)) => Err(StoreError::Io {
+                op: "reading",
+                path: path.to_owned(),
+                source: e,
+            }),
+            Err(_) => Err(StoreError::Io {
+                op: "reading",
+                path: path.to_owned(),
+                source: io::Error::other("read-ahead thread panicked"),
+            }),
+        };
+        (out, exact)
+    })
+}
+
+/// The consuming end of the read-ahead: hands out blocks, returns buffers.
+struct ChannelReader<'a> {
+    rx: std::sync::mpsc::Receiver<io::Result<(Vec<u8>, usize)>>,
+    back: SyncSender<Vec<u8>>,
+    cur: Vec<u8>,
+    len: usize,
+    pos: usize,
+    progress: &'a dyn Progress,
+}
+
+impl Read for ChannelReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.len {
+            if !self.cur.is_empty() {
+                let _ = self.back.send(std::mem::take(&mut self.cur));
+            }
+            match self.rx.recv() {
+                Ok(Ok((block, len))) => {
+                    self.cur = block;
+                    self.len = len;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.len - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        self.progress.bytes(n as u64);
         Ok(n)
     }
 }
@@ -437,6 +569,15 @@ impl Write for NarSink {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let len = data.len();
         self.size += len as u64;
+        // Large writes with nothing buffered and no SHA-256 thread to feed
+        // (`forge hash path`): hash in place, saving a copy.
+        if self.buf.is_empty() && len >= DIRECT_MIN && matches!(self.sha, Sha::Off) {
+            self.blake3.update_rayon(data);
+            if let Some(s) = &mut self.scanner {
+                s.update(data);
+            }
+            return Ok(len);
+        }
         let mut data = data;
         while !data.is_empty() {
             let room = CHUNK - self.buf.len();
@@ -592,5 +733,57 @@ mod tests {
             assert_eq!(d.blake3, HashAlgo::Blake3.digest(&data));
             assert_eq!(d.sha256, None);
         }
+    }
+
+    /// Files above the read-ahead threshold hash and copy exactly like
+    /// small ones, and a file that is not the size its metadata said fails.
+    #[test]
+    fn read_ahead_gives_the_same_archive() {
+        use forge_core::nar::NarNode;
+        let dir = tempfile::tempdir().unwrap();
+        for size in [
+            PREFETCH_MIN - 1,
+            PREFETCH_MIN,
+            PREFETCH_MIN + 5,
+            3 * PREFETCH_MIN + 7,
+        ] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            let f = dir.path().join(format!("f{size}"));
+            fs::write(&f, &data).unwrap();
+            let want = NarNode::Regular {
+                executable: false,
+                contents: data,
+            }
+            .to_nar();
+            let d = hash_tree(&f, true, None).unwrap();
+            assert_eq!(d.blake3, HashAlgo::Blake3.digest(&want), "size {size}");
+            assert_eq!(d.sha256, Some(HashAlgo::Sha256.digest(&want)));
+            let copy = dir.path().join(format!("c{size}"));
+            let mut enc = NarEncoder::new(Vec::new()).unwrap();
+            dump_tree(
+                &f,
+                &mut enc,
+                Some(CopyTo {
+                    dest: &copy,
+                    max_path_len: usize::MAX,
+                }),
+            )
+            .unwrap();
+            assert_eq!(enc.finish().unwrap(), want);
+            assert_eq!(fs::read(&copy).unwrap(), fs::read(&f).unwrap());
+        }
+        // A reader given the wrong size notices.
+        let f = dir.path().join(format!("f{PREFETCH_MIN}"));
+        let file = File::open(&f).unwrap();
+        let (res, exact) = with_contents(file, PREFETCH_MIN + 10, &f, &NoProgress, |r| {
+            io::copy(r, &mut io::sink())
+        });
+        assert_eq!(res.unwrap(), PREFETCH_MIN);
+        assert!(matches!(exact, Err(StoreError::SourceChanged { .. })));
+        let file = File::open(&f).unwrap();
+        let (_, exact) = with_contents(file, PREFETCH_MIN - 10, &f, &NoProgress, |r| {
+            io::copy(r, &mut io::sink())
+        });
+        assert!(matches!(exact, Err(StoreError::SourceChanged { .. })));
     }
 }

@@ -141,6 +141,39 @@ pub struct NarEncoder<W: Write> {
     /// True when the next call must write a node (after `new` and `entry`).
     expect_node: bool,
     poisoned: bool,
+    /// Reused buffer for file contents: large reads keep syscalls and the
+    /// sink's per-write overhead low on big files.
+    copy_buf: Vec<u8>,
+}
+
+/// Largest buffer used to copy file contents.
+const COPY_BUF_MAX: usize = 256 * 1024;
+
+/// Copies exactly up to `size` bytes from `r` to `w` through `buf` (grown on
+/// demand up to [`COPY_BUF_MAX`]); returns the bytes copied.
+fn copy_contents(
+    r: &mut dyn Read,
+    w: &mut impl Write,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<u64> {
+    let want = size.min(COPY_BUF_MAX as u64) as usize;
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        let got = match r.read(&mut buf[..n]) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..got])?;
+        left -= got as u64;
+    }
+    Ok(size - left)
 }
 
 impl<W: Write> fmt::Debug for NarEncoder<W> {
@@ -178,6 +211,7 @@ impl<W: Write> NarEncoder<W> {
             dirs: Vec::new(),
             expect_node: true,
             poisoned: false,
+            copy_buf: Vec::new(),
         })
     }
 
@@ -240,14 +274,15 @@ impl<W: Write> NarEncoder<W> {
         contents: &mut dyn Read,
     ) -> Result<(), NarWriteError> {
         self.check_node("regular")?;
-        self.guarded(|w| {
+        let mut buf = std::mem::take(&mut self.copy_buf);
+        let res = self.guarded(|w| {
             write_tokens(w, &["(", "type", "regular"])?;
             if executable {
                 write_tokens(w, &["executable", ""])?;
             }
             write_str(w, b"contents")?;
             w.write_all(&size.to_le_bytes())?;
-            let got = io::copy(&mut Read::take(contents, size), w)?;
+            let got = copy_contents(contents, w, size, &mut buf)?;
             if got != size {
                 return Err(NarWriteError::ShortContents {
                     expected: size,
@@ -256,7 +291,9 @@ impl<W: Write> NarEncoder<W> {
             }
             write_padding(w, size)?;
             Ok(write_str(w, b")")?)
-        })?;
+        });
+        self.copy_buf = buf;
+        res?;
         self.node_done()
     }
 
