@@ -88,7 +88,7 @@ fn sigkill_at_random_moments_never_corrupts_the_store() {
     let probe = make_tree(&env, "probe", 0);
     let start = Instant::now();
     env.ok(&["store", "add", probe.to_str().unwrap()]);
-    let span = start.elapsed().as_micros().max(2_000) as u64;
+    let mut span = start.elapsed().as_micros().max(2_000) as u64;
 
     let seed = std::env::var("FORGE_CRASH_SEED")
         .ok()
@@ -115,8 +115,12 @@ fn sigkill_at_random_moments_never_corrupts_the_store() {
         let _ = child.kill();
         child.wait().unwrap();
         verify_clean(&env);
-        // The next attempt is never blocked by what the crash left.
+        // The next attempt is never blocked by what the crash left. Its
+        // duration (a full copy either way) keeps `span` in step with the
+        // machine's load, so the kills keep landing mid-operation.
+        let start = Instant::now();
         env.ok(&["store", "add", tree.to_str().unwrap()]);
+        span = (span * 3 + start.elapsed().as_micros() as u64) / 4;
     }
     eprintln!("seed {seed:#x}: {killed}/{iterations} adds killed mid-flight");
     assert!(
