@@ -53,6 +53,15 @@ impl Env {
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
+    /// Writes `text` to a file named `name` and adds it; returns its store path.
+    pub fn add_text(&self, name: &str, text: impl AsRef<[u8]>) -> String {
+        let src = self.path(&format!("src/{name}"));
+        write(&src, text);
+        self.ok(&["store", "add", src.to_str().unwrap()])
+            .trim()
+            .to_owned()
+    }
+
     /// Runs forge with `args` and returns the whole output, whatever the status.
     pub fn run(&self, args: &[&str]) -> Output {
         self.forge().args(args).output().expect("running forge")

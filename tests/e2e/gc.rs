@@ -1,17 +1,11 @@
 //! Garbage collection through the CLI, with a `./result`-style symlink root.
 
-use crate::common::{write, Env};
+use crate::common::Env;
 
 #[test]
 fn gc_honours_direct_and_indirect_roots() {
     let env = Env::new();
-    let add = |name: &str, text: String| {
-        let src = env.path(&format!("src/{name}"));
-        write(&src, text);
-        env.ok(&["store", "add", src.to_str().unwrap()])
-            .trim()
-            .to_owned()
-    };
+    let add = |name: &str, text: String| env.add_text(name, text);
     let dep = add("dep", "a dependency".into());
     let top = add("top", format!("needs {dep}"));
     let other = add("other", "kept by ./result".into());

@@ -61,13 +61,7 @@ fn queries_show_what_was_added() {
 #[test]
 fn closure_lists_dependencies_first() {
     let env = Env::new();
-    let add = |name: &str, text: String| {
-        let src = env.path(&format!("src/{name}"));
-        write(&src, text);
-        env.ok(&["store", "add", src.to_str().unwrap()])
-            .trim()
-            .to_owned()
-    };
+    let add = |name: &str, text: String| env.add_text(name, text);
     let a = add("a", "base".into());
     let b = add("b", a.clone());
     let c = add("c", format!("{b} {a}"));

@@ -24,6 +24,17 @@ fn write(path: &Path, contents: &str) {
     fs::write(path, contents).unwrap();
 }
 
+/// Re-hashes everything and asserts there is no problem.
+fn assert_verifies_clean(store: &Store) {
+    let report = store
+        .verify(&VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
 /// Adds a one-file tree whose contents are `text`.
 fn add_text(store: &mut Store, tmp: &Path, name: &str, text: &str) -> StorePath {
     let src = tmp.join("src").join(name);
@@ -95,13 +106,7 @@ fn added_objects_are_canonical() {
     if xattr_set {
         assert_eq!(xattr::list(obj.join("plain")).unwrap().count(), 0);
     }
-    let report = store
-        .verify(&VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_verifies_clean(&store);
 }
 
 #[test]
@@ -457,13 +462,7 @@ fn inherited_default_acls_do_not_reach_objects() {
         let attrs: Vec<_> = xattr::list(store.physical(&p).join(sub)).unwrap().collect();
         assert!(attrs.is_empty(), "{sub:?} has {attrs:?}");
     }
-    let report = store
-        .verify(&VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_verifies_clean(&store);
 }
 
 #[test]
