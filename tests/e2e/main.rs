@@ -15,4 +15,5 @@ mod concurrency;
 mod crash;
 mod gc;
 mod nar_oracle;
+mod sandbox;
 mod store_cli;

@@ -78,6 +78,9 @@ enum Command {
     /// Check recipes.
     #[command(subcommand)]
     Recipe(cmd::recipe::RecipeCommand),
+    /// Try the build sandbox by hand.
+    #[command(subcommand)]
+    Sandbox(cmd::sandbox::SandboxCommand),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         Command::Hash(c) => cmd::hash::run(&cli.global, c),
         Command::Nar(c) => cmd::nar::run(c),
         Command::Recipe(c) => cmd::recipe::run(c),
+        Command::Sandbox(c) => cmd::sandbox::run(c),
     };
     match result {
         Ok(code) => code.into(),

@@ -3,4 +3,5 @@
 pub mod hash;
 pub mod nar;
 pub mod recipe;
+pub mod sandbox;
 pub mod store;

@@ -1,0 +1,24 @@
+//! forge's build sandbox.
+//!
+//! A build sees only what its recipe declared. This crate turns a
+//! [`SandboxSpec`](spec::SandboxSpec) (what to expose, the environment,
+//! limits) into a [`Plan`](plan::Plan) by a pure function, carries the plan
+//! out through a narrow syscall layer ([`sys`]), and runs the command as pid
+//! 1 of fresh user, mount, pid, network, uts, ipc and cgroup namespaces
+//! ([`run`]). It works the same as root and as an unprivileged user: the
+//! invoking user is mapped to the fixed build uid/gid 1000/100.
+//!
+//! Layers, outermost first: namespaces; a root assembled in a tmpfs and
+//! entered with `pivot_root` (binds read-only unless asked, everything
+//! nosuid/nodev, the root itself read-only); then, in the process just
+//! before `exec`, the restrictions of `harden` (rlimits, capabilities,
+//! no_new_privs, landlock, seccomp). See docs/sandbox.md for the threat
+//! model.
+
+pub mod plan;
+pub mod run;
+pub mod spec;
+pub mod sys;
+
+pub use run::{monitor_main, run_here, run_via, Outcome, SandboxError};
+pub use spec::{Bind, Enforcement, Limits, SandboxSpec};

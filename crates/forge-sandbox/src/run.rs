@@ -1,0 +1,293 @@
+//! Running a command in the sandbox.
+//!
+//! Two processes do the work, both fresh and single-threaded, because
+//! `unshare(CLONE_NEWUSER)` refuses threaded callers and because code after
+//! `fork` in a threaded program may not allocate:
+//!
+//! 1. The **monitor** (the caller re-executes its own binary, e.g. the hidden
+//!    `forge sandbox __exec`, which calls [`monitor_main`]) unshares a new
+//!    user, pid, uts, ipc, cgroup and (unless networking is allowed)
+//!    network namespace, maps the fixed build uid/gid to the invoking user
+//!    (`setgroups` denied), and forks.
+//! 2. The **init** is pid 1 of the new pid namespace. It unshares its own
+//!    mount namespace (so the monitor keeps the host's view), builds the root from
+//!    the [`Plan`](crate::plan::Plan), sets the hostname, brings up
+//!    loopback, enters the root for good and `execve`s the command with
+//!    exactly the spec's environment. Because the command *is* pid 1, the
+//!    kernel kills every process left in the namespace when it exits: no
+//!    daemon outlives the build.
+//!
+//! The monitor waits and reports how the command ended. Both processes have a
+//! parent-death signal of SIGKILL, so killing the monitor kills the whole
+//! sandbox: that is how the caller ([`run_via`]) enforces the wall-clock
+//! timeout (a process that has unshared a pid namespace cannot start the
+//! thread a timer would need).
+#![allow(unsafe_code)] // fork(2): the monitor is single-threaded when it forks
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::plan::{plan, PlanError};
+use crate::spec::SandboxSpec;
+use crate::sys::{self, Linux};
+
+/// How a sandboxed command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal number, if a signal ended it.
+    pub signal: Option<i32>,
+    /// Whether forge killed it at the wall-clock timeout.
+    pub timed_out: bool,
+}
+
+impl Outcome {
+    /// The shell convention: the code, or 128 + the signal.
+    pub fn exit_code(&self) -> i32 {
+        self.code.unwrap_or_else(|| 128 + self.signal.unwrap_or(0))
+    }
+}
+
+/// Why a sandbox could not run the command.
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    /// The spec is not valid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A host path to bind does not exist.
+    #[error("cannot expose {path}: {source}")]
+    MissingBind {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating the namespaces failed.
+    #[error("cannot create the sandbox namespaces ({0}); are unprivileged user namespaces enabled (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces)?")]
+    Namespaces(nix::Error),
+    /// Setting up inside failed; the message says which step.
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+    /// Talking to the monitor process failed.
+    #[error("sandbox monitor: {0}")]
+    Monitor(String),
+    /// I/O on a named file.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let what = what.into();
+    move |source| SandboxError::Io { what, source }
+}
+
+/// Runs `spec` by re-executing `program` with `args` followed by two file
+/// paths (the spec to read, the outcome to write); that process must call
+/// [`monitor_main`] with them. Standard input, output and error are shared
+/// with the command.
+pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
+    let dir = tempfile::Builder::new()
+        .prefix("forge-sandbox-")
+        .tempdir()
+        .map_err(io_err("creating a temporary directory"))?;
+    let spec_file = dir.path().join("spec.json");
+    let outcome_file = dir.path().join("outcome.json");
+    let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Monitor(e.to_string()))?;
+    fs::write(&spec_file, json).map_err(io_err("writing the sandbox spec"))?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .arg(&spec_file)
+        .arg(&outcome_file)
+        .spawn()
+        .map_err(io_err(format!("starting {}", program.display())))?;
+    // The wall-clock timeout lives here, not in the monitor: a process that
+    // has unshared a pid namespace cannot start threads. Killing the
+    // monitor kills pid 1 (its parent-death signal) and so the whole tree.
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let pid = Pid::from_raw(child.id() as i32);
+    let timer = spec.limits.wall_timeout.map(|limit| {
+        std::thread::spawn(move || {
+            matches!(
+                stop_rx.recv_timeout(limit),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ) && kill(pid, Signal::SIGKILL).is_ok()
+        })
+    });
+    let status = child
+        .wait()
+        .map_err(io_err(format!("waiting for {}", program.display())))?;
+    let _ = stop_tx.send(());
+    let timed_out = timer.is_some_and(|t| t.join().unwrap_or(false));
+    if timed_out {
+        return Ok(Outcome {
+            code: None,
+            signal: Some(Signal::SIGKILL as i32),
+            timed_out: true,
+        });
+    }
+    match fs::read(&outcome_file) {
+        Ok(bytes) => serde_json::from_slice::<Result<Outcome, String>>(&bytes)
+            .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
+            .map_err(SandboxError::Setup),
+        Err(_) => Err(SandboxError::Monitor(format!(
+            "the monitor ended ({status}) without reporting"
+        ))),
+    }
+}
+
+/// The monitor's entry point: reads the spec, runs it, writes the outcome
+/// (`Ok(Outcome)` or `Err(message)` as JSON) and returns the exit code the
+/// monitor process should exit with.
+pub fn monitor_main(spec_file: &Path, outcome_file: &Path) -> i32 {
+    let result = fs::read(spec_file)
+        .map_err(|e| format!("reading {}: {e}", spec_file.display()))
+        .and_then(|b| {
+            serde_json::from_slice::<SandboxSpec>(&b).map_err(|e| format!("bad spec: {e}"))
+        })
+        .and_then(|spec| run_here(&spec).map_err(|e| e.to_string()));
+    let code = match &result {
+        Ok(o) => o.exit_code(),
+        Err(_) => 126,
+    };
+    let json = serde_json::to_vec(&result).unwrap_or_default();
+    let _ = fs::write(outcome_file, json);
+    code
+}
+
+/// Runs `spec` from this process, which must be single-threaded and
+/// dedicated to it (its namespaces change).
+pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
+    let mut is_dir = Vec::with_capacity(spec.binds.len());
+    for b in &spec.binds {
+        let meta = fs::metadata(&b.host).map_err(|source| SandboxError::MissingBind {
+            path: b.host.clone(),
+            source,
+        })?;
+        is_dir.push(meta.is_dir());
+    }
+    let plan = plan(spec, &is_dir)?;
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    // The mount namespace is the init's alone (it unshares it after the
+    // fork): pivot_root changes the root of every process in a namespace,
+    // and the monitor must keep the host's view to report back.
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
+    if !spec.network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).map_err(SandboxError::Namespaces)?;
+    fs::write("/proc/self/setgroups", "deny").map_err(io_err("denying setgroups"))?;
+    fs::write("/proc/self/uid_map", format!("{} {uid} 1\n", spec.uid))
+        .map_err(io_err("writing uid_map"))?;
+    fs::write("/proc/self/gid_map", format!("{} {gid} 1\n", spec.gid))
+        .map_err(io_err("writing gid_map"))?;
+
+    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SandboxError::Monitor(e.to_string()))?;
+    // SAFETY: this process is single-threaded (a fresh monitor process that
+    // has started no threads), so the child may run arbitrary code.
+    match unsafe { fork() }.map_err(|e| SandboxError::Monitor(format!("fork: {e}")))? {
+        ForkResult::Child => {
+            drop(err_read);
+            let err = init(spec, &plan, &err_write);
+            let mut w = fs::File::from(err_write);
+            let _ = w.write_all(err.as_bytes());
+            // SAFETY: _exit is always safe; skip atexit handlers and buffered
+            // output that belong to the parent.
+            unsafe { libc::_exit(126) }
+        }
+        ForkResult::Parent { child } => {
+            drop(err_write);
+            monitor(child, err_read)
+        }
+    }
+}
+
+/// The init process: set up, then exec. Returns only on failure, with the
+/// message to report.
+fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, _err: &OwnedFd) -> String {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let mut sys = Linux;
+    let mut setup = || -> std::io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)?;
+        sys::enter_setup_root(&mut sys, Path::new("/tmp"))?;
+        sys::apply_steps(&mut sys, &plan.steps)?;
+        nix::unistd::sethostname(&plan.hostname).map_err(std::io::Error::from)?;
+        if !spec.network {
+            sys::loopback_up()
+                .map_err(|e| std::io::Error::new(e.kind(), format!("bringing up lo: {e}")))?;
+        }
+        sys::enter_new_root(&mut sys, &plan.cwd)?;
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        return e.to_string();
+    }
+    let cstr =
+        |s: &str| std::ffi::CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
+    let argv: Result<Vec<_>, _> = spec.command.iter().map(|a| cstr(a)).collect();
+    let envp: Result<Vec<_>, _> = spec
+        .env
+        .iter()
+        .map(|(k, v)| cstr(&format!("{k}={v}")))
+        .collect();
+    let (argv, envp) = match (argv, envp) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    match nix::unistd::execve(&argv[0], &argv, &envp) {
+        Err(e) => format!("cannot run {}: {e}", spec.command[0]),
+        Ok(never) => match never {},
+    }
+}
+
+/// The monitor after the fork: report setup errors, wait for pid 1.
+fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
+    let mut msg = String::new();
+    let _ = fs::File::from(err_read).read_to_string(&mut msg);
+    let status = loop {
+        match waitpid(child, None) {
+            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => break s,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(SandboxError::Monitor(format!("waitpid: {e}"))),
+        }
+    };
+    if !msg.is_empty() {
+        return Err(SandboxError::Setup(msg));
+    }
+    Ok(match status {
+        WaitStatus::Exited(_, code) => Outcome {
+            code: Some(code),
+            signal: None,
+            timed_out: false,
+        },
+        WaitStatus::Signaled(_, sig, _) => Outcome {
+            code: None,
+            signal: Some(sig as i32),
+            timed_out: false,
+        },
+        _ => unreachable!("loop breaks only on exit or signal"),
+    })
+}

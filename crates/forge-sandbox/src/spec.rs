@@ -1,0 +1,131 @@
+//! What a caller asks of a sandbox.
+//!
+//! A [`SandboxSpec`] names everything the sandboxed command may see and do:
+//! host paths to expose (read-only or writable, at which path inside), the
+//! working directory, the exact environment, network or not, the identity
+//! inside, and limits. It is plain data (serialisable) so that the process
+//! that runs the sandbox can receive it from the one that asked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A host path made visible inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    /// The path on the host (file or directory; symlinks are followed).
+    pub host: PathBuf,
+    /// Where it appears inside (absolute).
+    pub inside: PathBuf,
+    /// Whether the sandbox may write to it.
+    pub writable: bool,
+}
+
+/// Limits on the sandboxed process tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Kill everything after this long.
+    pub wall_timeout: Option<Duration>,
+    /// Most processes (threads count) the build user may have.
+    pub max_processes: u64,
+    /// Most open files per process.
+    pub max_open_files: u64,
+    /// Size of the `/tmp` tmpfs in bytes.
+    pub tmp_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall_timeout: None,
+            max_processes: 1024,
+            max_open_files: 4096,
+            tmp_size: 1 << 30,
+        }
+    }
+}
+
+/// What to do when the kernel cannot enforce every layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enforcement {
+    /// Refuse to run (the default: a build that is not isolated is not a build).
+    #[default]
+    Hard,
+    /// Run with what is available and report what was missing.
+    BestEffort,
+}
+
+/// Everything about one sandboxed run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// The program and its arguments; the program is a path inside.
+    pub command: Vec<String>,
+    /// The complete environment (nothing is inherited).
+    pub env: BTreeMap<String, String>,
+    /// Host paths to expose.
+    pub binds: Vec<Bind>,
+    /// A host directory mounted writable at `/build`; a fresh tmpfs if none.
+    pub build_dir: Option<PathBuf>,
+    /// The working directory inside.
+    pub cwd: PathBuf,
+    /// Whether the network namespace is the host's (fixed-output fetches
+    /// only); otherwise an empty one with only loopback.
+    pub network: bool,
+    /// The hostname inside.
+    pub hostname: String,
+    /// User and group id inside.
+    pub uid: u32,
+    /// Group id inside.
+    pub gid: u32,
+    /// Limits.
+    pub limits: Limits,
+    /// Hard or best-effort.
+    pub enforcement: Enforcement,
+}
+
+/// The fixed identity of builds: outputs never depend on who ran them.
+pub const BUILD_UID: u32 = 1000;
+/// The fixed group of builds.
+pub const BUILD_GID: u32 = 100;
+
+impl SandboxSpec {
+    /// A spec running `command` with forge's fixed environment and defaults.
+    pub fn new(command: Vec<String>) -> Self {
+        SandboxSpec {
+            command,
+            env: default_env(),
+            binds: Vec::new(),
+            build_dir: None,
+            cwd: PathBuf::from("/build"),
+            network: false,
+            hostname: "localhost".into(),
+            uid: BUILD_UID,
+            gid: BUILD_GID,
+            limits: Limits::default(),
+            enforcement: Enforcement::Hard,
+        }
+    }
+}
+
+/// forge's fixed build environment (DESIGN.md decision 7).
+pub fn default_env() -> BTreeMap<String, String> {
+    [
+        ("HOME", "/homeless-shelter"),
+        ("TMPDIR", "/tmp"),
+        ("TEMPDIR", "/tmp"),
+        ("TMP", "/tmp"),
+        ("TZ", "UTC"),
+        ("LANG", "C.UTF-8"),
+        ("LC_ALL", "C.UTF-8"),
+        ("SOURCE_DATE_EPOCH", "1"),
+        ("PATH", "/bin:/usr/bin"),
+        ("FORGE_BUILD_CORES", "1"),
+        ("TERM", "dumb"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}

@@ -1,0 +1,481 @@
+//! The syscalls that carry out a [`Plan`](crate::plan::Plan).
+//!
+//! Everything that changes the system goes through the [`Syscalls`] trait:
+//! [`Linux`] makes the real calls, [`Recorder`] (tests) writes down each
+//! call with its exact flags, so the sequence the executor issues for a plan
+//! is checked by ordinary unit tests (the approach of youki's `Syscall`).
+//! The few calls the `nix` crate does not wrap safely (bringing `lo` up)
+//! are the only `unsafe` code, each with its reason.
+#![allow(unsafe_code)] // ioctl(SIOCSIFFLAGS) to bring up loopback; nothing else
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+
+use crate::plan::{Flags, Step, NEW_ROOT, OLD_ROOT};
+
+/// The operations the executor needs.
+pub trait Syscalls {
+    /// mount(2).
+    fn mount(
+        &mut self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    /// The flags the kernel reports for the mount holding `path`, as
+    /// `MS_*` flags that a bind remount must keep.
+    fn locked_flags(&mut self, path: &Path) -> io::Result<MsFlags>;
+    /// mkdir -p with a mode for the last component.
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()>;
+    /// Creates an empty file (a bind-mount target).
+    fn touch(&mut self, path: &Path) -> io::Result<()>;
+    /// symlink(2).
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()>;
+    /// Writes a file with a mode.
+    fn write_file(&mut self, path: &Path, contents: &str, mode: u32) -> io::Result<()>;
+    /// chdir(2).
+    fn chdir(&mut self, path: &Path) -> io::Result<()>;
+    /// pivot_root(2).
+    fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()>;
+    /// umount2(2) with MNT_DETACH.
+    fn detach(&mut self, target: &Path) -> io::Result<()>;
+}
+
+fn ms(flags: Flags) -> MsFlags {
+    let mut f = MsFlags::empty();
+    f.set(MsFlags::MS_RDONLY, flags.rdonly);
+    f.set(MsFlags::MS_NOSUID, flags.nosuid);
+    f.set(MsFlags::MS_NODEV, flags.nodev);
+    f.set(MsFlags::MS_NOEXEC, flags.noexec);
+    f
+}
+
+fn ctx(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Prepares the setup tmpfs: makes every mount private, mounts a tmpfs at
+/// `base` (a directory that exists on the host, such as `/tmp`), and pivots
+/// into it with the host root at [`OLD_ROOT`].
+pub fn enter_setup_root(sys: &mut dyn Syscalls, base: &Path) -> io::Result<()> {
+    sys.mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )
+    .map_err(|e| ctx(e, "making mounts private".into()))?;
+    sys.mount(
+        Some(Path::new("tmpfs")),
+        base,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=1m"),
+    )
+    .map_err(|e| ctx(e, format!("mounting the setup tmpfs on {}", base.display())))?;
+    sys.chdir(base)?;
+    sys.mkdir_all(&base.join(&NEW_ROOT[1..]), 0o755)?;
+    sys.mkdir_all(&base.join(&OLD_ROOT[1..]), 0o755)?;
+    sys.pivot_root(base, &base.join(&OLD_ROOT[1..]))
+        .map_err(|e| ctx(e, "pivot_root into the setup tmpfs".into()))?;
+    sys.chdir(Path::new("/"))
+}
+
+/// Carries out the plan's steps.
+pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<()> {
+    for step in steps {
+        match step {
+            Step::Tmpfs {
+                target,
+                mode,
+                size,
+                flags,
+            } => {
+                sys.mkdir_all(target, 0o755)?;
+                let mut data = format!("mode={mode:o}");
+                if let Some(size) = size {
+                    data.push_str(&format!(",size={size}"));
+                }
+                sys.mount(
+                    Some(Path::new("tmpfs")),
+                    target,
+                    Some("tmpfs"),
+                    ms(*flags),
+                    Some(&data),
+                )
+                .map_err(|e| ctx(e, format!("mounting tmpfs on {}", target.display())))?;
+            }
+            Step::Bind {
+                source,
+                target,
+                is_dir,
+                flags,
+            } => {
+                if *is_dir {
+                    sys.mkdir_all(target, 0o755)?;
+                } else {
+                    if let Some(parent) = target.parent() {
+                        sys.mkdir_all(parent, 0o755)?;
+                    }
+                    sys.touch(target)?;
+                }
+                // Not recursive: mounts below a bound host path stay hidden
+                // rather than appearing without the read-only flag.
+                sys.mount(Some(source), target, None, MsFlags::MS_BIND, None)
+                    .map_err(|e| {
+                        ctx(
+                            e,
+                            format!(
+                                "binding {} to {}",
+                                source.strip_prefix(OLD_ROOT).unwrap_or(source).display(),
+                                target.strip_prefix(NEW_ROOT).unwrap_or(target).display()
+                            ),
+                        )
+                    })?;
+                let keep = sys.locked_flags(target)?;
+                sys.mount(
+                    None,
+                    target,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ms(*flags) | keep,
+                    None,
+                )
+                .map_err(|e| ctx(e, format!("remounting {}", target.display())))?;
+            }
+            Step::Proc { target } => {
+                sys.mkdir_all(target, 0o555)?;
+                sys.mount(
+                    Some(Path::new("proc")),
+                    target,
+                    Some("proc"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    None,
+                )
+                .map_err(|e| ctx(e, "mounting /proc".into()))?;
+            }
+            Step::Devpts { target } => {
+                sys.mount(
+                    Some(Path::new("devpts")),
+                    target,
+                    Some("devpts"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                    Some("newinstance,ptmxmode=0666,mode=620"),
+                )
+                .map_err(|e| ctx(e, "mounting /dev/pts".into()))?;
+            }
+            Step::Mkdir { path, mode } => sys.mkdir_all(path, *mode)?,
+            Step::Symlink { target, link } => sys.symlink(target, link)?,
+            Step::WriteFile {
+                path,
+                contents,
+                mode,
+            } => sys.write_file(path, contents, *mode)?,
+            Step::RemountReadOnly { target } => {
+                let keep = sys.locked_flags(target)?;
+                sys.mount(
+                    None,
+                    target,
+                    None,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | keep,
+                    None,
+                )
+                .map_err(|e| ctx(e, format!("making {} read-only", target.display())))?;
+            }
+            Step::RemountRootReadOnly => {
+                sys.mount(
+                    None,
+                    Path::new(NEW_ROOT),
+                    None,
+                    MsFlags::MS_REMOUNT
+                        | MsFlags::MS_BIND
+                        | MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV,
+                    None,
+                )
+                .map_err(|e| ctx(e, "making the new root read-only".into()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves into the assembled root for good and drops the host's root.
+pub fn enter_new_root(sys: &mut dyn Syscalls, cwd: &Path) -> io::Result<()> {
+    sys.chdir(Path::new(NEW_ROOT))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; a
+    // lazy unmount of "." then removes it (and the host root under it).
+    sys.pivot_root(Path::new("."), Path::new("."))
+        .map_err(|e| ctx(e, "pivot_root into the new root".into()))?;
+    sys.detach(Path::new("."))
+        .map_err(|e| ctx(e, "detaching the host root".into()))?;
+    sys.chdir(Path::new("/"))?;
+    sys.chdir(cwd)
+}
+
+/// The real kernel.
+#[derive(Debug, Default)]
+pub struct Linux;
+
+impl Syscalls for Linux {
+    fn mount(
+        &mut self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        mount(source, target, fstype, flags, data).map_err(io::Error::from)
+    }
+
+    fn locked_flags(&mut self, path: &Path) -> io::Result<MsFlags> {
+        let st = statvfs(path).map_err(io::Error::from)?;
+        let f = st.flags();
+        let mut out = MsFlags::empty();
+        for (fs, msf) in [
+            (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if f.contains(fs) {
+                out |= msf;
+            }
+        }
+        Ok(out)
+    }
+
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(path)
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(ctx(e, format!("creating {}", path.display()))),
+        }
+    }
+
+    fn touch(&mut self, path: &Path) -> io::Result<()> {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o444)
+            .open(path)
+            .map(drop)
+            .map_err(|e| ctx(e, format!("creating {}", path.display())))
+    }
+
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()> {
+        std::os::unix::fs::symlink(target, link)
+            .map_err(|e| ctx(e, format!("creating symlink {}", link.display())))
+    }
+
+    fn write_file(&mut self, path: &Path, contents: &str, mode: u32) -> io::Result<()> {
+        fs::write(path, contents).map_err(|e| ctx(e, format!("writing {}", path.display())))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+
+    fn chdir(&mut self, path: &Path) -> io::Result<()> {
+        nix::unistd::chdir(path)
+            .map_err(io::Error::from)
+            .map_err(|e| ctx(e, format!("chdir {}", path.display())))
+    }
+
+    fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        nix::unistd::pivot_root(new_root, put_old).map_err(io::Error::from)
+    }
+
+    fn detach(&mut self, target: &Path) -> io::Result<()> {
+        umount2(target, MntFlags::MNT_DETACH).map_err(io::Error::from)
+    }
+}
+
+/// Brings the loopback interface up (in a fresh network namespace it exists
+/// but is down).
+pub fn loopback_up() -> io::Result<()> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    let name = CString::new("lo").expect("no NUL");
+    // SAFETY: ifreq is plain old data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.as_bytes_with_nul()) {
+        *dst = *src as libc::c_char;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: SIOCGIFFLAGS reads into `req`, which outlives the call; the
+    // socket fd is open for the whole call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the union member ifru_flags is the one SIOCGIFFLAGS filled.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: as above, `req` is valid for SIOCSIFFLAGS.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A test double that records every call.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// One line per call, with its arguments and flags.
+    pub calls: Vec<String>,
+}
+
+impl Syscalls for Recorder {
+    fn mount(
+        &mut self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        let flags = format!("{flags:?}");
+        let flags = flags
+            .strip_prefix("MsFlags(")
+            .and_then(|f| f.strip_suffix(')'))
+            .unwrap_or(&flags);
+        self.calls.push(format!(
+            "mount {:?} {} {:?} {flags} {:?}",
+            source.map(Path::to_path_buf),
+            target.display(),
+            fstype,
+            data
+        ));
+        Ok(())
+    }
+    fn locked_flags(&mut self, _path: &Path) -> io::Result<MsFlags> {
+        Ok(MsFlags::MS_RELATIME)
+    }
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        self.calls
+            .push(format!("mkdir {} {mode:o}", path.display()));
+        Ok(())
+    }
+    fn touch(&mut self, path: &Path) -> io::Result<()> {
+        self.calls.push(format!("touch {}", path.display()));
+        Ok(())
+    }
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()> {
+        self.calls.push(format!(
+            "symlink {} -> {}",
+            link.display(),
+            target.display()
+        ));
+        Ok(())
+    }
+    fn write_file(&mut self, path: &Path, _contents: &str, mode: u32) -> io::Result<()> {
+        self.calls
+            .push(format!("write {} {mode:o}", path.display()));
+        Ok(())
+    }
+    fn chdir(&mut self, path: &Path) -> io::Result<()> {
+        self.calls.push(format!("chdir {}", path.display()));
+        Ok(())
+    }
+    fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        self.calls.push(format!(
+            "pivot_root {} {}",
+            new_root.display(),
+            put_old.display()
+        ));
+        Ok(())
+    }
+    fn detach(&mut self, target: &Path) -> io::Result<()> {
+        self.calls.push(format!("detach {}", target.display()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::plan;
+    use crate::spec::{Bind, SandboxSpec};
+
+    #[test]
+    fn read_only_binds_are_remounted_read_only_keeping_locked_flags() {
+        let mut spec = SandboxSpec::new(vec!["/bin/sh".into()]);
+        spec.binds.push(Bind {
+            host: "/h/in".into(),
+            inside: "/forge/store/in".into(),
+            writable: false,
+        });
+        let p = plan(&spec, &[true]).unwrap();
+        let mut r = Recorder::default();
+        apply_steps(&mut r, &p.steps).unwrap();
+        let i = r
+            .calls
+            .iter()
+            .position(|c| c.starts_with("mount Some(\"/oldroot/h/in\")"))
+            .unwrap();
+        assert_eq!(
+            r.calls[i],
+            "mount Some(\"/oldroot/h/in\") /newroot/forge/store/in None MS_BIND None"
+        );
+        assert_eq!(
+            r.calls[i + 1],
+            "mount None /newroot/forge/store/in None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND | MS_RELATIME None"
+        );
+        assert!(r.calls.contains(
+            &"mount Some(\"proc\") /newroot/proc Some(\"proc\") MS_NOSUID | MS_NODEV | MS_NOEXEC None"
+                .to_owned()
+        ));
+        assert!(r.calls.contains(
+            &"mount Some(\"devpts\") /newroot/dev/pts Some(\"devpts\") MS_NOSUID | MS_NOEXEC Some(\"newinstance,ptmxmode=0666,mode=620\")"
+                .to_owned()
+        ));
+        assert_eq!(
+            r.calls.last().unwrap(),
+            "mount None /newroot None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND None"
+        );
+    }
+
+    #[test]
+    fn entering_the_root_pivots_then_detaches_the_host() {
+        let mut r = Recorder::default();
+        enter_setup_root(&mut r, Path::new("/tmp")).unwrap();
+        enter_new_root(&mut r, Path::new("/build")).unwrap();
+        assert_eq!(
+            r.calls,
+            [
+                "mount None / None MS_REC | MS_PRIVATE None",
+                "mount Some(\"tmpfs\") /tmp Some(\"tmpfs\") MS_NOSUID | MS_NODEV Some(\"mode=0755,size=1m\")",
+                "chdir /tmp",
+                "mkdir /tmp/newroot 755",
+                "mkdir /tmp/oldroot 755",
+                "pivot_root /tmp /tmp/oldroot",
+                "chdir /",
+                "chdir /newroot",
+                "pivot_root . .",
+                "detach .",
+                "chdir /",
+                "chdir /build",
+            ]
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The sandbox against hostile builders. Each test is one attempt to get out
+//! or to see what is not declared; it fails if the attempt succeeds. The
+//! builder is busybox's shell (`busybox-static`, installed by scripts/test),
+//! bound read-only at /bin/busybox. The suite runs as root and, via
+//! scripts/test, again as an unprivileged user.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use crate::common::{have_tool, write, Env};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// Runs `script` with busybox sh in the sandbox, with extra forge args.
+fn sandboxed(env: &Env, extra: &[&str], script: &str) -> Output {
+    let mut cmd = env.forge();
+    cmd.args(["sandbox", "run", "--ro", BUSYBOX])
+        .args(extra)
+        .args(["--", BUSYBOX, "sh", "-c"])
+        .arg(format!("export PATH=/bin; alias_all() {{ :; }}; {script}"))
+        .env("PATH", "/usr/bin:/bin");
+    cmd.output().expect("running forge sandbox run")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ready() -> Option<Env> {
+    if !Path::new(BUSYBOX).exists() {
+        // Same rule as the other oracles: required in CI.
+        have_tool("busybox-static-at-/bin/busybox");
+        return None;
+    }
+    Some(Env::new())
+}
+
+/// busybox applets by absolute path (there is no /bin/<applet> inside).
+fn bb(applet: &str) -> String {
+    format!("{BUSYBOX} {applet}")
+}
+
+#[test]
+fn exit_status_and_output_pass_through() {
+    let Some(env) = ready() else { return };
+    let o = sandboxed(&env, &[], "echo out; echo err >&2; exit 7");
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(stdout(&o), "out\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("err"));
+}
+
+#[test]
+fn host_files_are_not_there() {
+    let Some(env) = ready() else { return };
+    let db = env.root().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    write(&db.join("store.sqlite"), "secret db");
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let script = format!(
+        "for f in /etc/shadow /etc/hostname /root {home} {db} /usr/bin /var/lib /proc/1/root/etc/shadow /proc/self/root/etc/shadow; do \
+           if {cat} $f >/dev/null 2>&1 || {ls} $f >/dev/null 2>&1; then echo LEAK $f; fi; done; \
+         {cat} /proc/1/root/etc/passwd",
+        db = db.display(),
+        cat = bb("cat"),
+        ls = bb("ls"),
+    );
+    let o = sandboxed(&env, &[], &script);
+    let out = stdout(&o);
+    assert!(!out.contains("LEAK"), "{out}");
+    assert!(
+        out.contains("forge:x:1000:100:"),
+        "pid 1's root is the sandbox's: {out}"
+    );
+}
+
+#[test]
+fn symlinks_planted_in_inputs_resolve_inside() {
+    let Some(env) = ready() else { return };
+    let input = env.path("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", input.join("shadow")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc/passwd", input.join("up")).unwrap();
+    let script = format!(
+        "{cat} {i}/shadow && echo LEAK1; {cat} {i}/up | {grep} -q '^root:x:0:0:root:/root' && echo LEAK2; true",
+        cat = bb("cat"),
+        grep = bb("grep"),
+        i = input.display()
+    );
+    let o = sandboxed(&env, &["--ro", input.to_str().unwrap()], &script);
+    assert!(!stdout(&o).contains("LEAK"), "{}", stdout(&o));
+}
+
+#[test]
+fn writes_go_only_to_build_tmp_and_writable_paths() {
+    let Some(env) = ready() else { return };
+    let input = env.path("input");
+    let out = env.path("out");
+    write(&input.join("f"), "input");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = format!(
+        "for f in {i}/f {i}/new /new /etc/passwd /bin/x /forge /dev/x; do \
+           ( echo x > $f ) 2>/dev/null && echo WROTE $f; done; \
+         echo ok > /build/a && echo ok > /tmp/b && echo ok > {o}/result && echo writable-ok",
+        i = input.display(),
+        o = out.display()
+    );
+    let o = sandboxed(
+        &env,
+        &[
+            "--ro",
+            input.to_str().unwrap(),
+            "--rw",
+            out.to_str().unwrap(),
+        ],
+        &script,
+    );
+    let s = stdout(&o);
+    assert!(!s.contains("WROTE"), "{s}");
+    assert!(s.contains("writable-ok"), "{s}");
+    assert_eq!(std::fs::read_to_string(input.join("f")).unwrap(), "input");
+    // What the build user (uid 1000 inside) wrote belongs to whoever ran forge.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(out.join("result")).unwrap();
+    assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+    assert_eq!(meta.gid(), nix::unistd::getegid().as_raw());
+}
+
+#[test]
+fn the_host_network_is_unreachable() {
+    let Some(env) = ready() else { return };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        "{wget} -q -T 2 -O - http://127.0.0.1:{port}/ && echo CONNECTED; \
+         echo hi | {nc} -w 1 127.0.0.1 {port} && echo CONNECTED; \
+         echo hi | {nc} -u -w 1 127.0.0.1 {port}; true",
+        wget = bb("wget"),
+        nc = bb("nc"),
+    );
+    let o = sandboxed(&env, &[], &script);
+    assert!(!stdout(&o).contains("CONNECTED"), "{}", stdout(&o));
+    let mut accepted = 0;
+    while let Ok((mut s, _)) = listener.accept() {
+        let mut b = Vec::new();
+        let _ = s.read_to_end(&mut b);
+        accepted += 1;
+    }
+    assert_eq!(accepted, 0, "a connection reached the host");
+}
+
+#[test]
+fn loopback_works_inside() {
+    let Some(env) = ready() else { return };
+    let script = format!(
+        "{sleep} 3 | {nc} -l -p 5555 > /tmp/got & server=$!; \
+         for i in $({seq} 50); do echo ping | {nc} -w 1 127.0.0.1 5555 2>/dev/null && break; {sleep} 0.1; done; \
+         wait $server; {cat} /tmp/got",
+        seq = bb("seq"),
+        nc = bb("nc"),
+        sleep = bb("sleep"),
+        cat = bb("cat"),
+    );
+    let o = sandboxed(&env, &[], &script);
+    assert_eq!(
+        stdout(&o),
+        "ping\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn host_processes_are_invisible_and_unsignalable() {
+    let Some(env) = ready() else { return };
+    let me = std::process::id();
+    let script = format!(
+        "{ls} /proc | {grep} -c '^[0-9]'; {kill} -0 {me} 2>/dev/null && echo SIGNALLED; true",
+        ls = bb("ls"),
+        grep = bb("grep"),
+        kill = bb("kill"),
+    );
+    let o = sandboxed(&env, &[], &script);
+    let s = stdout(&o);
+    assert!(!s.contains("SIGNALLED"), "{s}");
+    let visible: u32 = s.lines().next().unwrap().trim().parse().unwrap();
+    assert!(visible <= 5, "sees {visible} processes: {s}");
+}
+
+#[test]
+fn mount_and_chroot_are_refused() {
+    let Some(env) = ready() else { return };
+    let script = format!(
+        "{mount} -t tmpfs none /tmp 2>/dev/null && echo MOUNTED; \
+         {mount} -o remount,rw / 2>/dev/null && echo REMOUNTED; \
+         {chroot} / /bin/busybox true 2>/dev/null && echo CHROOTED; true",
+        mount = bb("mount"),
+        chroot = bb("chroot"),
+    );
+    let o = sandboxed(&env, &[], &script);
+    let s = stdout(&o);
+    for bad in ["MOUNTED", "REMOUNTED", "CHROOTED"] {
+        assert!(!s.contains(bad), "{s}");
+    }
+}
+
+#[test]
+fn nothing_of_the_invoking_environment_leaks() {
+    let Some(env) = ready() else { return };
+    let o = env
+        .forge()
+        .env("FORGE_TEST_SECRET", "hunter2")
+        .env("TZ", "America/New_York")
+        .env("LANG", "fr_FR.UTF-8")
+        .args(["sandbox", "run", "--ro", BUSYBOX, "--", BUSYBOX, "sh", "-c"])
+        .arg(format!(
+            "{env}; echo host=$({hostname}) uid=$({id} -u) gid=$({id} -g) pwd=$(pwd); {date} +%Z",
+            env = bb("env"),
+            hostname = bb("hostname"),
+            id = bb("id"),
+            date = bb("date"),
+        ))
+        .output()
+        .unwrap();
+    let s = stdout(&o);
+    assert!(!s.contains("hunter2"), "{s}");
+    for want in [
+        "TZ=UTC",
+        "LANG=C.UTF-8",
+        "HOME=/homeless-shelter",
+        "TMPDIR=/tmp",
+        "SOURCE_DATE_EPOCH=",
+        "host=localhost uid=1000 gid=100 pwd=/build",
+        "\nUTC\n",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in {s}");
+    }
+}
+
+#[test]
+fn an_infinite_loop_dies_at_the_timeout_with_all_its_descendants() {
+    let Some(env) = ready() else { return };
+    let marker = format!("forge-loop-{}", std::process::id());
+    let start = Instant::now();
+    let o = sandboxed(
+        &env,
+        &["--timeout", "1"],
+        &format!(
+            "{sh} -c 'while :; do :; done' {marker} & {setsid} {sh} -c 'exec {sleep} 1000' & while :; do :; done",
+            sh = bb("sh"),
+            setsid = bb("setsid"),
+            sleep = bb("sleep"),
+        ),
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(137));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("timeout"));
+    std::thread::sleep(Duration::from_millis(200));
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let ps = stdout(&ps);
+    assert!(
+        !ps.contains(&marker) && !ps.contains("sleep 1000"),
+        "survivors:\n{ps}"
+    );
+}
+
+#[test]
+fn a_daemon_does_not_outlive_the_build() {
+    let Some(env) = ready() else { return };
+    let o = sandboxed(
+        &env,
+        &[],
+        &format!(
+            "{setsid} {nohup} {sleep} 777 >/dev/null 2>&1 & echo started",
+            setsid = bb("setsid"),
+            nohup = bb("nohup"),
+            sleep = bb("sleep"),
+        ),
+    );
+    assert!(o.status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&ps).contains("sleep 777"), "the daemon survived");
+}
