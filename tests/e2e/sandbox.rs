@@ -291,3 +291,21 @@ fn a_daemon_does_not_outlive_the_build() {
         .unwrap();
     assert!(!stdout(&ps).contains("sleep 777"), "the daemon survived");
 }
+
+#[test]
+fn a_silent_build_dies_at_the_silence_timeout_while_a_chatty_one_lives() {
+    let Some(env) = ready() else { return };
+    let start = Instant::now();
+    let o = sandboxed(
+        &env,
+        &["--silence-timeout", "1"],
+        &format!(
+            "for i in 1 2 3 4; do echo tick; {sleep} 0.4; done; {sleep} 60",
+            sleep = bb("sleep")
+        ),
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(137));
+    assert_eq!(stdout(&o), "tick\ntick\ntick\ntick\n", "output is relayed");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("without output"));
+}

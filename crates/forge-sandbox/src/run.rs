@@ -28,7 +28,9 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
@@ -50,6 +52,9 @@ pub struct Outcome {
     pub signal: Option<i32>,
     /// Whether forge killed it at the wall-clock timeout.
     pub timed_out: bool,
+    /// Whether forge killed it for staying silent too long.
+    #[serde(default)]
+    pub silent_too_long: bool,
 }
 
 impl Outcome {
@@ -108,35 +113,67 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
     let outcome_file = dir.path().join("outcome.json");
     let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Monitor(e.to_string()))?;
     fs::write(&spec_file, json).map_err(io_err("writing the sandbox spec"))?;
-    let mut child = std::process::Command::new(program)
-        .args(args)
-        .arg(&spec_file)
-        .arg(&outcome_file)
+    let silence = spec.limits.silence_timeout;
+    let mut command = std::process::Command::new(program);
+    command.args(args).arg(&spec_file).arg(&outcome_file);
+    if silence.is_some() {
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+    }
+    let mut child = command
         .spawn()
         .map_err(io_err(format!("starting {}", program.display())))?;
-    // The wall-clock timeout lives here, not in the monitor: a process that
-    // has unshared a pid namespace cannot start threads. Killing the
-    // monitor kills pid 1 (its parent-death signal) and so the whole tree.
+    // Timeouts live here, not in the monitor: a process that has unshared a
+    // pid namespace cannot start threads. Killing the monitor kills pid 1
+    // (its parent-death signal) and so the whole tree.
+    let start = Instant::now();
+    let last_output = Arc::new(AtomicU64::new(0)); // ms since start
+    let mut relays = Vec::new();
+    if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
+        relays.push(relay(out, std::io::stdout(), start, last_output.clone()));
+        relays.push(relay(err, std::io::stderr(), start, last_output.clone()));
+    }
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let pid = Pid::from_raw(child.id() as i32);
-    let timer = spec.limits.wall_timeout.map(|limit| {
-        std::thread::spawn(move || {
-            matches!(
-                stop_rx.recv_timeout(limit),
-                Err(mpsc::RecvTimeoutError::Timeout)
-            ) && kill(pid, Signal::SIGKILL).is_ok()
+    let wall = spec.limits.wall_timeout;
+    let watchdog = (wall.is_some() || silence.is_some()).then(|| {
+        let last_output = last_output.clone();
+        std::thread::spawn(move || -> Option<Kill> {
+            loop {
+                match stop_rx.recv_timeout(Duration::from_millis(50)) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return None,
+                }
+                let now = start.elapsed();
+                let why = if wall.is_some_and(|w| now >= w) {
+                    Some(Kill::Wall)
+                } else {
+                    let quiet = now
+                        .saturating_sub(Duration::from_millis(last_output.load(Ordering::Relaxed)));
+                    silence.filter(|s| quiet >= *s).map(|_| Kill::Silence)
+                };
+                if let Some(why) = why {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    return Some(why);
+                }
+            }
         })
     });
     let status = child
         .wait()
         .map_err(io_err(format!("waiting for {}", program.display())))?;
     let _ = stop_tx.send(());
-    let timed_out = timer.is_some_and(|t| t.join().unwrap_or(false));
-    if timed_out {
+    let killed = watchdog.and_then(|t| t.join().ok().flatten());
+    for r in relays {
+        let _ = r.join();
+    }
+    if let Some(why) = killed {
         return Ok(Outcome {
             code: None,
             signal: Some(Signal::SIGKILL as i32),
-            timed_out: true,
+            timed_out: why == Kill::Wall,
+            silent_too_long: why == Kill::Silence,
         });
     }
     match fs::read(&outcome_file) {
@@ -147,6 +184,35 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
             "the monitor ended ({status}) without reporting"
         ))),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    Wall,
+    Silence,
+}
+
+/// Copies a pipe to `out`, recording when output last arrived.
+fn relay(
+    mut from: impl Read + Send + 'static,
+    mut out: impl Write + Send + 'static,
+    start: Instant,
+    last: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// The monitor's entry point: reads the spec, runs it, writes the outcome
@@ -282,11 +348,13 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             code: Some(code),
             signal: None,
             timed_out: false,
+            silent_too_long: false,
         },
         WaitStatus::Signaled(_, sig, _) => Outcome {
             code: None,
             signal: Some(sig as i32),
             timed_out: false,
+            silent_too_long: false,
         },
         _ => unreachable!("loop breaks only on exit or signal"),
     })

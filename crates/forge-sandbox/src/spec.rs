@@ -28,6 +28,10 @@ pub struct Bind {
 pub struct Limits {
     /// Kill everything after this long.
     pub wall_timeout: Option<Duration>,
+    /// Kill everything after this long without output on stdout or stderr
+    /// (output is then relayed through forge instead of passed directly).
+    #[serde(default)]
+    pub silence_timeout: Option<Duration>,
     /// Most processes (threads count) the build user may have.
     pub max_processes: u64,
     /// Most open files per process.
@@ -40,6 +44,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             wall_timeout: None,
+            silence_timeout: None,
             max_processes: 1024,
             max_open_files: 4096,
             tmp_size: 1 << 30,

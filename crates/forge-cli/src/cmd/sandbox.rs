@@ -27,6 +27,9 @@ pub enum SandboxCommand {
         /// Kill everything after this many seconds.
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<u64>,
+        /// Kill everything after this many seconds without output.
+        #[arg(long, value_name = "SECONDS")]
+        silence_timeout: Option<u64>,
         /// Set an environment variable inside (repeatable, NAME=VALUE).
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
@@ -46,6 +49,7 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             rw,
             net,
             timeout,
+            silence_timeout,
             env,
             command,
         } => {
@@ -69,12 +73,19 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             }
             spec.network = net;
             spec.limits.wall_timeout = timeout.map(Duration::from_secs);
+            spec.limits.silence_timeout = silence_timeout.map(Duration::from_secs);
             let exe = std::env::current_exe().context("finding the forge binary")?;
             let outcome = forge_sandbox::run_via(&exe, &["sandbox", "__exec"], &spec)?;
             if outcome.timed_out {
                 eprintln!(
                     "error: killed after the {}s timeout (every process in the sandbox is gone)",
                     timeout.unwrap_or_default()
+                );
+            }
+            if outcome.silent_too_long {
+                eprintln!(
+                    "error: killed after {}s without output (every process in the sandbox is gone)",
+                    silence_timeout.unwrap_or_default()
                 );
             }
             let code = outcome.exit_code();
