@@ -499,7 +499,8 @@ fn seccomp_rules(when: &ArgCondition) -> Result<Vec<SeccompRule>, HardenError> {
 }
 
 // Classic BPF opcodes and seccomp return values (linux/bpf_common.h, linux/seccomp.h).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;

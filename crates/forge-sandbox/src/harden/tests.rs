@@ -2,7 +2,6 @@
 //! forked child so no restriction ever reaches the test process.
 
 use super::*;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 // ------------------------------------------------------------------ BPF interpreter (pure)
