@@ -309,3 +309,110 @@ fn a_silent_build_dies_at_the_silence_timeout_while_a_chatty_one_lives() {
     assert_eq!(stdout(&o), "tick\ntick\ntick\ntick\n", "output is relayed");
     assert!(String::from_utf8_lossy(&o.stderr).contains("without output"));
 }
+
+#[test]
+fn every_in_process_layer_is_on() {
+    let Some(env) = ready() else { return };
+    let o = sandboxed(
+        &env,
+        &[],
+        &format!(
+            "{} -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status",
+            bb("grep")
+        ),
+    );
+    let s = stdout(&o);
+    for want in [
+        "CapInh:\t0000000000000000",
+        "CapPrm:\t0000000000000000",
+        "CapEff:\t0000000000000000",
+        "CapBnd:\t0000000000000000",
+        "CapAmb:\t0000000000000000",
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in {s}");
+    }
+}
+
+#[test]
+fn setuid_bits_and_new_namespaces_are_refused() {
+    let Some(env) = ready() else { return };
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let f = format!("{}/tool", out.display());
+    let script = format!(
+        "echo x > {f}; {chmod} 4755 {f} && echo SETUID; {chmod} 2755 {f} && echo SETGID; \
+         {chmod} 755 {f} && echo plain-ok; \
+         {unshare} -U {bb} true && echo USERNS; {unshare} -m {bb} true && echo MOUNTNS; true",
+        chmod = bb("chmod"),
+        unshare = bb("unshare"),
+        bb = BUSYBOX,
+    );
+    let o = sandboxed(&env, &["--rw", out.to_str().unwrap()], &script);
+    let s = stdout(&o);
+    for bad in ["SETUID", "SETGID", "USERNS", "MOUNTNS"] {
+        assert!(!s.contains(bad), "{s}");
+    }
+    assert!(s.contains("plain-ok"), "{s}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("tool"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755);
+}
+
+#[test]
+fn a_fork_bomb_hits_the_process_limit_and_dies_with_the_build() {
+    let Some(env) = ready() else { return };
+    let marker = format!("forge-bomb-{}", std::process::id());
+    let start = Instant::now();
+    let o = sandboxed(
+        &env,
+        &["--max-processes", "64", "--timeout", "3"],
+        &format!(
+            ": {marker}; bomb() {{ bomb | bomb & }}; bomb; {sleep} 2",
+            sleep = bb("sleep")
+        ),
+    );
+    // pid 1 lives two seconds, then its exit (or the timeout) ends
+    // everything; meanwhile the bomb runs into the limit.
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(matches!(o.status.code(), Some(0 | 137)), "{:?}", o.status);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("can't fork"),
+        "the limit was hit"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let left = stdout(&ps).lines().filter(|l| l.contains(&marker)).count();
+    assert_eq!(left, 0, "bomb processes survived");
+}
+
+#[test]
+fn a_filled_tmp_fails_cleanly_at_its_size() {
+    let Some(env) = ready() else { return };
+    let o = sandboxed(
+        &env,
+        &["--tmp-size", "8M"],
+        &format!(
+            "{dd} if=/dev/zero of=/tmp/fill bs=1M count=64 2>/tmp/err; echo dd=$?; {grep} -c 'No space' /tmp/err; {du} -m /tmp/fill",
+            dd = bb("dd"),
+            grep = bb("grep"),
+            du = bb("du")
+        ),
+    );
+    let s = stdout(&o);
+    assert!(s.contains("dd=1"), "{s}");
+    let used: u64 = s
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(used <= 8, "{s}");
+}

@@ -105,7 +105,7 @@ pub struct LandlockRules {
 }
 
 /// What landlock enforced on this kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LandlockStatus {
     /// Every restriction forge asks for is enforced.
@@ -209,6 +209,14 @@ pub fn apply_landlock(rules: &LandlockRules) -> Result<LandlockStatus, HardenErr
                 path: path.clone(),
                 source,
             })?;
+            // Directory-only rights (read-dir, make-*, remove-*) on a file
+            // would be dropped by the crate and reported as partial
+            // enforcement; a file gets the file subset of its rights.
+            let access = if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+                access & AccessFs::from_file(abi)
+            } else {
+                access
+            };
             created = created.add_rule(PathBeneath::new(fd, access))?;
         }
     }
@@ -714,7 +722,7 @@ pub fn apply_rlimits(limits: &Rlimits) -> Result<(), HardenError> {
 // ---------------------------------------------------------------------------------------------
 
 /// What the in-process layer enforced (or, from [`probe`], can enforce on this kernel).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HardenReport {
     pub landlock: LandlockStatus,
     pub seccomp: bool,

@@ -107,6 +107,8 @@ pub struct AccessRules {
     pub read_exec: Vec<PathBuf>,
     /// Read, write, create and remove.
     pub read_write: Vec<PathBuf>,
+    /// Device access (read, write, ioctl) without creating or removing.
+    pub devices: Vec<PathBuf>,
 }
 
 /// The whole plan.
@@ -179,7 +181,12 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
         size: Some(64 << 20),
         flags: Flags::SAFE,
     }];
-    let mut access = AccessRules::default();
+    // The root itself is readable (not writable): directories have to be
+    // listable, and everything in it is either generated or declared.
+    let mut access = AccessRules {
+        read_exec: vec!["/".into()],
+        ..AccessRules::default()
+    };
 
     // /build
     match &spec.build_dir {
@@ -301,7 +308,8 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
     });
     // Device nodes stay writable on a read-only mount; /dev/shm and
     // /dev/pts are mounts of their own.
-    access.read_write.push("/dev".into());
+    access.devices.push("/dev".into());
+    access.read_write.push("/dev/shm".into());
 
     // /etc
     let etc = under_new_root(Path::new("/etc"));
@@ -436,8 +444,9 @@ mod tests {
             .iter()
             .map(|p| p.to_str().unwrap())
             .collect();
-        assert_eq!(ro, ["/bin/sh", "/forge/store/abc-x", "/proc", "/etc"]);
-        assert_eq!(rw, ["/build", "/tmp", "/forge/store/out", "/dev"]);
+        assert_eq!(ro, ["/", "/bin/sh", "/forge/store/abc-x", "/proc", "/etc"]);
+        assert_eq!(rw, ["/build", "/tmp", "/forge/store/out", "/dev/shm"]);
+        assert_eq!(p.access.devices, [PathBuf::from("/dev")]);
     }
 
     #[test]

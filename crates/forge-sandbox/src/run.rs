@@ -39,7 +39,9 @@ use nix::unistd::{fork, ForkResult, Pid};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::harden::{self, HardenReport, LandlockRules, LandlockStatus, Rlimits, SeccompPolicy};
 use crate::plan::{plan, PlanError};
+use crate::spec::Enforcement;
 use crate::spec::SandboxSpec;
 use crate::sys::{self, Linux};
 
@@ -55,6 +57,9 @@ pub struct Outcome {
     /// Whether forge killed it for staying silent too long.
     #[serde(default)]
     pub silent_too_long: bool,
+    /// What the in-process layers enforced (absent if killed before exec).
+    #[serde(default)]
+    pub enforced: Option<HardenReport>,
 }
 
 impl Outcome {
@@ -174,6 +179,7 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
             signal: Some(Signal::SIGKILL as i32),
             timed_out: why == Kill::Wall,
             silent_too_long: why == Kill::Silence,
+            enforced: None,
         });
     }
     match fs::read(&outcome_file) {
@@ -291,7 +297,7 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
 
 /// The init process: set up, then exec. Returns only on failure, with the
 /// message to report.
-fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, _err: &OwnedFd) -> String {
+fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, err: &OwnedFd) -> String {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let mut sys = Linux;
     let mut setup = || -> std::io::Result<()> {
@@ -309,6 +315,20 @@ fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, _err: &OwnedFd) -> String 
     };
     if let Err(e) = setup() {
         return e.to_string();
+    }
+    let report = match harden_here(spec, plan) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    // The report goes to the monitor on the same close-on-exec pipe as
+    // errors: one line starting with 'R'; errors are unprefixed text.
+    let mut w = fs::File::from(match err.try_clone() {
+        Ok(fd) => fd,
+        Err(e) => return format!("duplicating the report pipe: {e}"),
+    });
+    let line = format!("R{}\n", serde_json::to_string(&report).unwrap_or_default());
+    if let Err(e) = w.write_all(line.as_bytes()) {
+        return format!("reporting to the monitor: {e}");
     }
     let cstr =
         |s: &str| std::ffi::CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
@@ -328,6 +348,63 @@ fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, _err: &OwnedFd) -> String 
     }
 }
 
+/// Applies the in-process layers, last thing before exec: rlimits,
+/// capabilities, no_new_privs, landlock, seccomp. In hard mode anything
+/// less than full enforcement is an error.
+fn harden_here(spec: &SandboxSpec, plan: &crate::plan::Plan) -> Result<HardenReport, String> {
+    let e = |what: &str| {
+        let what = what.to_owned();
+        move |err: harden::HardenError| format!("{what}: {err}")
+    };
+    // Sockets of every family stay available: the network boundary is the
+    // empty network namespace (only loopback), which builds' test suites
+    // use, as in Nix's sandbox. Landlock's TCP rules and seccomp's socket
+    // rule would take loopback away too.
+    let sockets_allowed = true;
+    // Compiled before anything is restricted (it allocates).
+    let program = harden::seccomp_program(&SeccompPolicy {
+        allow_network: sockets_allowed,
+    })
+    .map_err(e("building the seccomp filter"))?;
+    harden::apply_rlimits(&Rlimits {
+        max_processes: spec.limits.max_processes,
+        max_open_files: spec.limits.max_open_files,
+        max_file_size: None,
+        core_dumps: false,
+    })
+    .map_err(e("setting resource limits"))?;
+    let caps = harden::drop_capabilities().map_err(e("dropping capabilities"))?;
+    harden::set_no_new_privs().map_err(e("setting no_new_privs"))?;
+    let landlock = harden::apply_landlock(&LandlockRules {
+        read_exec: plan.access.read_exec.clone(),
+        read_write: plan.access.read_write.clone(),
+        devices: plan.access.devices.clone(),
+        allow_network: sockets_allowed,
+    })
+    .map_err(e("applying landlock"))?;
+    let report = HardenReport {
+        landlock,
+        seccomp: true,
+        capabilities_dropped: caps.all_dropped(),
+        no_new_privs: true,
+    };
+    if spec.enforcement == Enforcement::Hard {
+        if let LandlockStatus::PartiallyEnforced { .. } | LandlockStatus::NotEnforced { .. } =
+            &report.landlock
+        {
+            return Err(format!(
+                "hard mode: landlock is not fully enforced on this kernel ({:?}); run in best-effort mode to build anyway",
+                report.landlock
+            ));
+        }
+        if !report.capabilities_dropped {
+            return Err("hard mode: not every capability could be dropped".into());
+        }
+    }
+    harden::apply_seccomp(&program).map_err(e("applying seccomp"))?;
+    Ok(report)
+}
+
 /// The monitor after the fork: report setup errors, wait for pid 1.
 fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
     let mut msg = String::new();
@@ -340,8 +417,21 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             Err(e) => return Err(SandboxError::Monitor(format!("waitpid: {e}"))),
         }
     };
-    if !msg.is_empty() {
-        return Err(SandboxError::Setup(msg));
+    let mut enforced = None;
+    let mut error = String::new();
+    for (i, part) in msg.split_inclusive('\n').enumerate() {
+        match part.strip_prefix('R') {
+            Some(json) if i == 0 => {
+                enforced = serde_json::from_str::<HardenReport>(json.trim_end()).ok();
+            }
+            _ => error.push_str(part),
+        }
+    }
+    if !error.is_empty() || enforced.is_none() {
+        if error.is_empty() {
+            error = "the sandbox init ended without reporting".into();
+        }
+        return Err(SandboxError::Setup(error));
     }
     Ok(match status {
         WaitStatus::Exited(_, code) => Outcome {
@@ -349,12 +439,14 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             signal: None,
             timed_out: false,
             silent_too_long: false,
+            enforced: enforced.clone(),
         },
         WaitStatus::Signaled(_, sig, _) => Outcome {
             code: None,
             signal: Some(sig as i32),
             timed_out: false,
             silent_too_long: false,
+            enforced: enforced.clone(),
         },
         _ => unreachable!("loop breaks only on exit or signal"),
     })

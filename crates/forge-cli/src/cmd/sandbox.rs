@@ -30,6 +30,16 @@ pub enum SandboxCommand {
         /// Kill everything after this many seconds without output.
         #[arg(long, value_name = "SECONDS")]
         silence_timeout: Option<u64>,
+        /// Most processes the build may have at once.
+        #[arg(long, value_name = "N")]
+        max_processes: Option<u64>,
+        /// Size of the sandbox's /tmp and /build tmpfs (e.g. 64M, 1G).
+        #[arg(long, value_parser = crate::output::parse_size, value_name = "SIZE")]
+        tmp_size: Option<u64>,
+        /// Run even if this kernel cannot enforce every layer (reports what
+        /// was missing) instead of refusing.
+        #[arg(long)]
+        best_effort: bool,
         /// Set an environment variable inside (repeatable, NAME=VALUE).
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
@@ -50,6 +60,9 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             net,
             timeout,
             silence_timeout,
+            max_processes,
+            tmp_size,
+            best_effort,
             env,
             command,
         } => {
@@ -74,6 +87,15 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             spec.network = net;
             spec.limits.wall_timeout = timeout.map(Duration::from_secs);
             spec.limits.silence_timeout = silence_timeout.map(Duration::from_secs);
+            if let Some(n) = max_processes {
+                spec.limits.max_processes = n;
+            }
+            if let Some(n) = tmp_size {
+                spec.limits.tmp_size = n;
+            }
+            if best_effort {
+                spec.enforcement = forge_sandbox::Enforcement::BestEffort;
+            }
             let exe = std::env::current_exe().context("finding the forge binary")?;
             let outcome = forge_sandbox::run_via(&exe, &["sandbox", "__exec"], &spec)?;
             if outcome.timed_out {
