@@ -416,3 +416,24 @@ fn a_filled_tmp_fails_cleanly_at_its_size() {
         .unwrap();
     assert!(used <= 8, "{s}");
 }
+
+#[test]
+fn sandbox_check_reports_every_layer_on_this_kernel() {
+    let env = Env::new();
+    let out = env.run(&["sandbox", "check", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // CI's machines have landlock ABI >= 6, seccomp and user namespaces:
+    // anything less here is a regression, not a skip.
+    assert_eq!(v["sandbox_ran"], true, "{v:#}");
+    assert_eq!(
+        v["enforced"]["landlock"]["status"], "fully_enforced",
+        "{v:#}"
+    );
+    assert_eq!(v["enforced"]["seccomp"], true);
+    assert_eq!(v["enforced"]["capabilities_dropped"], true);
+    assert_eq!(v["hard_mode_ok"], true);
+    assert!(out.status.success());
+    let human = env.ok(&["sandbox", "check"]);
+    assert!(human.contains("landlock       fully enforced"), "{human}");
+}

@@ -47,6 +47,16 @@ pub enum SandboxCommand {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// Run a real sandbox on this kernel and print which layers it enforced.
+    /// Exits 3 if any layer is missing (builds would refuse to run).
+    Check {
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: does nothing, successfully (what `check` runs inside).
+    #[command(name = "__noop", hide = true)]
+    Noop,
     /// Internal: the sandbox monitor process (started by forge itself).
     #[command(name = "__exec", hide = true)]
     Exec { spec: PathBuf, outcome: PathBuf },
@@ -117,8 +127,128 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                 std::process::exit(code.clamp(0, 255));
             }
         }
+        SandboxCommand::Check { json } => check(json),
+        SandboxCommand::Noop => Ok(Outcome::Success),
         SandboxCommand::Exec { spec, outcome } => {
             std::process::exit(forge_sandbox::monitor_main(&spec, &outcome));
         }
     }
+}
+
+#[derive(serde::Serialize)]
+struct CheckReport {
+    /// Whether a full sandbox (every namespace, pivot_root, exec) ran.
+    sandbox_ran: bool,
+    /// Why not, if it did not.
+    error: Option<String>,
+    /// Namespaces the sandbox creates.
+    namespaces: Vec<&'static str>,
+    /// What the in-process layers enforced in that run.
+    enforced: Option<forge_sandbox::harden::HardenReport>,
+    /// Whether builds run in hard mode (the default) on this kernel.
+    hard_mode_ok: bool,
+}
+
+fn check(json: bool) -> CmdResult {
+    let exe = std::env::current_exe().context("finding the forge binary")?;
+    let mut spec = SandboxSpec::new(vec![
+        exe.display().to_string(),
+        "sandbox".into(),
+        "__noop".into(),
+    ]);
+    spec.enforcement = forge_sandbox::Enforcement::BestEffort;
+    // forge itself and the libraries it links against, read-only.
+    for p in [
+        exe.as_path(),
+        "/lib".as_ref(),
+        "/lib64".as_ref(),
+        "/usr/lib".as_ref(),
+    ] {
+        if let Ok(real) = std::fs::canonicalize(p) {
+            if !spec.binds.iter().any(|b| b.host == real) {
+                spec.binds.push(Bind {
+                    host: real.clone(),
+                    inside: p.to_path_buf(),
+                    writable: false,
+                });
+            }
+        }
+    }
+    let result = forge_sandbox::run_via(&exe, &["sandbox", "__exec"], &spec);
+    let (ran, error, enforced) = match result {
+        Ok(o) if o.code == Some(0) => (true, None, o.enforced),
+        Ok(o) => (
+            false,
+            Some(format!("the probe exited with {}", o.exit_code())),
+            o.enforced,
+        ),
+        Err(e) => (false, Some(e.to_string()), None),
+    };
+    let hard_mode_ok = ran
+        && enforced.as_ref().is_some_and(|r| {
+            matches!(
+                r.landlock,
+                forge_sandbox::harden::LandlockStatus::FullyEnforced { .. }
+            ) && r.seccomp
+                && r.capabilities_dropped
+                && r.no_new_privs
+        });
+    let report = CheckReport {
+        sandbox_ran: ran,
+        error,
+        namespaces: vec!["user", "mount", "pid", "net", "uts", "ipc", "cgroup"],
+        enforced,
+        hard_mode_ok,
+    };
+    if json {
+        crate::output::print_json(&report)?;
+    } else {
+        let yes = |b: bool| if b { "yes" } else { "NO" };
+        println!(
+            "namespaces     {} ({})",
+            yes(report.sandbox_ran),
+            report.namespaces.join(", ")
+        );
+        println!("pivot_root     {}", yes(report.sandbox_ran));
+        if let Some(e) = &report.error {
+            println!("error          {e}");
+        }
+        if let Some(r) = &report.enforced {
+            let landlock = match &r.landlock {
+                forge_sandbox::harden::LandlockStatus::FullyEnforced { abi } => {
+                    format!("fully enforced (ABI {abi})")
+                }
+                forge_sandbox::harden::LandlockStatus::PartiallyEnforced { abi, missing } => {
+                    format!("PARTIAL (ABI {abi}; missing: {})", missing.join(", "))
+                }
+                forge_sandbox::harden::LandlockStatus::NotEnforced { reason } => {
+                    format!("NOT ENFORCED ({reason})")
+                }
+            };
+            println!("landlock       {landlock}");
+            println!("seccomp        {}", yes(r.seccomp));
+            println!(
+                "capabilities   {}",
+                if r.capabilities_dropped {
+                    "all dropped"
+                } else {
+                    "NOT all dropped"
+                }
+            );
+            println!("no_new_privs   {}", yes(r.no_new_privs));
+        }
+        println!(
+            "hard mode      {}",
+            if report.hard_mode_ok {
+                "builds run (every layer enforced)"
+            } else {
+                "builds REFUSE to run here (use best-effort mode)"
+            }
+        );
+    }
+    Ok(if report.hard_mode_ok {
+        Outcome::Success
+    } else {
+        Outcome::ProblemsFound
+    })
 }
