@@ -15,6 +15,7 @@
 //! no_new_privs, landlock, seccomp). See docs/sandbox.md for the threat
 //! model.
 
+pub mod cgroup;
 pub mod harden;
 pub mod plan;
 pub mod run;

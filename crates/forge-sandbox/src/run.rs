@@ -116,6 +116,23 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
         .map_err(io_err("creating a temporary directory"))?;
     let spec_file = dir.path().join("spec.json");
     let outcome_file = dir.path().join("outcome.json");
+    // As root, RLIMIT_NPROC does not hold (see `cgroup`): use a pids cgroup.
+    let cgroup = if nix::unistd::geteuid().is_root() {
+        let name = format!("{}-{}", std::process::id(), unique());
+        let cg = crate::cgroup::PidsCgroup::create(&name, spec.limits.max_processes);
+        if cg.is_none() {
+            tracing_warn("no pids cgroup available as root: the process limit is not enforced");
+        }
+        cg
+    } else {
+        None
+    };
+    let mut spec = spec.clone();
+    spec.pids_cgroup = cgroup
+        .as_ref()
+        .and_then(|c| c.path().file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    let spec = &spec;
     let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Monitor(e.to_string()))?;
     fs::write(&spec_file, json).map_err(io_err("writing the sandbox spec"))?;
     let silence = spec.limits.silence_timeout;
@@ -129,6 +146,18 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
     let mut child = command
         .spawn()
         .map_err(io_err(format!("starting {}", program.display())))?;
+    if let Some(cg) = &cgroup {
+        // The monitor forks the sandbox only after reading its spec and
+        // creating namespaces; it is in the cgroup long before that.
+        if let Err(e) = cg.add(child.id()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SandboxError::Io {
+                what: format!("moving the sandbox into {}", cg.path().display()),
+                source: e,
+            });
+        }
+    }
     // Timeouts live here, not in the monitor: a process that has unshared a
     // pid namespace cannot start threads. Killing the monitor kills pid 1
     // (its parent-death signal) and so the whole tree.
@@ -192,6 +221,17 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
     }
 }
 
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn tracing_warn(msg: &str) {
+    eprintln!("warning: {msg}");
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kill {
     Wall,
@@ -253,6 +293,19 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
     }
     let plan = plan(spec, &is_dir)?;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Some(name) = &spec.pids_cgroup {
+        // The caller moves us into the cgroup right after starting us; the
+        // sandbox must not be forked before that, or it escapes the limit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !fs::read_to_string("/proc/self/cgroup").is_ok_and(|c| c.contains(name.as_str())) {
+            if Instant::now() > deadline {
+                return Err(SandboxError::Monitor(format!(
+                    "never moved into the pids cgroup {name}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();

@@ -89,6 +89,10 @@ pub struct SandboxSpec {
     pub limits: Limits,
     /// Hard or best-effort.
     pub enforcement: Enforcement,
+    /// Set by the runner: the pids cgroup the monitor must be in before it
+    /// forks the sandbox (root only; see `cgroup`).
+    #[serde(default)]
+    pub pids_cgroup: Option<String>,
 }
 
 /// The fixed identity of builds: outputs never depend on who ran them.
@@ -111,6 +115,7 @@ impl SandboxSpec {
             gid: BUILD_GID,
             limits: Limits::default(),
             enforcement: Enforcement::Hard,
+            pids_cgroup: None,
         }
     }
 }

@@ -1,0 +1,94 @@
+//! A pids cgroup around a sandbox, for when forge runs as root.
+//!
+//! `RLIMIT_NPROC` is not enforced for processes whose real uid is the host's
+//! root (the kernel exempts `INIT_USER`), and a sandbox started by root maps
+//! its build user to root. So when forge runs as root it also puts the
+//! sandbox in a cgroup of its own with `pids.max`, which holds whatever the
+//! uid. Unprivileged users rely on `RLIMIT_NPROC`, which holds for them.
+//!
+//! Both cgroup v1 (a `pids` hierarchy) and v2 (the pids controller enabled
+//! in the parent's `cgroup.subtree_control`) are handled; when neither is
+//! writable, [`PidsCgroup::create`] returns `None` and the caller reports the
+//! gap.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A cgroup that limits the number of processes; removed on drop.
+#[derive(Debug)]
+pub struct PidsCgroup {
+    dir: PathBuf,
+}
+
+impl PidsCgroup {
+    /// Creates `forge-<name>` with `pids.max = max`, or `None` if this
+    /// process cannot.
+    pub fn create(name: &str, max: u64) -> Option<Self> {
+        let parent = Self::parent()?;
+        let dir = parent.join(format!("forge-{name}"));
+        fs::create_dir(&dir).ok()?;
+        let cg = PidsCgroup { dir };
+        fs::write(cg.dir.join("pids.max"), max.to_string()).ok()?;
+        Some(cg)
+    }
+
+    fn parent() -> Option<PathBuf> {
+        let v1 = Path::new("/sys/fs/cgroup/pids");
+        if v1.join("pids.max").exists() || v1.join("cgroup.procs").exists() {
+            // Our own place in the v1 pids hierarchy.
+            let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+            let rel = own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+                ctrl.split(',')
+                    .any(|c| c == "pids")
+                    .then(|| path.to_owned())
+            })?;
+            return Some(v1.join(rel.trim_start_matches('/')));
+        }
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let parent = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        let controls = fs::read_to_string(parent.join("cgroup.subtree_control")).ok()?;
+        controls
+            .split_whitespace()
+            .any(|c| c == "pids")
+            .then_some(parent)
+    }
+
+    /// Moves a process (and so its future children) into the cgroup.
+    pub fn add(&self, pid: u32) -> std::io::Result<()> {
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+    }
+
+    /// The cgroup's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the limit was hit at least once (`pids.events` max > 0).
+    pub fn limit_hit(&self) -> bool {
+        fs::read_to_string(self.dir.join("pids.events"))
+            .ok()
+            .and_then(|e| {
+                e.lines()
+                    .find_map(|l| l.strip_prefix("max ").map(|n| n.trim().parse::<u64>()))
+            })
+            .and_then(Result::ok)
+            .is_some_and(|n| n > 0)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        // The processes die asynchronously after pid 1 exits; an rmdir of a
+        // cgroup that still has members fails with EBUSY, so retry briefly.
+        for _ in 0..100 {
+            if fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
