@@ -29,6 +29,25 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Asserts `text` contains every one of `wanted`.
+fn assert_contains_all(text: &str, wanted: &[&str]) {
+    for want in wanted {
+        assert!(text.contains(want), "missing {want:?} in {text}");
+    }
+}
+
+/// Asserts no process on the host has `needle` in its command line.
+fn assert_no_process_matching(needle: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let ps = stdout(&ps);
+    let left: Vec<&str> = ps.lines().filter(|l| l.contains(needle)).collect();
+    assert!(left.is_empty(), "survivors: {left:?}");
+}
+
 fn ready() -> Option<Env> {
     if !Path::new(BUSYBOX).exists() {
         // Same rule as the other oracles: required in CI.
@@ -227,17 +246,18 @@ fn nothing_of_the_invoking_environment_leaks() {
         .unwrap();
     let s = stdout(&o);
     assert!(!s.contains("hunter2"), "{s}");
-    for want in [
-        "TZ=UTC",
-        "LANG=C.UTF-8",
-        "HOME=/homeless-shelter",
-        "TMPDIR=/tmp",
-        "SOURCE_DATE_EPOCH=",
-        "host=localhost uid=1000 gid=100 pwd=/build",
-        "\nUTC\n",
-    ] {
-        assert!(s.contains(want), "missing {want:?} in {s}");
-    }
+    assert_contains_all(
+        &s,
+        &[
+            "TZ=UTC",
+            "LANG=C.UTF-8",
+            "HOME=/homeless-shelter",
+            "TMPDIR=/tmp",
+            "SOURCE_DATE_EPOCH=",
+            "host=localhost uid=1000 gid=100 pwd=/build",
+            "\nUTC\n",
+        ],
+    );
 }
 
 #[test]
@@ -258,16 +278,8 @@ fn an_infinite_loop_dies_at_the_timeout_with_all_its_descendants() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(o.status.code(), Some(137));
     assert!(String::from_utf8_lossy(&o.stderr).contains("timeout"));
-    std::thread::sleep(Duration::from_millis(200));
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "args"])
-        .output()
-        .unwrap();
-    let ps = stdout(&ps);
-    assert!(
-        !ps.contains(&marker) && !ps.contains("sleep 1000"),
-        "survivors:\n{ps}"
-    );
+    assert_no_process_matching(&marker);
+    assert_no_process_matching("sleep 1000");
 }
 
 #[test]
@@ -284,12 +296,7 @@ fn a_daemon_does_not_outlive_the_build() {
         ),
     );
     assert!(o.status.success());
-    std::thread::sleep(Duration::from_millis(200));
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "args"])
-        .output()
-        .unwrap();
-    assert!(!stdout(&ps).contains("sleep 777"), "the daemon survived");
+    assert_no_process_matching("sleep 777");
 }
 
 #[test]
@@ -322,17 +329,18 @@ fn every_in_process_layer_is_on() {
         ),
     );
     let s = stdout(&o);
-    for want in [
-        "CapInh:\t0000000000000000",
-        "CapPrm:\t0000000000000000",
-        "CapEff:\t0000000000000000",
-        "CapBnd:\t0000000000000000",
-        "CapAmb:\t0000000000000000",
-        "NoNewPrivs:\t1",
-        "Seccomp:\t2",
-    ] {
-        assert!(s.contains(want), "missing {want:?} in {s}");
-    }
+    assert_contains_all(
+        &s,
+        &[
+            "CapInh:\t0000000000000000",
+            "CapPrm:\t0000000000000000",
+            "CapEff:\t0000000000000000",
+            "CapBnd:\t0000000000000000",
+            "CapAmb:\t0000000000000000",
+            "NoNewPrivs:\t1",
+            "Seccomp:\t2",
+        ],
+    );
 }
 
 #[test]
@@ -384,13 +392,7 @@ fn a_fork_bomb_hits_the_process_limit_and_dies_with_the_build() {
         String::from_utf8_lossy(&o.stderr).contains("can't fork"),
         "the limit was hit"
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "args"])
-        .output()
-        .unwrap();
-    let left = stdout(&ps).lines().filter(|l| l.contains(&marker)).count();
-    assert_eq!(left, 0, "bomb processes survived");
+    assert_no_process_matching(&marker);
 }
 
 #[test]
