@@ -439,3 +439,45 @@ fn sandbox_check_reports_every_layer_on_this_kernel() {
     let human = env.ok(&["sandbox", "check"]);
     assert!(human.contains("landlock       fully enforced"), "{human}");
 }
+
+#[test]
+fn the_fixed_output_profile_has_network_but_still_no_host_filesystem() {
+    let Some(env) = ready() else { return };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut b = String::new();
+        let _ = s.read_to_string(&mut b);
+        b
+    });
+    let script = format!(
+        "echo fetched | {nc} -w 2 127.0.0.1 {port}; \
+         {cat} /etc/shadow >/dev/null 2>&1 && echo LEAK; {ls} /root >/dev/null 2>&1 && echo LEAK; \
+         {cat} /etc/resolv.conf 2>/dev/null | {md5}",
+        nc = bb("nc"),
+        cat = bb("cat"),
+        ls = bb("ls"),
+        md5 = bb("md5sum"),
+    );
+    let o = sandboxed(&env, &["--net"], &script);
+    assert_eq!(
+        server.join().unwrap(),
+        "fetched\n",
+        "the host server got the data"
+    );
+    let s = stdout(&o);
+    assert!(!s.contains("LEAK"), "{s}");
+    if let Ok(host) = std::fs::read("/etc/resolv.conf") {
+        let want = std::process::Command::new("md5sum")
+            .arg("/etc/resolv.conf")
+            .output()
+            .unwrap();
+        let want = stdout(&want);
+        let want = want.split_whitespace().next().unwrap();
+        assert!(
+            !host.is_empty() && s.contains(want),
+            "resolv.conf is the host's: {s}"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 //! that runs the sandbox can receive it from the one that asked.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,21 @@ impl SandboxSpec {
             pids_cgroup: None,
         }
     }
+}
+
+/// Host files a sandbox with network access needs to use it: name
+/// resolution and the CA bundle, read-only at the same paths. Only those
+/// that exist on this host are returned.
+pub fn network_binds() -> Vec<Bind> {
+    ["/etc/resolv.conf", "/etc/ssl/certs", "/etc/pki/tls/certs"]
+        .iter()
+        .filter(|p| Path::new(p).exists())
+        .map(|p| Bind {
+            host: PathBuf::from(p),
+            inside: PathBuf::from(p),
+            writable: false,
+        })
+        .collect()
 }
 
 /// forge's fixed build environment (DESIGN.md decision 7).

@@ -95,6 +95,11 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                 spec.env.insert(k.to_owned(), v.to_owned());
             }
             spec.network = net;
+            if net {
+                // As the fixed-output profile: the host's resolver
+                // configuration and CA bundle, nothing else.
+                spec.binds.extend(forge_sandbox::spec::network_binds());
+            }
             spec.limits.wall_timeout = timeout.map(Duration::from_secs);
             spec.limits.silence_timeout = silence_timeout.map(Duration::from_secs);
             if let Some(n) = max_processes {
