@@ -384,10 +384,13 @@ fn a_fork_bomb_hits_the_process_limit_and_dies_with_the_build() {
             sleep = bb("sleep")
         ),
     );
-    // pid 1 lives two seconds, then its exit (or the timeout) ends
-    // everything; meanwhile the bomb runs into the limit.
+    // pid 1 tries to live two seconds (its own fork of `sleep` may fail
+    // at the limit too), then its exit or the timeout ends everything;
+    // meanwhile the bomb runs into the limit. Any exit status of the
+    // builder is fine; forge itself must not fail.
     assert!(start.elapsed() < Duration::from_secs(20));
-    assert!(matches!(o.status.code(), Some(0 | 137)), "{:?}", o.status);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("error: sandbox"), "{stderr}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("can't fork"),
         "the limit was hit"
