@@ -102,18 +102,23 @@ pub fn make_rich_tree(root: &Path) {
     write(&root.join("big"), vec![7u8; 200_000]);
 }
 
-/// Whether an external tool is on PATH. When absent and
-/// FORGE_REQUIRE_ORACLES=1, panics instead of letting the caller skip.
+/// Whether an external tool is on PATH; see [`oracle_present`].
 pub fn have_tool(name: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
         .unwrap_or(false);
-    if !found {
+    oracle_present(name, found)
+}
+
+/// Returns `present`; when it is false and FORGE_REQUIRE_ORACLES=1 (as in
+/// CI), panics instead of letting the caller skip.
+pub fn oracle_present(what: &str, present: bool) -> bool {
+    if !present {
         assert!(
             std::env::var("FORGE_REQUIRE_ORACLES").as_deref() != Ok("1"),
-            "{name} is required (FORGE_REQUIRE_ORACLES=1) but not on PATH"
+            "{what} is required (FORGE_REQUIRE_ORACLES=1) but missing"
         );
-        eprintln!("skipping: {name} not installed");
+        eprintln!("skipping: {what} not installed");
     }
-    found
+    present
 }

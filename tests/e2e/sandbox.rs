@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::common::{have_tool, write, Env};
+use crate::common::{oracle_present, write, Env};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -49,12 +49,7 @@ fn assert_no_process_matching(needle: &str) {
 }
 
 fn ready() -> Option<Env> {
-    if !Path::new(BUSYBOX).exists() {
-        // Same rule as the other oracles: required in CI.
-        have_tool("busybox-static-at-/bin/busybox");
-        return None;
-    }
-    Some(Env::new())
+    oracle_present("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists()).then(Env::new)
 }
 
 /// busybox applets by absolute path (there is no /bin/<applet> inside).

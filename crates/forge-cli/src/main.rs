@@ -14,6 +14,7 @@
 //! | 1 | the operation failed; the message says why |
 //! | 2 | the command line is wrong (unknown flag, missing argument) |
 //! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`) |
+//! | any | `forge sandbox run`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox could not be set up |
 
 mod cmd;
 mod output;

@@ -52,6 +52,13 @@ impl Flags {
         nodev: true,
         noexec: false,
     };
+    /// nosuid + nodev + noexec: tmpfs for devices and shared memory.
+    pub const SAFE_NOEXEC: Flags = Flags {
+        rdonly: false,
+        nosuid: true,
+        nodev: true,
+        noexec: true,
+    };
     /// Read-only, nosuid, nodev.
     pub const RO: Flags = Flags {
         rdonly: true,
@@ -254,10 +261,7 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
         target: dev.clone(),
         mode: 0o755,
         size: Some(1 << 20),
-        flags: Flags {
-            noexec: true,
-            ..Flags::SAFE
-        },
+        flags: Flags::SAFE_NOEXEC,
     });
     for d in DEVICES {
         steps.push(Step::Bind {
@@ -298,10 +302,7 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
         target: dev.join("shm"),
         mode: 0o1777,
         size: Some(64 << 20),
-        flags: Flags {
-            noexec: true,
-            ..Flags::SAFE
-        },
+        flags: Flags::SAFE_NOEXEC,
     });
     steps.push(Step::RemountReadOnly {
         target: dev.clone(),

@@ -88,6 +88,9 @@ pub enum SandboxError {
     /// Setting up inside failed; the message says which step.
     #[error("sandbox setup failed: {0}")]
     Setup(String),
+    /// The monitor process reported a failure (already a full message).
+    #[error("{0}")]
+    Reported(String),
     /// Talking to the monitor process failed.
     #[error("sandbox monitor: {0}")]
     Monitor(String),
@@ -121,7 +124,7 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
         let name = format!("{}-{}", std::process::id(), unique());
         let cg = crate::cgroup::PidsCgroup::create(&name, spec.limits.max_processes);
         if cg.is_none() {
-            tracing_warn("no pids cgroup available as root: the process limit is not enforced");
+            tracing::warn!("no pids cgroup available as root: the process limit is not enforced");
         }
         cg
     } else {
@@ -214,7 +217,7 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
     match fs::read(&outcome_file) {
         Ok(bytes) => serde_json::from_slice::<Result<Outcome, String>>(&bytes)
             .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
-            .map_err(SandboxError::Setup),
+            .map_err(SandboxError::Reported),
         Err(_) => Err(SandboxError::Monitor(format!(
             "the monitor ended ({status}) without reporting"
         ))),
@@ -226,10 +229,6 @@ fn unique() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
-}
-
-fn tracing_warn(msg: &str) {
-    eprintln!("warning: {msg}");
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

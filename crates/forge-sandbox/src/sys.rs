@@ -345,6 +345,13 @@ pub struct Recorder {
     pub calls: Vec<String>,
 }
 
+impl Recorder {
+    fn record(&mut self, call: String) -> io::Result<()> {
+        self.calls.push(call);
+        Ok(())
+    }
+}
+
 impl Syscalls for Recorder {
     fn mount(
         &mut self,
@@ -359,55 +366,45 @@ impl Syscalls for Recorder {
             .strip_prefix("MsFlags(")
             .and_then(|f| f.strip_suffix(')'))
             .unwrap_or(&flags);
-        self.calls.push(format!(
+        self.record(format!(
             "mount {:?} {} {:?} {flags} {:?}",
             source.map(Path::to_path_buf),
             target.display(),
             fstype,
             data
-        ));
-        Ok(())
+        ))
     }
     fn locked_flags(&mut self, _path: &Path) -> io::Result<MsFlags> {
         Ok(MsFlags::MS_RELATIME)
     }
     fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
-        self.calls
-            .push(format!("mkdir {} {mode:o}", path.display()));
-        Ok(())
+        self.record(format!("mkdir {} {mode:o}", path.display()))
     }
     fn touch(&mut self, path: &Path) -> io::Result<()> {
-        self.calls.push(format!("touch {}", path.display()));
-        Ok(())
+        self.record(format!("touch {}", path.display()))
     }
     fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()> {
-        self.calls.push(format!(
+        self.record(format!(
             "symlink {} -> {}",
             link.display(),
             target.display()
-        ));
-        Ok(())
+        ))
     }
     fn write_file(&mut self, path: &Path, _contents: &str, mode: u32) -> io::Result<()> {
-        self.calls
-            .push(format!("write {} {mode:o}", path.display()));
-        Ok(())
+        self.record(format!("write {} {mode:o}", path.display()))
     }
     fn chdir(&mut self, path: &Path) -> io::Result<()> {
-        self.calls.push(format!("chdir {}", path.display()));
-        Ok(())
+        self.record(format!("chdir {}", path.display()))
     }
     fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
-        self.calls.push(format!(
+        self.record(format!(
             "pivot_root {} {}",
             new_root.display(),
             put_old.display()
-        ));
-        Ok(())
+        ))
     }
     fn detach(&mut self, target: &Path) -> io::Result<()> {
-        self.calls.push(format!("detach {}", target.display()));
-        Ok(())
+        self.record(format!("detach {}", target.display()))
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Store {
     db: Db,
     /// Whether this process already removed dead processes' staging areas.
     staging_swept: bool,
+    /// The physical root with symlinks resolved, for containment checks.
+    root_real: PathBuf,
 }
 
 /// The result of adding a tree.
@@ -99,10 +101,12 @@ impl Store {
             )?;
             Db::open(&layout.db_file())?
         };
+        let root_real = fs::canonicalize(layout.root()).ctx("resolving", layout.root())?;
         Ok(Store {
             layout,
             db,
             staging_swept: false,
+            root_real,
         })
     }
 
@@ -307,12 +311,10 @@ impl Store {
     /// Refuses a source that contains the store root: copying it would copy
     /// the staging area into itself.
     fn refuse_store_inside(&self, src: &Path) -> Result<()> {
-        let (Ok(src_real), Ok(root_real)) =
-            (fs::canonicalize(src), fs::canonicalize(self.layout.root()))
-        else {
+        let Ok(src_real) = fs::canonicalize(src) else {
             return Ok(()); // a missing source fails with its own error later
         };
-        if root_real.starts_with(&src_real) {
+        if self.root_real.starts_with(&src_real) {
             return Err(StoreError::ContainsStore {
                 path: src.to_owned(),
                 root: self.layout.root().to_owned(),
