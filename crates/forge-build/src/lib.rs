@@ -4,3 +4,14 @@
 //! CLI. It turns recipes into derivations, realises their inputs (fetches,
 //! local paths, seeds, other recipes), runs each derivation in the sandbox
 //! and registers its content-addressed outputs.
+
+pub mod check;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod lockfile;
+pub mod log;
+pub mod schedule;
+
+pub use engine::{build, BuildOptions, BuildReport, Event, Realised, Reporter, Silent};
+pub use error::BuildError;

@@ -67,6 +67,10 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build a recipe and everything it depends on; print the output paths.
+    Build(cmd::build::BuildArgs),
+    /// Print the build log of a store path or of a recipe's last build.
+    Log(cmd::build::LogArgs),
     /// Add to, query, verify and collect the store.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
@@ -109,6 +113,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
     let result = match cli.command {
+        Command::Build(a) => cmd::build::build(&cli.global, a),
+        Command::Log(a) => cmd::build::log(&cli.global, a),
         Command::Store(c) => cmd::store::run(&cli.global, c),
         Command::Hash(c) => cmd::hash::run(&cli.global, c),
         Command::Nar(c) => cmd::nar::run(c),

@@ -50,6 +50,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// A hint the user can act on, for errors where there is one.
 fn hint(err: &anyhow::Error) -> Option<String> {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<forge_build::BuildError>() {
+            if let Some(h) = e.hint() {
+                return Some(h);
+            }
+        }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return match e {
                 StoreError::SchemaTooNew { .. } => Some(

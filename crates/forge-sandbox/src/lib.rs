@@ -22,5 +22,7 @@ pub mod run;
 pub mod spec;
 pub mod sys;
 
-pub use run::{monitor_main, run_here, run_via, Outcome, SandboxError};
+pub use run::{
+    monitor_main, run_here, run_via, run_via_with, Outcome, Output, RunOptions, SandboxError,
+};
 pub use spec::{Bind, Enforcement, Limits, SandboxSpec};

@@ -57,6 +57,9 @@ pub struct Outcome {
     /// Whether forge killed it for staying silent too long.
     #[serde(default)]
     pub silent_too_long: bool,
+    /// Whether the caller cancelled it.
+    #[serde(default)]
+    pub cancelled: bool,
     /// What the in-process layers enforced (absent if killed before exec).
     #[serde(default)]
     pub enforced: Option<HardenReport>,
@@ -113,6 +116,46 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxErro
 /// [`monitor_main`] with them. Standard input, output and error are shared
 /// with the command.
 pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
+    run_via_with(program, args, spec, RunOptions::default())
+}
+
+/// Where a sandboxed command's output goes.
+#[derive(Default)]
+pub enum Output {
+    /// Shared with the caller's stdout and stderr.
+    #[default]
+    Inherit,
+    /// Both streams, interleaved as they arrive, into one writer (a build
+    /// log); stdin is closed.
+    Capture(Box<dyn Write + Send>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Output::Inherit => "Inherit",
+            Output::Capture(_) => "Capture",
+        })
+    }
+}
+
+/// How [`run_via_with`] runs a spec.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Where output goes.
+    pub output: Output,
+    /// Set from another thread to kill the sandbox (its whole process tree)
+    /// as soon as possible; the outcome then says `cancelled`.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// [`run_via`] with output capture and cancellation.
+pub fn run_via_with(
+    program: &Path,
+    args: &[&str],
+    spec: &SandboxSpec,
+    opts: RunOptions,
+) -> Result<Outcome, SandboxError> {
     let dir = tempfile::Builder::new()
         .prefix("forge-sandbox-")
         .tempdir()
@@ -141,10 +184,17 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
     let silence = spec.limits.silence_timeout;
     let mut command = std::process::Command::new(program);
     command.args(args).arg(&spec_file).arg(&outcome_file);
-    if silence.is_some() {
+    let capture = match opts.output {
+        Output::Capture(w) => Some(Arc::new(std::sync::Mutex::new(w))),
+        Output::Inherit => None,
+    };
+    if silence.is_some() || capture.is_some() {
         command
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+    }
+    if capture.is_some() {
+        command.stdin(std::process::Stdio::null());
     }
     let mut child = command
         .spawn()
@@ -168,13 +218,22 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
     let last_output = Arc::new(AtomicU64::new(0)); // ms since start
     let mut relays = Vec::new();
     if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
-        relays.push(relay(out, std::io::stdout(), start, last_output.clone()));
-        relays.push(relay(err, std::io::stderr(), start, last_output.clone()));
+        match &capture {
+            Some(w) => {
+                relays.push(relay(out, Shared(w.clone()), start, last_output.clone()));
+                relays.push(relay(err, Shared(w.clone()), start, last_output.clone()));
+            }
+            None => {
+                relays.push(relay(out, std::io::stdout(), start, last_output.clone()));
+                relays.push(relay(err, std::io::stderr(), start, last_output.clone()));
+            }
+        }
     }
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let pid = Pid::from_raw(child.id() as i32);
     let wall = spec.limits.wall_timeout;
-    let watchdog = (wall.is_some() || silence.is_some()).then(|| {
+    let cancel = opts.cancel.clone();
+    let watchdog = (wall.is_some() || silence.is_some() || cancel.is_some()).then(|| {
         let last_output = last_output.clone();
         std::thread::spawn(move || -> Option<Kill> {
             loop {
@@ -183,7 +242,9 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
                     _ => return None,
                 }
                 let now = start.elapsed();
-                let why = if wall.is_some_and(|w| now >= w) {
+                let why = if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    Some(Kill::Cancel)
+                } else if wall.is_some_and(|w| now >= w) {
                     Some(Kill::Wall)
                 } else {
                     let quiet = now
@@ -211,6 +272,7 @@ pub fn run_via(program: &Path, args: &[&str], spec: &SandboxSpec) -> Result<Outc
             signal: Some(Signal::SIGKILL as i32),
             timed_out: why == Kill::Wall,
             silent_too_long: why == Kill::Silence,
+            cancelled: why == Kill::Cancel,
             enforced: None,
         });
     }
@@ -235,6 +297,25 @@ fn unique() -> u128 {
 enum Kill {
     Wall,
     Silence,
+    Cancel,
+}
+
+/// A writer shared by the two relays of a captured run.
+struct Shared(Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("log writer poisoned"))?
+            .write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("log writer poisoned"))?
+            .flush()
+    }
 }
 
 /// Copies a pipe to `out`, recording when output last arrived.
@@ -491,6 +572,7 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             signal: None,
             timed_out: false,
             silent_too_long: false,
+            cancelled: false,
             enforced: enforced.clone(),
         },
         WaitStatus::Signaled(_, sig, _) => Outcome {
@@ -498,6 +580,7 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             signal: Some(sig as i32),
             timed_out: false,
             silent_too_long: false,
+            cancelled: false,
             enforced: enforced.clone(),
         },
         _ => unreachable!("loop breaks only on exit or signal"),

@@ -315,61 +315,25 @@ impl Db {
     /// left as they are. Every reference must be valid already or be in
     /// `infos`; otherwise nothing is registered.
     pub fn register(&mut self, infos: &[PathInfo]) -> Result<()> {
+        self.register_realised(infos, &[])
+    }
+
+    /// Registers `infos` and the realisations `realisations` (whose paths
+    /// are valid already or among `infos`) in one transaction: a build's
+    /// outputs and the action-cache entries that name them appear together
+    /// or not at all.
+    pub fn register_realised(
+        &mut self,
+        infos: &[PathInfo],
+        realisations: &[Realisation],
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .db(|| "starting registration".into())?;
-        let mut fresh = Vec::new();
-        for info in infos {
-            let changed = tx
-                .execute(
-                    "INSERT INTO valid_paths (path, nar_blake3, nar_sha256, nar_size, registered_at,
-                                              deriver, content_address, self_reference)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (path) DO NOTHING",
-                    params![
-                        info.path.to_string(),
-                        info.nar_blake3.to_string(),
-                        info.nar_sha256.to_string(),
-                        info.nar_size as i64,
-                        info.registered_at,
-                        info.deriver,
-                        info.content_address,
-                        info.self_reference,
-                    ],
-                )
-                .db(|| format!("registering {}", info.path))?;
-            if changed == 1 {
-                fresh.push((tx.last_insert_rowid(), info));
-            }
-        }
-        for (id, info) in fresh {
-            for r in &info.references {
-                if *r == info.path {
-                    continue;
-                }
-                let ref_id: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM valid_paths WHERE path = ?1",
-                        [r.to_string()],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .db(|| format!("looking up reference {r}"))?;
-                let ref_id = ref_id.ok_or_else(|| StoreError::NotValid(r.clone()))?;
-                tx.execute(
-                    "INSERT INTO refs (referrer, reference) VALUES (?1, ?2)",
-                    params![id, ref_id],
-                )
-                .db(|| format!("recording reference {} -> {r}", info.path))?;
-            }
-            for sig in &info.signatures {
-                tx.execute(
-                    "INSERT OR IGNORE INTO path_signatures (path_id, signature) VALUES (?1, ?2)",
-                    params![id, sig],
-                )
-                .db(|| format!("recording signature of {}", info.path))?;
-            }
+        register_in(&tx, infos)?;
+        for r in realisations {
+            insert_realisation(&tx, r)?;
         }
         tx.commit().db(|| "committing registration".into())
     }
@@ -574,29 +538,7 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .db(|| "starting realisation".into())?;
-        let path_id: i64 = tx
-            .query_row(
-                "SELECT id FROM valid_paths WHERE path = ?1",
-                [r.path.to_string()],
-                |row| row.get(0),
-            )
-            .optional()
-            .db(|| format!("looking up {}", r.path))?
-            .ok_or_else(|| StoreError::NotValid(r.path.clone()))?;
-        tx.execute(
-            "INSERT INTO realisations (action_digest, output, path_id, registered_at)
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            params![r.action_digest, r.output, path_id, now()],
-        )
-        .db(|| format!("registering realisation {}!{}", r.action_digest, r.output))?;
-        for sig in &r.signatures {
-            tx.execute(
-                "INSERT OR IGNORE INTO realisation_signatures (action_digest, output, signature)
-                 VALUES (?1, ?2, ?3)",
-                params![r.action_digest, r.output, sig],
-            )
-            .db(|| "recording realisation signature".into())?;
-        }
+        insert_realisation(&tx, r)?;
         tx.commit().db(|| "committing realisation".into())
     }
 
@@ -654,4 +596,90 @@ impl Db {
         }
         Ok(graph)
     }
+}
+
+/// Inserts `infos` (those not valid yet) with their references and
+/// signatures inside an open transaction.
+fn register_in(tx: &rusqlite::Transaction<'_>, infos: &[PathInfo]) -> Result<()> {
+    let mut fresh = Vec::new();
+    for info in infos {
+        let changed = tx
+            .execute(
+                "INSERT INTO valid_paths (path, nar_blake3, nar_sha256, nar_size, registered_at,
+                                              deriver, content_address, self_reference)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (path) DO NOTHING",
+                params![
+                    info.path.to_string(),
+                    info.nar_blake3.to_string(),
+                    info.nar_sha256.to_string(),
+                    info.nar_size as i64,
+                    info.registered_at,
+                    info.deriver,
+                    info.content_address,
+                    info.self_reference,
+                ],
+            )
+            .db(|| format!("registering {}", info.path))?;
+        if changed == 1 {
+            fresh.push((tx.last_insert_rowid(), info));
+        }
+    }
+    for (id, info) in fresh {
+        for r in &info.references {
+            if *r == info.path {
+                continue;
+            }
+            let ref_id: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM valid_paths WHERE path = ?1",
+                    [r.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .db(|| format!("looking up reference {r}"))?;
+            let ref_id = ref_id.ok_or_else(|| StoreError::NotValid(r.clone()))?;
+            tx.execute(
+                "INSERT INTO refs (referrer, reference) VALUES (?1, ?2)",
+                params![id, ref_id],
+            )
+            .db(|| format!("recording reference {} -> {r}", info.path))?;
+        }
+        for sig in &info.signatures {
+            tx.execute(
+                "INSERT OR IGNORE INTO path_signatures (path_id, signature) VALUES (?1, ?2)",
+                params![id, sig],
+            )
+            .db(|| format!("recording signature of {}", info.path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Records a realisation inside an open transaction; its path must be valid.
+fn insert_realisation(tx: &rusqlite::Transaction<'_>, r: &Realisation) -> Result<()> {
+    let path_id: i64 = tx
+        .query_row(
+            "SELECT id FROM valid_paths WHERE path = ?1",
+            [r.path.to_string()],
+            |row| row.get(0),
+        )
+        .optional()
+        .db(|| format!("looking up {}", r.path))?
+        .ok_or_else(|| StoreError::NotValid(r.path.clone()))?;
+    tx.execute(
+        "INSERT INTO realisations (action_digest, output, path_id, registered_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        params![r.action_digest, r.output, path_id, now()],
+    )
+    .db(|| format!("registering realisation {}!{}", r.action_digest, r.output))?;
+    for sig in &r.signatures {
+        tx.execute(
+            "INSERT OR IGNORE INTO realisation_signatures (action_digest, output, signature)
+                 VALUES (?1, ?2, ?3)",
+            params![r.action_digest, r.output, sig],
+        )
+        .db(|| "recording realisation signature".into())?;
+    }
+    Ok(())
 }

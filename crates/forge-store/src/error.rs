@@ -77,6 +77,21 @@ pub enum StoreError {
         #[source]
         source: NarWriteError,
     },
+    /// A builder did not create one of its outputs.
+    #[error("the builder did not create output `{output}` (expected at {placeholder})")]
+    MissingOutput {
+        output: String,
+        placeholder: StorePath,
+    },
+    /// A derivation's outputs refer to each other in a cycle.
+    #[error("outputs {outputs} of derivation {action_digest} refer to each other in a cycle")]
+    OutputCycle {
+        action_digest: String,
+        outputs: String,
+    },
+    /// Restoring a rewritten output failed.
+    #[error("rewriting output {path}: {detail}")]
+    Rewrite { path: PathBuf, detail: String },
     /// A GC root name that does not exist.
     #[error("no GC root named {0:?}")]
     NoSuchRoot(String),

@@ -32,6 +32,7 @@ pub mod failpoint;
 pub mod gc;
 pub mod layout;
 pub mod lock;
+pub mod outputs;
 pub mod tree;
 pub mod verify;
 
@@ -155,6 +156,28 @@ impl Store {
         name: Option<StorePathName>,
         progress: &dyn tree::Progress,
     ) -> Result<AddOutcome> {
+        self.add_path_scanning(src, name, true, progress)
+    }
+
+    /// Adds a tree that by definition refers to nothing (a source file, a
+    /// download, a seed): no reference scan, so its path depends only on
+    /// its bytes and name, never on what else this store holds.
+    pub fn add_source(
+        &mut self,
+        src: &Path,
+        name: StorePathName,
+        progress: &dyn tree::Progress,
+    ) -> Result<AddOutcome> {
+        self.add_path_scanning(src, Some(name), false, progress)
+    }
+
+    fn add_path_scanning(
+        &mut self,
+        src: &Path,
+        name: Option<StorePathName>,
+        scan: bool,
+        progress: &dyn tree::Progress,
+    ) -> Result<AddOutcome> {
         let name = match name {
             Some(n) => n,
             None => {
@@ -190,7 +213,7 @@ impl Store {
             max_path_len: PATH_MAX_LEN.saturating_sub(extra),
         };
 
-        let sink = tree::NarSink::new(true, Some(RefScanner::collect(REF_WINDOW_LIMIT)));
+        let sink = tree::NarSink::new(true, scan.then(|| RefScanner::collect(REF_WINDOW_LIMIT)));
         let mut enc = NarEncoder::new(sink).map_err(|source| StoreError::Nar {
             path: src.to_owned(),
             source,
@@ -203,7 +226,11 @@ impl Store {
                 source,
             })?
             .finish();
-        let references = self.resolve_references(digest.collection, &staging.object)?;
+        let references = if scan {
+            self.resolve_references(digest.collection, &staging.object)?
+        } else {
+            BTreeSet::new()
+        };
         failpoint::hit("add-after-copy");
         let path = StorePath::content_addressed(name, &digest.blake3, &digest.references, false);
         let info = PathInfo {

@@ -1,0 +1,823 @@
+//! Realising a recipe graph: inputs, derivations, sandboxed builds,
+//! content-addressed outputs.
+//!
+//! For each recipe, dependencies first and up to `jobs` at once
+//! ([`crate::schedule`]):
+//!
+//! 1. **Inputs** become store paths: a `recipe` input is the realised
+//!    output of that recipe; a `path` input is hashed and checked against
+//!    its pin (recipe or `recipe.lock`) and added; a `seed` is assembled
+//!    from the host and checked against `recipe.lock`; a `fetch` is looked
+//!    up by its pinned hash and downloaded (in the fixed-output sandbox)
+//!    only if it is not in the store yet.
+//! 2. The recipe and those paths make a [`Derivation`]; its action digest
+//!    keys the realisations table. If every output is realised (and valid),
+//!    nothing runs: that is the no-op rebuild, and the early cutoff (a
+//!    dependency rebuilt to identical bytes has the same path, so the
+//!    dependent's derivation, and digest, are unchanged).
+//! 3. Otherwise, under a per-digest lock (a second `forge` building the same
+//!    derivation waits, then finds it realised), the builder runs in the
+//!    sandbox with the input closure read-only under `/forge/store`, the
+//!    outputs at their placeholder paths, its log captured.
+//! 4. The outputs are registered ([`forge_store::outputs`]): scanned for
+//!    references, content-addressed with self-references masked, rewritten,
+//!    moved into the store, and registered with their realisations in one
+//!    transaction.
+//!
+//! The whole run holds the store's GC lock shared, so nothing it reads or
+//! makes can be collected before the caller has rooted it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use forge_core::derivation::Derivation;
+use forge_core::hash::{Hash, HashAlgo};
+use forge_core::recipe::Input;
+use forge_core::store_path::{StorePath, StorePathName, STORE_DIR};
+use forge_sandbox::{Bind, Enforcement, SandboxSpec};
+use forge_store::lock::{FileLock, LockMode};
+use forge_store::outputs::BuiltOutput;
+use forge_store::Store;
+
+use crate::error::BuildError;
+use crate::graph::{Graph, Node};
+use crate::log::{self, LogWriter};
+use crate::schedule::{self, JobState};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Builds at once.
+    pub jobs: usize,
+    /// Go on with independent recipes after a failure.
+    pub keep_going: bool,
+    /// Re-pin `path` and `seed` inputs whose contents changed instead of failing.
+    pub update_locks: bool,
+    /// Rebuild the requested recipe even if realised, and compare.
+    pub check: bool,
+    /// With `check`: every recipe in the graph, not only the requested one.
+    pub rebuild_all: bool,
+    /// The `forge` executable (the sandbox monitor and fetcher re-execute it).
+    pub forge_exe: PathBuf,
+    /// The system builds are for.
+    pub system: String,
+    /// Hard or best-effort sandbox.
+    pub enforcement: Enforcement,
+    /// Cores each build is told it may use (`FORGE_BUILD_CORES`).
+    pub cores: usize,
+    /// Print build logs on stderr as they come.
+    pub print_logs: bool,
+    /// Create this symlink (and `<link>-<output>` for the other outputs) to
+    /// the result, registered as an indirect GC root.
+    pub out_link: Option<PathBuf>,
+}
+
+impl BuildOptions {
+    /// Defaults for this machine, re-executing `forge_exe`.
+    pub fn new(forge_exe: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        BuildOptions {
+            jobs: cores,
+            keep_going: false,
+            update_locks: false,
+            check: false,
+            rebuild_all: false,
+            forge_exe,
+            system: default_system(),
+            enforcement: Enforcement::Hard,
+            cores,
+            print_logs: false,
+            out_link: None,
+        }
+    }
+}
+
+/// `<arch>-linux` for this build of forge.
+pub fn default_system() -> String {
+    format!("{}-linux", std::env::consts::ARCH)
+}
+
+/// What a reporter hears about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The graph is loaded: this many recipes.
+    Planned { total: usize },
+    /// A recipe's builder started.
+    BuildStarted { recipe: String },
+    /// An input is being fetched.
+    Fetching { recipe: String, url: String },
+    /// A seed is being imported.
+    ImportingSeed { recipe: String, seed: String },
+    /// A recipe is realised (`built` false: it was already).
+    Finished {
+        recipe: String,
+        built: bool,
+        outputs: BTreeMap<String, StorePath>,
+        seconds: f64,
+    },
+    /// A recipe failed.
+    Failed { recipe: String, message: String },
+    /// A `--check` rebuild compared.
+    Checked {
+        recipe: String,
+        reproducible: bool,
+        detail: Vec<String>,
+    },
+}
+
+/// Receives [`Event`]s (the CLI draws progress from them).
+pub trait Reporter: Send + Sync {
+    /// One event.
+    fn event(&self, event: &Event);
+}
+
+/// A reporter that ignores everything.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: &Event) {}
+}
+
+/// What one recipe realised to.
+#[derive(Debug, Clone)]
+pub struct Realised {
+    /// The recipe file.
+    pub file: PathBuf,
+    /// `name-version`.
+    pub name: String,
+    /// The action digest.
+    pub action_digest: String,
+    /// Output paths by output name.
+    pub outputs: BTreeMap<String, StorePath>,
+    /// Whether the builder ran in this invocation.
+    pub built: bool,
+    /// For `--check`: whether the rebuild gave the same bytes.
+    pub reproducible: Option<bool>,
+}
+
+/// The result of [`build`].
+#[derive(Debug)]
+pub struct BuildReport {
+    /// The requested recipe.
+    pub root: Realised,
+    /// Every recipe in the graph, dependencies first.
+    pub all: Vec<Realised>,
+    /// The result symlinks created (absolute).
+    pub links: Vec<PathBuf>,
+}
+
+struct Ctx<'a> {
+    store: Mutex<Store>,
+    root: PathBuf,
+    graph: &'a Graph,
+    locks: Vec<Mutex<crate::lockfile::LockFile>>,
+    results: Mutex<Vec<Option<Realised>>>,
+    opts: &'a BuildOptions,
+    reporter: &'a dyn Reporter,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Builds the recipe at `recipe` (directory or file) in the store at
+/// `store_root`. `cancel`, when set by a signal handler, kills running
+/// builders and stops.
+pub fn build(
+    store_root: &Path,
+    recipe: &Path,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+    cancel: Arc<AtomicBool>,
+) -> Result<BuildReport, BuildError> {
+    let graph = Graph::load(recipe)?;
+    let store = Store::open(store_root)?;
+    let _gc = store.lock_against_gc()?;
+    let root = store.layout().root().to_owned();
+    reporter.event(&Event::Planned {
+        total: graph.nodes.len(),
+    });
+    let ctx = Ctx {
+        store: Mutex::new(store),
+        root,
+        locks: graph
+            .nodes
+            .iter()
+            .map(|n| Mutex::new(n.lock.clone()))
+            .collect(),
+        graph: &graph,
+        results: Mutex::new(vec![None; graph.nodes.len()]),
+        opts,
+        reporter,
+        cancel: cancel.clone(),
+    };
+    let deps: Vec<Vec<usize>> = graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut d: Vec<usize> = n.deps.iter().map(|(_, i, _)| *i).collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    let states = schedule::run(&deps, opts.jobs, opts.keep_going, &cancel, |i| {
+        let r = ctx.realise(i);
+        match &r {
+            Ok(real) => {
+                ctx.results.lock().expect("results lock")[i] = Some(real.clone());
+            }
+            Err(e) => ctx.reporter.event(&Event::Failed {
+                recipe: ctx.graph.nodes[i].recipe.store_name(),
+                message: e.to_string(),
+            }),
+        }
+        r
+    });
+    // Lock files: save what changed, even if something failed later.
+    for l in &ctx.locks {
+        l.lock().expect("lock file lock").save()?;
+    }
+    let mut errors = Vec::new();
+    let mut all = Vec::new();
+    for (i, st) in states.into_iter().enumerate() {
+        match st {
+            JobState::Done(r) => all.push(r),
+            JobState::Failed(e) => errors.push(e),
+            JobState::Skipped(Some(dep)) if opts.keep_going => {
+                errors.push(BuildError::DependencyFailed {
+                    name: graph.nodes[i].recipe.store_name(),
+                    dependency: graph.nodes[dep].recipe.store_name(),
+                })
+            }
+            JobState::Skipped(_) => {}
+        }
+    }
+    if cancel.load(Ordering::Relaxed) {
+        return Err(BuildError::Interrupted);
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(BuildError::Many(errors)),
+    }
+    let root = all
+        .iter()
+        .find(|r| r.file == graph.nodes[graph.root].file)
+        .cloned()
+        .ok_or(BuildError::Interrupted)?;
+    let mut links = Vec::new();
+    if let Some(link) = &opts.out_link {
+        // Still under the GC lock taken above: the outputs cannot go away
+        // between their registration and their rooting.
+        let node = &graph.nodes[graph.root];
+        let mut store = ctx.store.lock().expect("store lock");
+        for output in &node.recipe.outputs {
+            let Some(path) = root.outputs.get(output) else {
+                continue;
+            };
+            let l = if *output == node.recipe.outputs[0] {
+                link.clone()
+            } else {
+                let mut s = link.as_os_str().to_owned();
+                s.push(format!("-{output}"));
+                PathBuf::from(s)
+            };
+            replace_symlink(&store.physical(path), &l)?;
+            links.push(store.add_indirect_root(&l)?);
+        }
+    }
+    Ok(BuildReport { root, all, links })
+}
+
+/// Points `link` at `target`, replacing an existing symlink atomically.
+fn replace_symlink(target: &Path, link: &Path) -> Result<(), BuildError> {
+    let io = |source| BuildError::Io {
+        what: format!("creating {}", link.display()),
+        source,
+    };
+    if let Ok(meta) = fs::symlink_metadata(link) {
+        if !meta.file_type().is_symlink() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a symlink; remove it or choose another --out-link",
+            )));
+        }
+    }
+    let mut tmp = link.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).map_err(io)?;
+    fs::rename(&tmp, link).map_err(io)
+}
+
+impl Ctx<'_> {
+    fn realise(&self, i: usize) -> Result<Realised, BuildError> {
+        let started = Instant::now();
+        let node = &self.graph.nodes[i];
+        let mut resolved = BTreeMap::new();
+        for (name, input) in &node.recipe.inputs {
+            let path = match input {
+                Input::Recipe { .. } => {
+                    let (_, dep, output) = node
+                        .deps
+                        .iter()
+                        .find(|(n, _, _)| n == name)
+                        .expect("graph has every recipe input");
+                    let results = self.results.lock().expect("results lock");
+                    results[*dep]
+                        .as_ref()
+                        .and_then(|r| r.outputs.get(output))
+                        .cloned()
+                        .ok_or(BuildError::Interrupted)?
+                }
+                Input::Path { path, hash } => self.realise_path(i, name, path, hash.as_ref())?,
+                Input::Seed { name: seed } => self.realise_seed(i, name, seed)?,
+                Input::Fetch { url, hash, unpack } => {
+                    self.realise_fetch(i, name, url, hash, *unpack)?
+                }
+            };
+            resolved.insert(name.clone(), path);
+        }
+        let drv = Derivation::from_recipe(&node.recipe, &resolved, &self.opts.system).map_err(
+            |source| BuildError::Derivation {
+                file: node.file.clone(),
+                source,
+            },
+        )?;
+        let digest = drv.action_digest();
+        let hex = digest.as_hash().to_hex();
+        let _ = log::record_recipe(&self.root, &node.dir, &hex);
+        let checking = self.opts.check && (self.opts.rebuild_all || i == self.graph.root);
+        let known = self.lookup(&drv, &digest.to_string())?;
+        if let (Some(outputs), false) = (&known, checking) {
+            let real = self.realised(node, &digest.to_string(), outputs.clone(), false);
+            self.finished(&real, started);
+            return Ok(real);
+        }
+        // One builder per derivation across processes.
+        let locks_dir = self.root.join("locks").join("builds");
+        fs::create_dir_all(&locks_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", locks_dir.display()),
+            source,
+        })?;
+        let _build_lock = FileLock::acquire(&locks_dir.join(&hex), LockMode::Exclusive)?;
+        let known = match known {
+            Some(k) => Some(k),
+            None => self.lookup(&drv, &digest.to_string())?,
+        };
+        if let (Some(outputs), false) = (&known, checking) {
+            let real = self.realised(node, &digest.to_string(), outputs.clone(), false);
+            self.finished(&real, started);
+            return Ok(real);
+        }
+        {
+            let mut store = self.store.lock().expect("store lock");
+            store.db_mut().register_derivation(
+                &digest.to_string(),
+                &node.recipe.store_name(),
+                &drv.to_canonical_bytes(),
+                &drv.outputs,
+            )?;
+        }
+        self.reporter.event(&Event::BuildStarted {
+            recipe: node.recipe.store_name(),
+        });
+        let outputs = self.run_builder(node, &drv, &hex, known.as_ref())?;
+        let mut real = self.realised(node, &digest.to_string(), outputs.0, true);
+        real.reproducible = outputs.1;
+        self.finished(&real, started);
+        Ok(real)
+    }
+
+    fn realised(
+        &self,
+        node: &Node,
+        digest: &str,
+        outputs: BTreeMap<String, StorePath>,
+        built: bool,
+    ) -> Realised {
+        Realised {
+            file: node.file.clone(),
+            name: node.recipe.store_name(),
+            action_digest: digest.to_owned(),
+            outputs,
+            built,
+            reproducible: None,
+        }
+    }
+
+    fn finished(&self, real: &Realised, started: Instant) {
+        self.reporter.event(&Event::Finished {
+            recipe: real.name.clone(),
+            built: real.built,
+            outputs: real.outputs.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    /// Every output's realisation, if all are recorded and valid.
+    fn lookup(
+        &self,
+        drv: &Derivation,
+        digest: &str,
+    ) -> Result<Option<BTreeMap<String, StorePath>>, BuildError> {
+        let store = self.store.lock().expect("store lock");
+        let mut out = BTreeMap::new();
+        for o in &drv.outputs {
+            match store.db().realisation(digest, o)? {
+                Some(r) => {
+                    out.insert(o.clone(), r.path);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Runs the builder and registers its outputs. With `previous` (a
+    /// `--check` rebuild), compares instead and reports.
+    fn run_builder(
+        &self,
+        node: &Node,
+        drv: &Derivation,
+        hex: &str,
+        previous: Option<&BTreeMap<String, StorePath>>,
+    ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
+        let name = node.recipe.store_name();
+        let (tmp_root, input_closure, layers) = {
+            let store = self.store.lock().expect("store lock");
+            let mut wanted: Vec<StorePath> = drv.input_paths().into_iter().collect();
+            wanted.extend(drv.root.iter().cloned());
+            let closure: BTreeSet<StorePath> = store.closure(&wanted)?.into_iter().collect();
+            let layers: Vec<PathBuf> = drv.root.iter().map(|p| store.physical(p)).collect();
+            (store.layout().tmp_dir(), closure, layers)
+        };
+        let work = WorkDir::new(&tmp_root, hex)?;
+        let store_dir = work.dir.join("store");
+        fs::create_dir(&store_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", store_dir.display()),
+            source,
+        })?;
+        let placeholders = drv.placeholders();
+        let inv = drv.invocation();
+        let mut spec = SandboxSpec::new(
+            std::iter::once(inv.program.clone())
+                .chain(inv.args.iter().cloned())
+                .collect(),
+        );
+        spec.enforcement = self.opts.enforcement;
+        spec.env
+            .insert("FORGE_BUILD_CORES".into(), self.opts.cores.to_string());
+        let default_path = drv
+            .inputs
+            .values()
+            .map(|p| format!("{p}/bin"))
+            .chain(["/usr/bin".to_owned(), "/bin".to_owned()])
+            .collect::<Vec<_>>()
+            .join(":");
+        spec.env.insert("PATH".into(), default_path);
+        spec.env.insert("NIX_STORE".into(), STORE_DIR.into());
+        for (k, v) in inv.env {
+            spec.env.insert(k, v);
+        }
+        spec.binds.push(Bind {
+            host: store_dir.clone(),
+            inside: PathBuf::from(STORE_DIR),
+            writable: true,
+        });
+        {
+            let store = self.store.lock().expect("store lock");
+            for p in &input_closure {
+                spec.binds.push(Bind {
+                    host: store.physical(p),
+                    inside: PathBuf::from(p.to_string()),
+                    writable: false,
+                });
+            }
+        }
+        spec.root_layers = layers;
+        if drv.sandbox.network {
+            spec.network = true;
+            spec.binds.extend(forge_sandbox::spec::network_binds());
+        }
+        spec.limits.wall_timeout = drv.sandbox.timeout_secs.map(Duration::from_secs);
+        spec.limits.silence_timeout = drv.sandbox.silence_timeout_secs.map(Duration::from_secs);
+        let log_path = log::log_file(&self.root, hex);
+        let log = LogWriter::create(&log_path, self.opts.print_logs, &format!("{name}> "))
+            .map_err(|source| BuildError::Io {
+                what: format!("creating log {}", log_path.display()),
+                source,
+            })?;
+        let outcome = forge_sandbox::run_via_with(
+            &self.opts.forge_exe,
+            &["sandbox", "__exec"],
+            &spec,
+            forge_sandbox::RunOptions {
+                output: forge_sandbox::Output::Capture(Box::new(log.clone())),
+                cancel: Some(self.cancel.clone()),
+            },
+        );
+        let tail = log.finish().map_err(|source| BuildError::Io {
+            what: format!("writing log {}", log_path.display()),
+            source,
+        })?;
+        let outcome = outcome?;
+        if outcome.cancelled {
+            return Err(BuildError::Interrupted);
+        }
+        if outcome.code != Some(0) {
+            let status = if outcome.timed_out {
+                "timed out".to_owned()
+            } else if outcome.silent_too_long {
+                "was silent too long and was killed".to_owned()
+            } else if let Some(c) = outcome.code {
+                format!("failed with exit code {c}")
+            } else {
+                format!("was killed by signal {}", outcome.signal.unwrap_or(0))
+            };
+            return Err(BuildError::BuildFailed {
+                name,
+                status,
+                log: Some(log_path),
+                tail,
+            });
+        }
+        let built: Vec<BuiltOutput> = placeholders
+            .iter()
+            .map(|(o, ph)| BuiltOutput {
+                output: o.clone(),
+                staged: store_dir.join(ph.base_name()),
+                placeholder: ph.clone(),
+            })
+            .collect();
+        if let Some(expected) = &drv.output_hash {
+            let staged = &built[0].staged;
+            let (b3, sha, _) = forge_store::hash_path(
+                staged,
+                expected.algo() == HashAlgo::Sha256,
+                &forge_store::tree::NoProgress,
+            )?;
+            let actual = if expected.algo() == HashAlgo::Sha256 {
+                sha.expect("asked for sha256")
+            } else {
+                b3
+            };
+            if &actual != expected {
+                return Err(BuildError::HashMismatch {
+                    what: format!("{name}: fixed output"),
+                    algo: expected.algo().to_string(),
+                    expected: expected.to_hex(),
+                    actual: actual.to_hex(),
+                });
+            }
+        }
+        if let Some(previous) = previous {
+            return self.compare(&name, drv, &built, &input_closure, previous);
+        }
+        let registered = {
+            let mut store = self.store.lock().expect("store lock");
+            let closure = if drv.output_hash.is_some() {
+                BTreeSet::new()
+            } else {
+                input_closure
+            };
+            store.register_outputs(&drv.action_digest().to_string(), &built, &closure)?
+        };
+        Ok((
+            registered
+                .into_iter()
+                .map(|(o, r)| (o, r.info.path))
+                .collect(),
+            None,
+        ))
+    }
+
+    /// `--check`: the rebuild's outputs against the realised ones.
+    fn compare(
+        &self,
+        name: &str,
+        drv: &Derivation,
+        built: &[BuiltOutput],
+        input_closure: &BTreeSet<StorePath>,
+        previous: &BTreeMap<String, StorePath>,
+    ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
+        let mut detail = Vec::new();
+        let mut same = true;
+        for b in built {
+            let old = &previous[&b.output];
+            let old_physical = self.store.lock().expect("store lock").physical(old);
+            // Rewrite the placeholder to the old path so that only real
+            // differences remain, then compare trees.
+            let diffs = crate::check::diff_trees(
+                &old_physical,
+                &b.staged,
+                Some((b.placeholder.hash_part(), old.hash_part())),
+            )
+            .map_err(|source| BuildError::Io {
+                what: format!("comparing {} with its rebuild", old),
+                source,
+            })?;
+            if !diffs.is_empty() {
+                same = false;
+                let kept = self.keep_check_tree(&b.staged, old)?;
+                detail.push(format!(
+                    "output `{}` differs from {old} (rebuild kept at {}):",
+                    b.output,
+                    kept.display()
+                ));
+                detail.extend(diffs.into_iter().map(|d| format!("  {d}")));
+            }
+        }
+        let _ = (drv, input_closure);
+        self.reporter.event(&Event::Checked {
+            recipe: name.to_owned(),
+            reproducible: same,
+            detail,
+        });
+        Ok((previous.clone(), Some(same)))
+    }
+
+    fn keep_check_tree(&self, staged: &Path, old: &StorePath) -> Result<PathBuf, BuildError> {
+        let dir = self.root.join("check");
+        fs::create_dir_all(&dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        let dest = dir.join(format!("{}.check", old.base_name()));
+        if fs::symlink_metadata(&dest).is_ok() {
+            let _ = forge_store::tree::remove_tree(&dest);
+        }
+        fs::rename(staged, &dest).map_err(|source| BuildError::Io {
+            what: format!("keeping the rebuild at {}", dest.display()),
+            source,
+        })?;
+        Ok(dest)
+    }
+
+    fn realise_path(
+        &self,
+        i: usize,
+        input: &str,
+        rel: &str,
+        pinned: Option<&Hash>,
+    ) -> Result<StorePath, BuildError> {
+        let node = &self.graph.nodes[i];
+        let host = node.dir.join(rel);
+        let loc = node.recipe.input_location(input);
+        if fs::symlink_metadata(&host).is_err() {
+            return Err(BuildError::MissingPath {
+                file: node.file.clone(),
+                line: loc.line,
+                column: loc.column,
+                input: input.to_owned(),
+                path: host,
+            });
+        }
+        let want_sha = pinned.is_some_and(|h| h.algo() == HashAlgo::Sha256);
+        let (b3, sha, _) = forge_store::hash_path(&host, want_sha, &forge_store::tree::NoProgress)?;
+        let name = StorePathName::sanitize(
+            &Path::new(rel)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| input.to_owned()),
+        );
+        if let Some(h) = pinned {
+            let actual = if want_sha { sha.expect("asked") } else { b3 };
+            if &actual != h {
+                let hl = node.recipe.input_hash_location(input);
+                return Err(BuildError::StaleHash(Box::new(crate::error::StaleHash {
+                    file: node.file.clone(),
+                    line: hl.line,
+                    column: hl.column,
+                    kind: "path",
+                    input: input.to_owned(),
+                    source_path: host.display().to_string(),
+                    expected: h.to_hex(),
+                    actual: actual.to_hex(),
+                    pinned_in: "the recipe".into(),
+                })));
+            }
+        } else {
+            self.check_lock(i, input, "path", &host.display().to_string(), &b3)?;
+        }
+        self.add_source(&host, name, &b3)
+    }
+
+    /// Compares `actual` with the lock entry of `input`; records it when
+    /// there is none (or when updating locks).
+    fn check_lock(
+        &self,
+        i: usize,
+        input: &str,
+        kind: &'static str,
+        what: &str,
+        actual: &Hash,
+    ) -> Result<(), BuildError> {
+        let node = &self.graph.nodes[i];
+        let mut lock = self.locks[i].lock().expect("lock file lock");
+        match lock.hash(input, kind) {
+            Some(h) if &h == actual => Ok(()),
+            Some(h) if !self.opts.update_locks => {
+                let loc = node.recipe.input_location(input);
+                Err(BuildError::StaleHash(Box::new(crate::error::StaleHash {
+                    file: node.file.clone(),
+                    line: loc.line,
+                    column: loc.column,
+                    kind,
+                    input: input.to_owned(),
+                    source_path: what.to_owned(),
+                    expected: h.to_hex(),
+                    actual: actual.to_hex(),
+                    pinned_in: "recipe.lock".into(),
+                })))
+            }
+            _ => {
+                lock.set(input, kind, actual);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a host tree with no references, unless its path is valid.
+    fn add_source(
+        &self,
+        host: &Path,
+        name: StorePathName,
+        b3: &Hash,
+    ) -> Result<StorePath, BuildError> {
+        let expected = StorePath::content_addressed(name.clone(), b3, &BTreeSet::new(), false);
+        let mut store = self.store.lock().expect("store lock");
+        if store.db().is_valid(&expected)? {
+            return Ok(expected);
+        }
+        let added = store.add_source(host, name, &forge_store::tree::NoProgress)?;
+        Ok(added.info.path)
+    }
+
+    fn realise_seed(&self, i: usize, input: &str, seed: &str) -> Result<StorePath, BuildError> {
+        let _ = (i, input);
+        Err(BuildError::Seed(format!(
+            "seed `{seed}`: seeds are not wired into the engine yet"
+        )))
+    }
+
+    fn realise_fetch(
+        &self,
+        i: usize,
+        input: &str,
+        url: &str,
+        hash: &Hash,
+        unpack: Option<forge_core::recipe::Unpack>,
+    ) -> Result<StorePath, BuildError> {
+        let _ = (i, input, hash, unpack);
+        Err(BuildError::Fetch(format!(
+            "{url}: fetching is not wired into the engine yet"
+        )))
+    }
+}
+
+/// A build's scratch directory under the store's `tmp/`, held by a lock
+/// file so that the store's stale-staging sweep leaves it alone, and
+/// removed on drop (or by that sweep if this process dies).
+struct WorkDir {
+    dir: PathBuf,
+    lock_path: PathBuf,
+    _lock: FileLock,
+}
+
+impl WorkDir {
+    fn new(tmp: &Path, hex: &str) -> Result<Self, BuildError> {
+        let unique = blake3::hash(
+            format!(
+                "{}-{:?}-{:?}",
+                std::process::id(),
+                std::thread::current().id(),
+                Instant::now()
+            )
+            .as_bytes(),
+        );
+        let dir = tmp.join(format!("build-{}-{}", &hex[..12], &unique.to_hex()[..8]));
+        let lock_path = dir.with_extension("lock");
+        let lock = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
+        fs::create_dir(&dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        Ok(WorkDir {
+            dir,
+            lock_path,
+            _lock: lock,
+        })
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = forge_store::tree::remove_tree(&self.dir);
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}

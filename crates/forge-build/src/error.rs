@@ -1,0 +1,175 @@
+//! The build engine's error type.
+
+use std::path::PathBuf;
+
+use forge_core::derivation::DerivationError;
+use forge_core::recipe::RecipeError;
+use forge_sandbox::SandboxError;
+use forge_store::StoreError;
+use thiserror::Error;
+
+/// Everything that can stop a build. Each variant names the recipe, input,
+/// file or hash involved.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    /// No recipe file where the user pointed.
+    #[error("no recipe at {path} (expected a directory holding recipe.toml, or a recipe file)")]
+    NoRecipe { path: PathBuf },
+    /// A recipe that does not parse.
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    /// A `recipe` input whose directory holds no recipe.
+    #[error("{}:{line}:{column}: input `{input}`: no recipe at {}", file.display(), path.display())]
+    MissingDependency {
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        input: String,
+        path: PathBuf,
+    },
+    /// A `recipe` input naming an output the other recipe does not have.
+    #[error("{}:{line}:{column}: input `{input}`: the recipe has no output `{output}` (it has: {available})", file.display())]
+    UnknownOutput {
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        input: String,
+        output: String,
+        available: String,
+    },
+    /// Recipes that depend on each other.
+    #[error("recipes depend on each other in a cycle: {chain}")]
+    Cycle { chain: String },
+    /// A lock file that does not parse.
+    #[error("{}: {message}", file.display())]
+    BadLockFile { file: PathBuf, message: String },
+    /// A `path` or `seed` input whose contents differ from the pinned hash.
+    #[error("{0}")]
+    StaleHash(Box<StaleHash>),
+    /// A path input that does not exist.
+    #[error("{}:{line}:{column}: path input `{input}`: {} does not exist", file.display(), path.display())]
+    MissingPath {
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        input: String,
+        path: PathBuf,
+    },
+    /// A fixed-output result (or a fetch) that does not match its hash.
+    #[error("{what}: hash mismatch:\n    expected {algo} = \"{expected}\"\n    got      {algo} = \"{actual}\"")]
+    HashMismatch {
+        what: String,
+        algo: String,
+        expected: String,
+        actual: String,
+    },
+    /// A derivation could not be made from a recipe.
+    #[error("{}: {source}", file.display())]
+    Derivation {
+        file: PathBuf,
+        #[source]
+        source: DerivationError,
+    },
+    /// A builder that failed.
+    #[error("{name}: builder {status}{}", log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default())]
+    BuildFailed {
+        name: String,
+        status: String,
+        log: Option<PathBuf>,
+        /// The last lines of its log.
+        tail: Vec<String>,
+    },
+    /// A recipe not built because a dependency failed.
+    #[error("{name}: not built because {dependency} failed")]
+    DependencyFailed { name: String, dependency: String },
+    /// The build was interrupted.
+    #[error("interrupted")]
+    Interrupted,
+    /// A seed could not be found or imported.
+    #[error("{0}")]
+    Seed(String),
+    /// A fetch failed.
+    #[error("{0}")]
+    Fetch(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sandbox failed to run the builder.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// I/O on a named file.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Several builds failed (`--keep-going`).
+    #[error("{} builds failed:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<BuildError>),
+}
+
+impl BuildError {
+    /// A `hint:` for the user, where there is something to do.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::StaleHash(s) if s.pinned_in == "recipe.lock" => Some(
+                "if the change is intended, run `forge lock` (or build with --update-locks)".into(),
+            ),
+            BuildError::StaleHash(_) => {
+                Some("if the change is intended, paste the new hash into the recipe".into())
+            }
+            BuildError::HashMismatch { .. } => Some(
+                "if the new contents are expected, paste the hash forge got into the recipe".into(),
+            ),
+            BuildError::BuildFailed { .. } => {
+                Some("see the whole log with `forge log RECIPE`".into())
+            }
+            BuildError::Cycle { .. } => {
+                Some("a recipe cannot depend on itself, directly or through others".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The details of [`BuildError::StaleHash`].
+#[derive(Debug)]
+pub struct StaleHash {
+    /// The recipe file.
+    pub file: PathBuf,
+    /// Where the input (or its hash) is written.
+    pub line: u32,
+    /// Column of that.
+    pub column: u32,
+    /// `path` or `seed`.
+    pub kind: &'static str,
+    /// The input's name.
+    pub input: String,
+    /// The host path or seed it was taken from.
+    pub source_path: String,
+    /// The pinned hash (hex).
+    pub expected: String,
+    /// What it hashes to now (hex).
+    pub actual: String,
+    /// `the recipe` or `recipe.lock`.
+    pub pinned_in: String,
+}
+
+impl std::fmt::Display for StaleHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} input `{}` ({}) has changed: it hashes to\n    blake3 = \"{}\"\nbut {} pins\n    blake3 = \"{}\"",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.kind,
+            self.input,
+            self.source_path,
+            self.actual,
+            self.pinned_in,
+            self.expected
+        )
+    }
+}

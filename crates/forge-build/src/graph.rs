@@ -1,0 +1,178 @@
+//! Loading a recipe and every recipe it depends on.
+//!
+//! A recipe is named by its directory (`recipes/hello`, holding
+//! `recipe.toml`) or by the file itself. `recipe` inputs name other recipes
+//! by a directory relative to the recipe's own directory. [`Graph::load`]
+//! follows them depth-first, parses each recipe once (directories are
+//! compared after resolving symlinks), and reports a cycle as the chain of
+//! recipes that forms it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use forge_core::recipe::{Input, Recipe};
+
+use crate::error::BuildError;
+use crate::lockfile::LockFile;
+
+/// The file a recipe directory holds.
+pub const RECIPE_FILE: &str = "recipe.toml";
+
+/// One recipe in the graph.
+#[derive(Debug)]
+pub struct Node {
+    /// The recipe's directory, canonical.
+    pub dir: PathBuf,
+    /// The recipe file, as the user would write it (for messages).
+    pub file: PathBuf,
+    /// The parsed recipe.
+    pub recipe: Recipe,
+    /// Its lock file.
+    pub lock: LockFile,
+    /// For each `recipe` input: (input name, index of that recipe, output).
+    pub deps: Vec<(String, usize, String)>,
+}
+
+/// A recipe and its recipe dependencies, dependencies before dependents.
+#[derive(Debug)]
+pub struct Graph {
+    /// The recipes; every node's dependencies have smaller indices.
+    pub nodes: Vec<Node>,
+    /// The index of the recipe that was asked for.
+    pub root: usize,
+}
+
+/// Splits what a user typed into (directory, recipe file).
+pub fn locate(arg: &Path) -> Result<(PathBuf, PathBuf), BuildError> {
+    let file = if arg.is_dir() {
+        arg.join(RECIPE_FILE)
+    } else {
+        arg.to_owned()
+    };
+    if !file.is_file() {
+        return Err(BuildError::NoRecipe {
+            path: arg.to_owned(),
+        });
+    }
+    let dir = file
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    Ok((dir, file))
+}
+
+impl Graph {
+    /// Loads the recipe at `arg` (a directory or a recipe file) and,
+    /// recursively, every recipe it names.
+    pub fn load(arg: &Path) -> Result<Graph, BuildError> {
+        let (dir, file) = locate(arg)?;
+        let mut loader = Loader {
+            nodes: Vec::new(),
+            by_dir: HashMap::new(),
+            stack: Vec::new(),
+        };
+        let root = loader.visit(&dir, &file)?;
+        Ok(Graph {
+            nodes: loader.nodes,
+            root,
+        })
+    }
+
+    /// For each node, the nodes that depend on it.
+    pub fn dependents(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for (_, d, _) in &n.deps {
+                if !out[*d].contains(&i) {
+                    out[*d].push(i);
+                }
+            }
+        }
+        out
+    }
+}
+
+struct Loader {
+    nodes: Vec<Node>,
+    by_dir: HashMap<PathBuf, usize>,
+    /// The chain being loaded: (canonical dir, file as written).
+    stack: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Loader {
+    fn visit(&mut self, dir: &Path, file: &Path) -> Result<usize, BuildError> {
+        let canonical = fs::canonicalize(dir).map_err(|source| BuildError::Io {
+            what: format!("resolving recipe directory {}", dir.display()),
+            source,
+        })?;
+        if let Some(&i) = self.by_dir.get(&canonical) {
+            return Ok(i);
+        }
+        if let Some(pos) = self.stack.iter().position(|(d, _)| *d == canonical) {
+            let mut chain: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|(_, f)| f.display().to_string())
+                .collect();
+            chain.push(file.display().to_string());
+            return Err(BuildError::Cycle {
+                chain: chain.join(" -> "),
+            });
+        }
+        let text = fs::read_to_string(file).map_err(|source| BuildError::Io {
+            what: format!("reading {}", file.display()),
+            source,
+        })?;
+        let recipe = Recipe::parse(&text, &file.display().to_string())?;
+        let lock = LockFile::load(&canonical)?;
+        self.stack.push((canonical.clone(), file.to_owned()));
+        let mut deps = Vec::new();
+        for (name, input) in &recipe.inputs {
+            if let Input::Recipe { dir: rel, output } = input {
+                let sub_dir = dir.join(rel);
+                let sub_file = sub_dir.join(RECIPE_FILE);
+                if !sub_file.is_file() {
+                    let loc = recipe.input_location(name);
+                    return Err(BuildError::MissingDependency {
+                        file: file.to_owned(),
+                        line: loc.line,
+                        column: loc.column,
+                        input: name.clone(),
+                        path: sub_file,
+                    });
+                }
+                let idx = self.visit(&sub_dir, &sub_file)?;
+                if !self.nodes[idx].recipe.outputs.contains(output) {
+                    let loc = recipe.input_location(name);
+                    return Err(BuildError::UnknownOutput {
+                        file: file.to_owned(),
+                        line: loc.line,
+                        column: loc.column,
+                        input: name.clone(),
+                        output: output.clone(),
+                        available: self.nodes[idx].recipe.outputs.join(", "),
+                    });
+                }
+                deps.push((name.clone(), idx, output.clone()));
+            }
+        }
+        self.stack.pop();
+        let idx = self.nodes.len();
+        self.nodes.push(Node {
+            dir: canonical.clone(),
+            file: file.to_owned(),
+            recipe,
+            lock,
+            deps,
+        });
+        self.by_dir.insert(canonical, idx);
+        Ok(idx)
+    }
+}

@@ -1,0 +1,224 @@
+//! `recipe.lock`: the pinned hashes of a recipe's `path` and `seed` inputs.
+//!
+//! A `path` input may carry its hash in the recipe; when it does not, and
+//! for every `seed` (whose hash depends on the host it is taken from), the
+//! hash lives in `recipe.lock` next to `recipe.toml`, like `Cargo.lock`:
+//! written by `forge lock` (or by the first build), read by every build,
+//! committed with the recipe. A build whose input no longer matches its
+//! locked hash fails and shows the new hash, unless run with
+//! `--update-locks`.
+//!
+//! ```toml
+//! # recipe.lock: written by forge (`forge lock`); commit it with recipe.toml.
+//! version = 1
+//!
+//! [inputs.busybox]
+//! kind = "seed"
+//! blake3 = "…"
+//!
+//! [inputs.src]
+//! kind = "path"
+//! blake3 = "…"
+//! ```
+//!
+//! The hash is the BLAKE3 of the input's NAR (for a seed: of the assembled
+//! seed tree). The file is rewritten atomically (temporary file + rename)
+//! and only when its contents change.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use forge_core::hash::{Hash, HashAlgo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::BuildError;
+
+/// The lock file's name.
+pub const LOCK_FILE: &str = "recipe.lock";
+
+const HEADER: &str =
+    "# recipe.lock: written by forge (`forge lock`); commit it with recipe.toml.\n";
+
+/// One locked input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Locked {
+    /// `path` or `seed`.
+    pub kind: String,
+    /// BLAKE3 of the input's NAR, hex.
+    pub blake3: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Text {
+    version: u32,
+    #[serde(default)]
+    inputs: BTreeMap<String, Locked>,
+}
+
+/// A recipe's lock file, loaded (or empty if there is none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockFile {
+    /// Where it is (or would be).
+    pub file: PathBuf,
+    /// Locked inputs by name.
+    pub inputs: BTreeMap<String, Locked>,
+    /// What the file held when loaded, to skip writes that change nothing.
+    loaded: BTreeMap<String, Locked>,
+}
+
+impl LockFile {
+    /// Loads `dir/recipe.lock`; a missing file is an empty lock.
+    pub fn load(dir: &Path) -> Result<LockFile, BuildError> {
+        let file = dir.join(LOCK_FILE);
+        let inputs = match fs::read_to_string(&file) {
+            Ok(text) => Self::parse(&text, &file)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => {
+                return Err(BuildError::Io {
+                    what: format!("reading {}", file.display()),
+                    source,
+                })
+            }
+        };
+        Ok(LockFile {
+            file,
+            loaded: inputs.clone(),
+            inputs,
+        })
+    }
+
+    /// Parses lock-file text; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<BTreeMap<String, Locked>, BuildError> {
+        let bad = |message: String| BuildError::BadLockFile {
+            file: file.to_owned(),
+            message,
+        };
+        let t: Text = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_owned()))?;
+        if t.version != 1 {
+            return Err(bad(format!(
+                "version {} is not known to this forge (it writes version 1)",
+                t.version
+            )));
+        }
+        for (name, l) in &t.inputs {
+            if l.kind != "path" && l.kind != "seed" {
+                return Err(bad(format!(
+                    "input `{name}`: kind `{}` is not `path` or `seed`",
+                    l.kind
+                )));
+            }
+            Hash::parse_as(HashAlgo::Blake3, &l.blake3)
+                .map_err(|e| bad(format!("input `{name}`: {e}")))?;
+        }
+        Ok(t.inputs)
+    }
+
+    /// Prints the lock file's canonical text.
+    pub fn to_text(inputs: &BTreeMap<String, Locked>) -> String {
+        let t = Text {
+            version: 1,
+            inputs: inputs.clone(),
+        };
+        let body = toml::to_string(&t).expect("lock files serialise");
+        format!("{HEADER}{body}")
+    }
+
+    /// The locked hash of input `name` of `kind`, if any.
+    pub fn hash(&self, name: &str, kind: &str) -> Option<Hash> {
+        self.inputs
+            .get(name)
+            .filter(|l| l.kind == kind)
+            .and_then(|l| Hash::parse_as(HashAlgo::Blake3, &l.blake3).ok())
+    }
+
+    /// Records `hash` for input `name`.
+    pub fn set(&mut self, name: &str, kind: &str, hash: &Hash) {
+        self.inputs.insert(
+            name.to_owned(),
+            Locked {
+                kind: kind.to_owned(),
+                blake3: hash.to_hex(),
+            },
+        );
+    }
+
+    /// Drops entries for inputs the recipe no longer has (or that no longer
+    /// need locking).
+    pub fn retain(&mut self, keep: impl Fn(&str, &str) -> bool) {
+        self.inputs.retain(|name, l| keep(name, &l.kind));
+    }
+
+    /// Whether the contents differ from the file on disk.
+    pub fn is_dirty(&self) -> bool {
+        self.inputs != self.loaded
+    }
+
+    /// Writes the file if it changed (atomically). Returns whether it wrote.
+    pub fn save(&mut self) -> Result<bool, BuildError> {
+        if !self.is_dirty() {
+            return Ok(false);
+        }
+        let io = |source| BuildError::Io {
+            what: format!("writing {}", self.file.display()),
+            source,
+        };
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.write_all(Self::to_text(&self.inputs).as_bytes())
+            .map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&self.file).map_err(|e| io(e.error))?;
+        self.loaded = self.inputs.clone();
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_inputs() -> impl Strategy<Value = BTreeMap<String, Locked>> {
+        proptest::collection::btree_map(
+            "[A-Za-z_][A-Za-z0-9_]{0,12}",
+            (prop_oneof![Just("path"), Just("seed")], any::<[u8; 32]>()).prop_map(|(k, b)| {
+                Locked {
+                    kind: k.to_owned(),
+                    blake3: hex::encode(b),
+                }
+            }),
+            0..6,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn print_then_parse_round_trips(inputs in arb_inputs()) {
+            let text = LockFile::to_text(&inputs);
+            let back = LockFile::parse(&text, Path::new("recipe.lock")).unwrap();
+            prop_assert_eq!(back, inputs);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,300}") {
+            let _ = LockFile::parse(&text, Path::new("recipe.lock"));
+        }
+    }
+
+    #[test]
+    fn errors_name_the_file_and_input() {
+        let text = "version = 1\n[inputs.src]\nkind = \"path\"\nblake3 = \"abc\"\n";
+        let e = LockFile::parse(text, Path::new("r/recipe.lock")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("r/recipe.lock"), "{msg}");
+        assert!(msg.contains("`src`"), "{msg}");
+        let e = LockFile::parse("version = 2\n", Path::new("x.lock")).unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+        let e = LockFile::parse("version = 1\nextra = 3\n", Path::new("x.lock")).unwrap_err();
+        assert!(e.to_string().contains("extra"), "{e}");
+    }
+}

@@ -1,0 +1,384 @@
+//! `forge build`, `forge log`: realising recipes and reading their logs.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use forge_build::{BuildOptions, Event, Reporter};
+use forge_sandbox::Enforcement;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::output::{CmdResult, Outcome};
+use crate::GlobalArgs;
+
+/// Arguments of `forge build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The recipe: a directory holding recipe.toml, or a recipe file.
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+    /// Builds to run at once (default: the number of cores).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Go on building what does not depend on a failed build.
+    #[arg(short, long)]
+    keep_going: bool,
+    /// Re-pin `path` and `seed` inputs that changed (in recipe.lock) instead
+    /// of failing.
+    #[arg(long)]
+    update_locks: bool,
+    /// Rebuild the recipe even though it is realised and compare the bytes.
+    #[arg(long)]
+    check: bool,
+    /// With --check: rebuild and compare every recipe of the graph.
+    #[arg(long, requires = "check")]
+    rebuild_all: bool,
+    /// Do not create the ./result symlink.
+    #[arg(long, conflicts_with = "out_link")]
+    no_link: bool,
+    /// Name of the result symlink (other outputs get `-<output>` appended).
+    #[arg(short, long, value_name = "PATH", default_value = "result")]
+    out_link: PathBuf,
+    /// Print build logs on stderr as they come.
+    #[arg(short = 'L', long)]
+    print_build_logs: bool,
+    /// Build even if this kernel cannot enforce every sandbox layer.
+    #[arg(long)]
+    best_effort: bool,
+    /// Print events and the result as JSON lines on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `forge log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// A store path (or ./result), or a recipe directory.
+    #[arg(value_name = "PATH|RECIPE")]
+    what: PathBuf,
+}
+
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipe: Option<&'a str>,
+    #[serde(flatten)]
+    extra: serde_json::Value,
+}
+
+/// Shows what the engine does: a bar on a terminal, lines otherwise,
+/// JSON lines with `--json`.
+struct Display {
+    bar: Option<ProgressBar>,
+    json: bool,
+    quiet: bool,
+    state: Mutex<(usize, usize)>, // (done, total)
+}
+
+impl Display {
+    fn new(quiet: bool, json: bool) -> Self {
+        let bar = (!quiet && !json && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b.enable_steady_tick(Duration::from_millis(100));
+            b
+        });
+        Display {
+            bar,
+            json,
+            quiet,
+            state: Mutex::new((0, 0)),
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn json(&self, event: &str, recipe: Option<&str>, extra: serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(
+            &mut out,
+            &JsonEvent {
+                event,
+                recipe,
+                extra,
+            },
+        );
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Display {
+    fn event(&self, event: &Event) {
+        if self.json {
+            let (name, recipe, extra) = match event {
+                Event::Planned { total } => {
+                    ("planned", None, serde_json::json!({ "total": total }))
+                }
+                Event::BuildStarted { recipe } => {
+                    ("build-started", Some(recipe), serde_json::json!({}))
+                }
+                Event::Fetching { recipe, url } => {
+                    ("fetching", Some(recipe), serde_json::json!({ "url": url }))
+                }
+                Event::ImportingSeed { recipe, seed } => (
+                    "importing-seed",
+                    Some(recipe),
+                    serde_json::json!({ "seed": seed }),
+                ),
+                Event::Finished {
+                    recipe,
+                    built,
+                    outputs,
+                    seconds,
+                } => (
+                    "finished",
+                    Some(recipe),
+                    serde_json::json!({ "built": built, "outputs": outputs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(), "seconds": seconds }),
+                ),
+                Event::Failed { recipe, message } => (
+                    "failed",
+                    Some(recipe),
+                    serde_json::json!({ "message": message }),
+                ),
+                Event::Checked {
+                    recipe,
+                    reproducible,
+                    detail,
+                } => (
+                    "checked",
+                    Some(recipe),
+                    serde_json::json!({ "reproducible": reproducible, "differences": detail }),
+                ),
+            };
+            self.json(name, recipe.map(|s| s.as_str()), extra);
+            return;
+        }
+        let mut st = self.state.lock().expect("display lock");
+        match event {
+            Event::Planned { total } => {
+                st.1 = *total;
+                if let Some(b) = &self.bar {
+                    b.set_length(*total as u64);
+                }
+            }
+            Event::BuildStarted { recipe } => {
+                if let Some(b) = &self.bar {
+                    b.set_message(format!("building {recipe}"));
+                } else {
+                    self.line(format!("building {recipe}"));
+                }
+            }
+            Event::Fetching { url, .. } => {
+                if let Some(b) = &self.bar {
+                    b.set_message(format!("fetching {url}"));
+                } else {
+                    self.line(format!("fetching {url}"));
+                }
+            }
+            Event::ImportingSeed { seed, .. } => {
+                if let Some(b) = &self.bar {
+                    b.set_message(format!("importing seed {seed}"));
+                } else {
+                    self.line(format!("importing seed {seed}"));
+                }
+            }
+            Event::Finished {
+                recipe,
+                built,
+                seconds,
+                ..
+            } => {
+                st.0 += 1;
+                if let Some(b) = &self.bar {
+                    b.set_position(st.0 as u64);
+                }
+                if *built {
+                    self.line(format!("built {recipe} in {seconds:.2}s"));
+                }
+            }
+            Event::Failed { recipe, message } => {
+                self.line(format!(
+                    "failed {recipe}: {}",
+                    message.lines().next().unwrap_or("")
+                ));
+            }
+            Event::Checked {
+                recipe,
+                reproducible,
+                detail,
+            } => {
+                if *reproducible {
+                    self.line(format!(
+                        "{recipe}: reproducible (the rebuild gave the same bytes)"
+                    ));
+                } else {
+                    self.line(format!("{recipe}: NOT reproducible"));
+                    for d in detail {
+                        self.line(format!("  {d}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `forge build`.
+pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
+    let exe = std::env::current_exe().context("locating the forge executable")?;
+    let mut opts = BuildOptions::new(exe);
+    if let Some(j) = args.jobs {
+        opts.jobs = j.max(1);
+    }
+    opts.keep_going = args.keep_going;
+    opts.update_locks = args.update_locks;
+    opts.check = args.check;
+    opts.rebuild_all = args.rebuild_all;
+    opts.print_logs = args.print_build_logs;
+    if args.best_effort {
+        opts.enforcement = Enforcement::BestEffort;
+    }
+    if !args.no_link && !args.check {
+        opts.out_link = Some(args.out_link.clone());
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, cancel.clone()).context("installing signal handlers")?;
+    }
+    let display = Display::new(global.quiet(), args.json);
+    let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
+    display.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            print_failure_tails(&e);
+            return Err(e.into());
+        }
+    };
+    if args.json {
+        let outputs: std::collections::BTreeMap<String, String> = report
+            .root
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        display.json(
+            "result",
+            Some(&report.root.name),
+            serde_json::json!({
+                "outputs": outputs,
+                "action_digest": report.root.action_digest,
+                "built": report.all.iter().filter(|r| r.built).map(|r| r.name.clone()).collect::<Vec<_>>(),
+                "links": report.links,
+            }),
+        );
+    } else {
+        let mut out = std::io::stdout().lock();
+        for p in report.root.outputs.values() {
+            writeln!(out, "{p}")?;
+        }
+    }
+    if args.check {
+        let checked: Vec<_> = report
+            .all
+            .iter()
+            .filter(|r| r.reproducible.is_some())
+            .collect();
+        let bad: Vec<_> = checked
+            .iter()
+            .filter(|r| r.reproducible == Some(false))
+            .collect();
+        if !global.quiet() && !args.json {
+            eprintln!(
+                "{} of {} reproducible",
+                checked.len() - bad.len(),
+                checked.len()
+            );
+            for r in &bad {
+                eprintln!("  not reproducible: {} ({})", r.name, r.file.display());
+            }
+        }
+        if !bad.is_empty() {
+            return Ok(Outcome::ProblemsFound);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_failure_tails(e: &forge_build::BuildError) {
+    let mut stderr = std::io::stderr().lock();
+    let mut show = |e: &forge_build::BuildError| {
+        if let forge_build::BuildError::BuildFailed { name, tail, .. } = e {
+            if !tail.is_empty() {
+                let _ = writeln!(stderr, "last lines of the log of {name}:");
+                for l in tail {
+                    let _ = writeln!(stderr, "  {l}");
+                }
+            }
+        }
+    };
+    match e {
+        forge_build::BuildError::Many(v) => v.iter().for_each(&mut show),
+        e => show(e),
+    }
+}
+
+/// `forge log`.
+pub fn log(global: &GlobalArgs, args: LogArgs) -> CmdResult {
+    let root = global.root();
+    let hex = if args.what.join(forge_build::graph::RECIPE_FILE).is_file()
+        || args.what.extension().is_some_and(|e| e == "toml")
+    {
+        let (dir, _) = forge_build::graph::locate(&args.what)?;
+        let dir =
+            std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
+        forge_build::log::last_build_of(&root, &dir).with_context(|| {
+            format!(
+                "{} has not been built in the store at {}",
+                args.what.display(),
+                root.display()
+            )
+        })?
+    } else {
+        let store = forge_store::Store::open(&root)?;
+        let (path, _) = store.resolve(&args.what)?;
+        let info = store.path_info(&path)?;
+        let deriver = info.deriver.with_context(|| {
+            format!(
+                "{path} was not built by forge (it was added or fetched), so it has no build log"
+            )
+        })?;
+        let digest: forge_core::derivation::ActionDigest = deriver
+            .parse()
+            .with_context(|| format!("{path} has a malformed deriver {deriver}"))?;
+        digest.as_hash().to_hex()
+    };
+    let file = forge_build::log::log_file(&root, &hex);
+    let bytes = forge_build::log::read_log(&file)
+        .with_context(|| format!("reading the build log {}", file.display()))?;
+    std::io::stdout().lock().write_all(&bytes)?;
+    Ok(Outcome::Success)
+}
