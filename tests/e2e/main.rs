@@ -11,6 +11,7 @@
 mod common;
 
 mod bad_input;
+mod build;
 mod concurrency;
 mod crash;
 mod gc;

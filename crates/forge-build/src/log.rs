@@ -53,11 +53,23 @@ pub fn last_build_of(root: &Path, recipe_dir: &Path) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// Reads a stored log back.
+/// Reads a stored log back. The log of a build still running (or of one
+/// whose forge was killed) ends mid-frame; what is there is returned.
 pub fn read_log(file: &Path) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(fs::File::open(file)?)?.read_to_end(&mut out)?;
-    Ok(out)
+    let mut dec = zstd::stream::read::Decoder::new(fs::File::open(file)?)?;
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        match dec.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || !out.is_empty() => {
+                return Ok(out)
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 struct Inner {
@@ -131,6 +143,9 @@ impl Write for LogWriter {
             .map_err(|_| io::Error::other("log poisoned"))?;
         if let Some(enc) = inner.encoder.as_mut() {
             enc.write_all(buf)?;
+            // Each chunk reaches the file at once: `forge log` of a running
+            // build shows it, and a crash loses nothing written.
+            enc.flush()?;
         }
         inner.partial.extend_from_slice(buf);
         while let Some(pos) = inner.partial.iter().position(|&b| b == b'\n') {
@@ -170,6 +185,8 @@ mod tests {
         for chunk in text.as_bytes().chunks(7) {
             w1.write_all(chunk).unwrap();
         }
+        let partial = read_log(&f).unwrap();
+        assert!(text.as_bytes().starts_with(&partial) && partial.len() > 600);
         let tail = log.finish().unwrap();
         assert_eq!(tail.len(), TAIL_LINES);
         assert_eq!(tail.last().unwrap(), "no newline at the end");

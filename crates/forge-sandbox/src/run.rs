@@ -188,13 +188,26 @@ pub fn run_via_with(
         Output::Capture(w) => Some(Arc::new(std::sync::Mutex::new(w))),
         Output::Inherit => None,
     };
-    if silence.is_some() || capture.is_some() {
+    // A captured run gets one pipe for both streams, so the log keeps the
+    // order in which the builder wrote.
+    let mut merged: Option<fs::File> = None;
+    if capture.is_some() {
+        let (r, w) = nix::unistd::pipe().map_err(|e| SandboxError::Io {
+            what: "creating the output pipe".into(),
+            source: e.into(),
+        })?;
+        let w2 = w
+            .try_clone()
+            .map_err(io_err("duplicating the output pipe"))?;
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(w))
+            .stderr(std::process::Stdio::from(w2));
+        merged = Some(fs::File::from(r));
+    } else if silence.is_some() {
         command
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-    }
-    if capture.is_some() {
-        command.stdin(std::process::Stdio::null());
     }
     let mut child = command
         .spawn()
@@ -217,17 +230,14 @@ pub fn run_via_with(
     let start = Instant::now();
     let last_output = Arc::new(AtomicU64::new(0)); // ms since start
     let mut relays = Vec::new();
+    // Our copies of the pipe's write end must go, or the relay never ends.
+    drop(command);
+    if let (Some(r), Some(w)) = (merged, &capture) {
+        relays.push(relay(r, Shared(w.clone()), start, last_output.clone()));
+    }
     if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
-        match &capture {
-            Some(w) => {
-                relays.push(relay(out, Shared(w.clone()), start, last_output.clone()));
-                relays.push(relay(err, Shared(w.clone()), start, last_output.clone()));
-            }
-            None => {
-                relays.push(relay(out, std::io::stdout(), start, last_output.clone()));
-                relays.push(relay(err, std::io::stderr(), start, last_output.clone()));
-            }
-        }
+        relays.push(relay(out, std::io::stdout(), start, last_output.clone()));
+        relays.push(relay(err, std::io::stderr(), start, last_output.clone()));
     }
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let pid = Pid::from_raw(child.id() as i32);

@@ -1,0 +1,559 @@
+//! `forge build`: graphs, no-op rebuilds, early cutoff, pins, failures,
+//! crashes, concurrency, `--check`, GC roots and reference scanning.
+//!
+//! The recipes here use one `path` input, `tools/`, holding a copy of
+//! busybox named `sh` (busybox runs its applets from the shell), so they
+//! depend on nothing else of the host.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{forge_bin, write, Env};
+
+/// Sets up `tools/sh` in `env`.
+fn tools(env: &Env) {
+    let sh = env.path("tools/sh");
+    fs::create_dir_all(sh.parent().unwrap()).unwrap();
+    fs::copy("/bin/busybox", &sh).expect("busybox-static is installed (scripts/test installs it)");
+    fs::set_permissions(&sh, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Writes recipe `name` depending on the recipes `deps` (each also an
+/// input of that name), running `script`.
+fn recipe(env: &Env, name: &str, deps: &[&str], script: &str) {
+    let mut inputs = String::from("sh = { path = \"../tools\" }\n");
+    for d in deps {
+        inputs.push_str(&format!("{d} = {{ recipe = \"../{d}\" }}\n"));
+    }
+    let text = format!(
+        "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\n{inputs}\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", '''{script}''']\n"
+    );
+    write(&env.path(&format!("{name}/recipe.toml")), text);
+}
+
+struct Built {
+    outputs: Vec<String>,
+    built: BTreeSet<String>,
+}
+
+/// Builds `name` with `--json`; asserts success.
+fn build(env: &Env, name: &str, extra: &[&str]) -> Built {
+    let out = env
+        .forge()
+        .args(["build", "--json", name])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "forge build {name} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_result(&String::from_utf8(out.stdout).unwrap())
+}
+
+fn parse_result(stdout: &str) -> Built {
+    let result: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "result")
+        .unwrap_or_else(|| panic!("no result event in {stdout}"));
+    Built {
+        outputs: result["outputs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect(),
+        built: result["built"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().trim_end_matches("-1").to_owned())
+            .collect(),
+    }
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A graph: top <- mid <- leaf, top <- other.
+fn graph(env: &Env) {
+    tools(env);
+    recipe(env, "leaf", &[], "echo leaf-v1 > $out");
+    recipe(
+        env,
+        "mid",
+        &["leaf"],
+        "mkdir $out; cat $leaf > $out/from-leaf",
+    );
+    recipe(env, "other", &[], "echo other > $out");
+    recipe(
+        env,
+        "top",
+        &["mid", "other"],
+        "mkdir $out; cat $mid/from-leaf $other > $out/all",
+    );
+}
+
+#[test]
+fn a_three_level_graph_builds_and_a_rebuild_is_a_no_op() {
+    let env = Env::new();
+    graph(&env);
+    let first = build(&env, "top", &[]);
+    assert_eq!(first.built, set(&["leaf", "mid", "other", "top"]));
+    let out = &first.outputs[0];
+    let result = env.path("result");
+    assert_eq!(
+        fs::read_to_string(result.join("all")).unwrap(),
+        "leaf-v1\nother\n"
+    );
+    assert!(
+        out.starts_with("/forge/store/") && out.ends_with("-top-1"),
+        "{out}"
+    );
+    // The result is canonical and read-only.
+    let mode = fs::metadata(result.join("all"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o444);
+    let again = build(&env, "top", &[]);
+    assert!(again.built.is_empty(), "rebuilt {:?}", again.built);
+    assert_eq!(again.outputs, first.outputs);
+}
+
+#[test]
+fn early_cutoff_rebuilds_exactly_what_changed() {
+    let env = Env::new();
+    graph(&env);
+    let first = build(&env, "top", &[]);
+    // Same output bytes, different derivation: only the leaf runs.
+    recipe(&env, "leaf", &[], "echo leaf-v1 > $out # reworded");
+    let second = build(&env, "top", &[]);
+    assert_eq!(second.built, set(&["leaf"]));
+    assert_eq!(second.outputs, first.outputs);
+    // Different bytes: the leaf and its dependents, not `other`.
+    recipe(&env, "leaf", &[], "echo leaf-v2 > $out");
+    let third = build(&env, "top", &[]);
+    assert_eq!(third.built, set(&["leaf", "mid", "top"]));
+    assert_ne!(third.outputs, first.outputs);
+    assert_eq!(
+        fs::read_to_string(env.path("result/all")).unwrap(),
+        "leaf-v2\nother\n"
+    );
+}
+
+#[test]
+fn identical_outputs_share_one_store_path() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "a", &[], "echo same > $out");
+    recipe(&env, "b", &[], "printf 'same\\n' > $out");
+    // Same name too: content addresses include the name.
+    let ta = fs::read_to_string(env.path("a/recipe.toml")).unwrap();
+    let tb = fs::read_to_string(env.path("b/recipe.toml")).unwrap();
+    write(
+        &env.path("b/recipe.toml"),
+        tb.replace("name = \"b\"", "name = \"a\""),
+    );
+    assert_ne!(ta, fs::read_to_string(env.path("b/recipe.toml")).unwrap());
+    let a = build(&env, "a", &["--no-link"]);
+    let b = build(&env, "b", &["--no-link"]);
+    assert_eq!(a.outputs, b.outputs);
+    assert_eq!(b.built, set(&["a"]), "b's builder ran (as recipe name a)");
+}
+
+#[test]
+fn references_are_exactly_the_embedded_inputs() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "quiet", &[], "echo no paths here > $out");
+    recipe(&env, "named", &[], "echo named > $out");
+    recipe(
+        &env,
+        "user",
+        &["quiet", "named"],
+        "mkdir $out; echo $named > $out/path-of-named; echo $out > $out/self; cat $quiet > $out/copy",
+    );
+    let user = build(&env, "user", &[]);
+    let out = &user.outputs[0];
+    let named = env.ok(&["build", "--no-link", "named"]).trim().to_owned();
+    let quiet = env.ok(&["build", "--no-link", "quiet"]).trim().to_owned();
+    let info: serde_json::Value =
+        serde_json::from_str(&env.ok(&["store", "info", "--json", "result"])).unwrap();
+    let info = &info[0];
+    assert_eq!(info["self_reference"], true);
+    let refs: BTreeSet<String> = info["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    // The output names `named` and itself; it copied `quiet`'s bytes but
+    // not its path; the tools were used but not embedded.
+    assert_eq!(refs, [named.clone()].into_iter().collect());
+    let closure: BTreeSet<String> = env
+        .ok(&["store", "closure", "result"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(closure, [named, out.clone()].into_iter().collect());
+    // The self-reference was rewritten to the final path.
+    assert_eq!(
+        fs::read_to_string(env.path("result/self")).unwrap().trim(),
+        out
+    );
+    let q: serde_json::Value =
+        serde_json::from_str(&env.ok(&["store", "info", "--json", &quiet])).unwrap();
+    assert_eq!(q[0]["references"].as_array().unwrap().len(), 0);
+    assert_eq!(q[0]["self_reference"], false);
+}
+
+#[test]
+fn a_stale_path_hash_is_refused_with_the_new_hash() {
+    let env = Env::new();
+    tools(&env);
+    write(&env.path("pinned/data.txt"), "v1\n");
+    let hash = env.ok(&[
+        "hash",
+        "path",
+        env.path("pinned/data.txt").to_str().unwrap(),
+    ]);
+    let hash = hash.split_whitespace().next().unwrap().to_owned();
+    let text = format!(
+        "[recipe]\nname = \"pinned\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\ndata = {{ path = \"data.txt\", blake3 = \"{hash}\" }}\n\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", \"cat $data > $out\"]\n"
+    );
+    write(&env.path("pinned/recipe.toml"), &text);
+    build(&env, "pinned", &[]);
+    write(&env.path("pinned/data.txt"), "v2\n");
+    let out = env.run(&["build", "pinned"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let new = env.ok(&[
+        "hash",
+        "path",
+        env.path("pinned/data.txt").to_str().unwrap(),
+    ]);
+    let new_hex = new
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("blake3:");
+    assert!(err.contains("pinned/recipe.toml:7:"), "{err}");
+    assert!(err.contains(&format!("blake3 = \"{new_hex}\"")), "{err}");
+    assert!(
+        err.contains("hint: if the change is intended, paste"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lock_files_pin_unhashed_paths_and_update_on_request() {
+    let env = Env::new();
+    tools(&env);
+    write(&env.path("locked/data.txt"), "v1\n");
+    let text = "[recipe]\nname = \"locked\"\nversion = \"1\"\n\n[inputs]\nsh = { path = \"../tools\" }\ndata = { path = \"data.txt\" }\n\n[build]\ncommand = [\"${sh}/sh\", \"-c\", \"cat $data > $out\"]\n";
+    write(&env.path("locked/recipe.toml"), text);
+    build(&env, "locked", &[]);
+    let lock = fs::read_to_string(env.path("locked/recipe.lock")).unwrap();
+    assert!(
+        lock.contains("[inputs.data]") && lock.contains("[inputs.sh]"),
+        "{lock}"
+    );
+    write(&env.path("locked/data.txt"), "v2\n");
+    let out = env.run(&["build", "locked"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("but recipe.lock pins"), "{err}");
+    assert!(err.contains("--update-locks"), "{err}");
+    // The lock file was not touched by the failed build.
+    assert_eq!(
+        fs::read_to_string(env.path("locked/recipe.lock")).unwrap(),
+        lock
+    );
+    build(&env, "locked", &["--update-locks"]);
+    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "v2\n");
+    assert_ne!(
+        fs::read_to_string(env.path("locked/recipe.lock")).unwrap(),
+        lock
+    );
+}
+
+#[test]
+fn cyclic_recipes_are_reported_as_a_chain() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "x", &["y"], "true");
+    recipe(&env, "y", &["z"], "true");
+    recipe(&env, "z", &["x"], "true");
+    let out = env.run(&["build", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cycle: x/recipe.toml -> x/../y/recipe.toml -> x/../y/../z/recipe.toml -> x/../y/../z/../x/recipe.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_build_shows_its_log_tail_and_leaves_the_store_clean() {
+    let env = Env::new();
+    tools(&env);
+    recipe(
+        &env,
+        "broken",
+        &[],
+        "echo compiling; echo 'error: the widget is missing' >&2; mkdir $out; echo partial > $out/x; exit 7",
+    );
+    let out = env.run(&["build", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken-1: builder failed with exit code 7"),
+        "{err}"
+    );
+    assert!(err.contains("last lines of the log of broken-1:"), "{err}");
+    assert!(err.contains("  error: the widget is missing"), "{err}");
+    // Only the tools input is valid; the partial output went nowhere.
+    let valid = fs::read_dir(env.root().join("store")).unwrap().count();
+    assert_eq!(valid, 1, "only the tools input is in the store");
+    assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);
+    assert!(!env.path("result").exists());
+    env.ok(&["store", "verify", "--check-contents"]);
+    // The whole log is kept and found by recipe.
+    let log = env.ok(&["log", "broken"]);
+    assert_eq!(log, "compiling\nerror: the widget is missing\n");
+}
+
+#[test]
+fn sigkill_mid_build_then_rebuild_succeeds() {
+    let env = Env::new();
+    tools(&env);
+    recipe(
+        &env,
+        "slow",
+        &[],
+        "mkdir $out; echo started; echo a > $out/a; sleep 30; echo b > $out/b",
+    );
+    let mut child = env
+        .forge()
+        .args(["build", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the builder runs (its log exists and says so).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = env.forge().args(["log", "slow"]).output().unwrap();
+        if String::from_utf8_lossy(&started.stdout).contains("started") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the builder never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The sandbox died with forge (no builder left behind).
+    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&["store", "verify", "--check-contents"]);
+    recipe(
+        &env,
+        "slow",
+        &[],
+        "mkdir $out; echo a > $out/a; echo b > $out/b",
+    );
+    let b = build(&env, "slow", &[]);
+    assert_eq!(b.built, set(&["slow"]));
+    assert_eq!(fs::read_to_string(env.path("result/b")).unwrap(), "b\n");
+    env.ok(&["store", "verify", "--check-contents"]);
+}
+
+#[test]
+fn two_concurrent_builds_build_each_derivation_once() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "base", &[], "sleep 1; echo base > $out");
+    recipe(
+        &env,
+        "left",
+        &["base"],
+        "cat $base > $out; echo left >> $out",
+    );
+    recipe(
+        &env,
+        "right",
+        &["base"],
+        "cat $base > $out; echo right >> $out",
+    );
+    recipe(&env, "both", &["left", "right"], "cat $left $right > $out");
+    let spawn = |link: &str| {
+        env.forge()
+            .args(["build", "--json", "-o", link, "both"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("r1"), spawn("r2"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let (ra, rb) = (
+        parse_result(&String::from_utf8_lossy(&a.stdout)),
+        parse_result(&String::from_utf8_lossy(&b.stdout)),
+    );
+    assert_eq!(ra.outputs, rb.outputs);
+    assert!(
+        ra.built.is_disjoint(&rb.built),
+        "{:?} and {:?}",
+        ra.built,
+        rb.built
+    );
+    let all: BTreeSet<String> = ra.built.union(&rb.built).cloned().collect();
+    assert_eq!(all, set(&["base", "left", "right", "both"]));
+}
+
+#[test]
+fn check_finds_a_non_deterministic_recipe() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "stable", &[], "mkdir $out; echo same > $out/f");
+    recipe(
+        &env,
+        "clock",
+        &[],
+        "mkdir $out; echo same > $out/f; cat /proc/sys/kernel/random/uuid > $out/stamp",
+    );
+    build(&env, "stable", &["--no-link"]);
+    build(&env, "clock", &["--no-link"]);
+    let ok = env.run(&["build", "--check", "stable"]);
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert_eq!(ok.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 of 1 reproducible"), "{err}");
+    let bad = env.run(&["build", "--check", "clock"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(3), "{err}");
+    assert!(err.contains("clock-1: NOT reproducible"), "{err}");
+    assert!(
+        err.contains(
+            "stamp: 37 bytes in the first build, 37 in the rebuild; first difference at byte"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("  f:"),
+        "the stable file is not reported: {err}"
+    );
+    assert!(err.contains("0 of 1 reproducible"), "{err}");
+    // The rebuild is kept for inspection.
+    assert!(err.contains("rebuild kept at"), "{err}");
+}
+
+#[test]
+fn gc_keeps_result_closures() {
+    let env = Env::new();
+    graph(&env);
+    build(&env, "top", &[]);
+    let closure = env.ok(&["store", "closure", "result"]);
+    env.ok(&["store", "gc"]);
+    for p in closure.lines() {
+        env.ok(&["store", "info", p]);
+    }
+    env.ok(&["store", "verify", "--check-contents"]);
+    fs::remove_file(env.path("result")).unwrap();
+    env.ok(&["store", "gc"]);
+    let left = fs::read_dir(env.root().join("store")).unwrap().count();
+    assert_eq!(left, 0, "everything unrooted was collected");
+}
+
+#[test]
+fn two_store_roots_and_two_users_give_identical_paths() {
+    let env = Env::new();
+    graph(&env);
+    let a = build(&env, "top", &["--no-link"]);
+    let b = {
+        let out = Command::new(forge_bin())
+            .env("FORGE_ROOT", env.path("second-root"))
+            .current_dir(env.dir.path())
+            .args(["build", "--json", "--no-link", "top"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_result(&String::from_utf8_lossy(&out.stdout))
+    };
+    assert_eq!(a.outputs, b.outputs);
+    let dump = |root: &Path, p: &str| {
+        Command::new(forge_bin())
+            .env("FORGE_ROOT", root)
+            .args(["store", "dump", p])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(
+        dump(&env.root(), &a.outputs[0]),
+        dump(&env.path("second-root"), &b.outputs[0])
+    );
+    // As root, also as the unprivileged CI user when it exists.
+    let is_root = nix::unistd::geteuid().is_root();
+    let user_exists = Command::new("id")
+        .arg("forge-ci")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if is_root && user_exists {
+        let shared = tempfile::Builder::new()
+            .prefix("forge-e2e-user-")
+            .tempdir()
+            .unwrap();
+        fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let status = Command::new("cp")
+            .args(["-r"])
+            .arg(env.path("tools"))
+            .arg(env.path("leaf"))
+            .arg(env.path("mid"))
+            .arg(env.path("other"))
+            .arg(env.path("top"))
+            .arg(shared.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(shared.path())
+            .status();
+        let out = Command::new("runuser")
+            .args(["-u", "forge-ci", "--"])
+            .arg(forge_bin())
+            .args(["build", "--json", "--no-link"])
+            .arg(shared.path().join("top"))
+            .env("FORGE_ROOT", shared.path().join("user-root"))
+            .current_dir(shared.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let c = parse_result(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            a.outputs, c.outputs,
+            "the unprivileged user got other paths"
+        );
+    }
+}
