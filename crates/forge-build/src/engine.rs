@@ -74,6 +74,9 @@ pub struct BuildOptions {
     /// Create this symlink (and `<link>-<output>` for the other outputs) to
     /// the result, registered as an indirect GC root.
     pub out_link: Option<PathBuf>,
+    /// Only (re)compute the pins of `path` and `seed` inputs and write the
+    /// lock files (`forge lock`); build nothing.
+    pub lock_only: bool,
 }
 
 impl BuildOptions {
@@ -92,6 +95,7 @@ impl BuildOptions {
             cores,
             print_logs: false,
             out_link: None,
+            lock_only: false,
         }
     }
 }
@@ -169,6 +173,8 @@ pub struct BuildReport {
     pub all: Vec<Realised>,
     /// The result symlinks created (absolute).
     pub links: Vec<PathBuf>,
+    /// The lock files written.
+    pub locks_written: Vec<PathBuf>,
 }
 
 struct Ctx<'a> {
@@ -237,8 +243,18 @@ pub fn build(
         r
     });
     // Lock files: save what changed, even if something failed later.
-    for l in &ctx.locks {
-        l.lock().expect("lock file lock").save()?;
+    let mut locks_written = Vec::new();
+    for (l, node) in ctx.locks.iter().zip(&graph.nodes) {
+        let mut l = l.lock().expect("lock file lock");
+        let inputs = &node.recipe.inputs;
+        l.retain(|name, kind| match inputs.get(name) {
+            Some(Input::Path { hash: None, .. }) => kind == "path",
+            Some(Input::Seed { .. }) => kind == "seed",
+            _ => false,
+        });
+        if l.save()? {
+            locks_written.push(l.file.clone());
+        }
     }
     let mut errors = Vec::new();
     let mut all = Vec::new();
@@ -269,7 +285,7 @@ pub fn build(
         .cloned()
         .ok_or(BuildError::Interrupted)?;
     let mut links = Vec::new();
-    if let Some(link) = &opts.out_link {
+    if let (Some(link), false) = (&opts.out_link, opts.lock_only) {
         // Still under the GC lock taken above: the outputs cannot go away
         // between their registration and their rooting.
         let node = &graph.nodes[graph.root];
@@ -289,7 +305,12 @@ pub fn build(
             links.push(store.add_indirect_root(&l)?);
         }
     }
-    Ok(BuildReport { root, all, links })
+    Ok(BuildReport {
+        root,
+        all,
+        links,
+        locks_written,
+    })
 }
 
 /// Points `link` at `target`, replacing an existing symlink atomically.
@@ -320,6 +341,18 @@ impl Ctx<'_> {
         let node = &self.graph.nodes[i];
         let mut resolved = BTreeMap::new();
         for (name, input) in &node.recipe.inputs {
+            if self.opts.lock_only {
+                match input {
+                    Input::Path { path, hash } => {
+                        self.realise_path(i, name, path, hash.as_ref())?;
+                    }
+                    Input::Seed { name: seed } => {
+                        self.realise_seed(i, name, seed)?;
+                    }
+                    Input::Fetch { .. } | Input::Recipe { .. } => {}
+                }
+                continue;
+            }
             let path = match input {
                 Input::Recipe { .. } => {
                     let (_, dep, output) = node
@@ -341,6 +374,9 @@ impl Ctx<'_> {
                 }
             };
             resolved.insert(name.clone(), path);
+        }
+        if self.opts.lock_only {
+            return Ok(self.realised(node, "", BTreeMap::new(), false));
         }
         let drv = Derivation::from_recipe(&node.recipe, &resolved, &self.opts.system).map_err(
             |source| BuildError::Derivation {

@@ -69,6 +69,8 @@ impl GlobalArgs {
 enum Command {
     /// Build a recipe and everything it depends on; print the output paths.
     Build(cmd::build::BuildArgs),
+    /// Pin the `path` inputs and seeds of a recipe graph in its lock files.
+    Lock(cmd::build::LockArgs),
     /// Print the build log of a store path or of a recipe's last build.
     Log(cmd::build::LogArgs),
     /// Add to, query, verify and collect the store.
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(a) => cmd::build::build(&cli.global, a),
         Command::Log(a) => cmd::build::log(&cli.global, a),
+        Command::Lock(a) => cmd::build::lock(&cli.global, a),
         Command::Store(c) => cmd::store::run(&cli.global, c),
         Command::Hash(c) => cmd::hash::run(&cli.global, c),
         Command::Nar(c) => cmd::nar::run(c),

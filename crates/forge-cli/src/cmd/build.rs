@@ -55,6 +55,17 @@ pub struct BuildArgs {
     json: bool,
 }
 
+/// Arguments of `forge lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The recipe (its whole recipe graph is locked).
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+    /// Print the lock files written as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Arguments of `forge log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {
@@ -380,5 +391,33 @@ pub fn log(global: &GlobalArgs, args: LogArgs) -> CmdResult {
     let bytes = forge_build::log::read_log(&file)
         .with_context(|| format!("reading the build log {}", file.display()))?;
     std::io::stdout().lock().write_all(&bytes)?;
+    Ok(Outcome::Success)
+}
+
+/// `forge lock`: pins every `path` input without a hash and every seed of a
+/// recipe graph in the recipes' lock files.
+pub fn lock(global: &GlobalArgs, args: LockArgs) -> CmdResult {
+    let exe = std::env::current_exe().context("locating the forge executable")?;
+    let mut opts = BuildOptions::new(exe);
+    opts.lock_only = true;
+    opts.update_locks = true;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let report = forge_build::build(
+        &global.root(),
+        &args.recipe,
+        &opts,
+        &forge_build::Silent,
+        cancel,
+    )?;
+    if args.json {
+        crate::output::print_json(&report.locks_written)?;
+    } else if !global.quiet() {
+        if report.locks_written.is_empty() {
+            eprintln!("lock files are up to date");
+        }
+        for f in &report.locks_written {
+            eprintln!("wrote {}", f.display());
+        }
+    }
     Ok(Outcome::Success)
 }
