@@ -714,7 +714,8 @@ impl Ctx<'_> {
             });
         }
         let want_sha = pinned.is_some_and(|h| h.algo() == HashAlgo::Sha256);
-        let (b3, sha, _) = forge_store::hash_path(&host, want_sha, &forge_store::tree::NoProgress)?;
+        let hashed = self.store.lock().expect("store lock").hash_source(&host)?;
+        let (b3, sha) = (hashed.nar_blake3, Some(hashed.nar_sha256));
         let name = StorePathName::sanitize(
             &Path::new(rel)
                 .file_name()

@@ -119,7 +119,7 @@ impl LogWriter {
             push_line(&mut inner, line);
         }
         if let Some(enc) = inner.encoder.take() {
-            enc.finish()?.sync_data()?;
+            enc.finish()?;
         }
         Ok(inner.tail.iter().cloned().collect())
     }

@@ -33,6 +33,7 @@ pub mod gc;
 pub mod layout;
 pub mod lock;
 pub mod outputs;
+pub mod source;
 pub mod tree;
 pub mod verify;
 
@@ -47,7 +48,7 @@ use forge_core::nar::NarEncoder;
 use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::{StorePath, StorePathName};
 
-pub use crate::db::{Db, GcRoot, PathInfo, Realisation, RootKind};
+pub use crate::db::{Db, GcRoot, PathInfo, Realisation, RootKind, SourceHash};
 use crate::error::IoContext;
 pub use crate::error::{Result, StoreError};
 pub use crate::layout::Layout;

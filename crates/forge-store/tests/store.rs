@@ -325,14 +325,15 @@ fn newer_schema_is_refused_naming_both_versions() {
             err,
             StoreError::SchemaTooNew {
                 found: 42,
-                supported: 1,
+                supported: forge_store::db::SCHEMA_VERSION,
                 ..
             }
         ),
         "{msg}"
     );
     assert!(
-        msg.contains("schema version 42") && msg.contains("up to 1"),
+        msg.contains("schema version 42")
+            && msg.contains(&format!("up to {}", forge_store::db::SCHEMA_VERSION)),
         "{msg}"
     );
 }
