@@ -414,10 +414,8 @@ fn read_dynamic(
             DT_NULL => break,
             DT_STRTAB => strtab = Some(val),
             DT_STRSZ => strsz = Some(val),
-            DT_NEEDED | DT_SONAME | DT_RPATH | DT_RUNPATH => {
-                if strings.len() < MAX_NEEDED + 3 {
-                    strings.push((tag, val));
-                }
+            DT_NEEDED | DT_SONAME | DT_RPATH | DT_RUNPATH if strings.len() < MAX_NEEDED + 3 => {
+                strings.push((tag, val));
             }
             _ => {}
         }
