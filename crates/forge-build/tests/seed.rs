@@ -666,3 +666,30 @@ fn gcc_seed_closure_is_complete_under_its_own_loader() {
         );
     }
 }
+
+#[test]
+fn import_adds_the_tree_to_the_store_as_seed_name() {
+    if host_lacks("/bin/busybox") {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut store = forge_store::Store::open(root.path()).expect("store");
+    let d = load(&repo().join("recipes/seeds/busybox.toml")).expect("loads");
+    let (path, manifest) = forge_build::seed::import(&mut store, &d).expect("imports");
+    assert_eq!(path.name().as_str(), "seed-busybox");
+    let phys = store.physical(&path);
+    assert!(phys.join("bin/busybox").is_file());
+    assert_eq!(
+        fs::read_link(phys.join("bin/sh")).expect("sh"),
+        Path::new("busybox")
+    );
+    // Same host, same tree: the second import is the same path.
+    let (again, manifest2) = forge_build::seed::import(&mut store, &d).expect("again");
+    assert_eq!((again, manifest2), (path, manifest));
+    // The staging area is gone.
+    let left: Vec<_> = fs::read_dir(store.layout().tmp_dir())
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
