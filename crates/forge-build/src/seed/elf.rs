@@ -438,7 +438,7 @@ fn read_dynamic(
                 "dynamic string offset {off} is past the string table's {table_len} bytes"
             )));
         }
-        let s = r.cstr(table_off + off, table_end)?;
+        let s = r.cstr(table_off.saturating_add(off), table_end)?;
         match tag {
             DT_NEEDED => {
                 if info.needed.len() < MAX_NEEDED {
@@ -588,6 +588,30 @@ mod tests {
         h.extend([3, 1, 1]);
         h.resize(64, 0);
         assert_eq!(ElfInfo::parse(&h), Err(ElfError::BadClass(3)));
+    }
+
+    /// Found by the `elf` fuzz target: a PT_LOAD whose file offset is near
+    /// `u64::MAX` overflowed the string table offset.
+    #[test]
+    fn regression_string_table_offset_overflow() {
+        let info = ElfInfo {
+            class: ElfClass::Elf64,
+            endian: Endian::Little,
+            machine: machine::X86_64,
+            kind: 3,
+            interpreter: None,
+            needed: vec!["libc.so.6".into()],
+            runpath: None,
+            rpath: None,
+            soname: None,
+        };
+        let mut bytes = info.to_bytes();
+        // The first program header (PT_LOAD) starts at 64; p_offset at +8.
+        bytes[72..80].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+        assert!(matches!(
+            ElfInfo::parse(&bytes),
+            Err(ElfError::BadString { .. })
+        ));
     }
 
     #[test]
