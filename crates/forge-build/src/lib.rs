@@ -12,6 +12,7 @@ pub mod graph;
 pub mod lockfile;
 pub mod log;
 pub mod schedule;
+pub mod seed;
 
 pub use engine::{build, BuildOptions, BuildReport, Event, Realised, Reporter, Silent};
 pub use error::BuildError;

@@ -1,0 +1,351 @@
+//! Seeds: the bootstrap root of trust, host tools imported into the store.
+//!
+//! Every build runs in a sandbox that sees nothing of the host. Something
+//! has to provide the first shell and the first compiler; in forge that is a
+//! **seed**: a named set of host executables and directories (`/bin/busybox`,
+//! `/usr/bin/gcc` and its toolchain directories), copied into the store
+//! *together with the shared libraries they need*, as an **FHS tree**: each
+//! file sits at its host path relative to the tree's root
+//! (`<tree>/usr/bin/gcc-12`, `<tree>/usr/lib/x86_64-linux-gnu/libc.so.6`,
+//! `<tree>/lib64 -> usr/lib64`). The build engine mounts seed trees as the
+//! read-only root filesystem of the sandbox, so the tools run at the very
+//! paths they were built for. Recipes name seeds
+//! (`busybox = { seed = "busybox" }`); the engine locks each seed's hash per
+//! recipe.
+//!
+//! # Declaring a seed
+//!
+//! A seed is declared once, in `recipes/seeds/NAME.toml` ([`decl`] has the
+//! format and its rules):
+//!
+//! ```toml
+//! [seed]
+//! name = "busybox"
+//! description = "busybox-static: /bin/sh and the core utilities"
+//! paths = ["/bin/busybox"]
+//!
+//! [seed.links]
+//! "/bin/sh" = "busybox"
+//! ```
+//!
+//! [`find_seed`] finds the file for a name used in a recipe: starting at the
+//! recipe's directory and walking up through its parents, the first
+//! directory that contains `recipes/seeds/NAME.toml` wins, or, when the
+//! directory itself is named `recipes`, `seeds/NAME.toml` directly under
+//! it. So `recipes/hello/recipe.toml` finds `recipes/seeds/gcc.toml`, and a
+//! project can keep its own `recipes/seeds/` that shadows an outer one.
+//!
+//! # What goes into the tree
+//!
+//! [`assemble`] copies, for each declared path:
+//!
+//! - the path itself, at the same path in the tree. Directories are copied
+//!   recursively (entries sorted, `exclude` globs applied); symlinks are
+//!   copied as symlinks, and then their targets are copied too (for a
+//!   declared `/usr/bin/gcc -> gcc-12`, both).
+//! - every symlinked **component** on the way, faithfully: on Debian with
+//!   merged `/usr`, `/bin -> usr/bin`, `/lib -> usr/lib` and
+//!   `/lib64 -> usr/lib64` are symlinks, so the tree gets the same three
+//!   symlinks and the files under `usr/`; both spellings work inside.
+//! - for every ELF file copied: its program interpreter (`PT_INTERP`) and
+//!   the closure of its `DT_NEEDED` libraries, each found as ld.so would
+//!   find it (RPATH/RUNPATH with `$ORIGIN`, then `/etc/ld.so.conf` and its
+//!   includes, then `/lib`, `/usr/lib` and the multiarch directories;
+//!   matching the object's class and machine: [`resolve`] has the details),
+//!   at its host path.
+//! - for every `#!` script copied: its interpreter.
+//! - the extra symlinks of `[seed.links]`, which must resolve inside the
+//!   tree.
+//!
+//! It returns a [`SeedManifest`]: every host path copied and why
+//! ("declared", "needed by /usr/bin/gcc-12 as libc.so.6", …), which the CLI
+//! can print. A declared path that does not exist, a library no search
+//! directory provides, an interpreter that is missing: each is an error
+//! that names the path, who needed it and the seed file. Libraries opened
+//! at run time with `dlopen` are not `DT_NEEDED` and cannot be seen; declare
+//! them (or their directory). Linker scripts such as `libc.so` name absolute
+//! paths that are not followed either: declare what they name.
+//!
+//! Assembly is deterministic: the same host gives the same tree (work is
+//! done in declaration order, directories sorted, no timestamps kept; the
+//! store canonicalises modes and mtimes when the tree is added). [`import`]
+//! assembles into a staging directory under the store's `tmp/` and adds
+//! the tree as the store path `seed-NAME`.
+//!
+//! # Reproducibility: be honest about it
+//!
+//! A seed is only as reproducible as the host it was taken from. Importing
+//! `gcc` on Debian 12 and on Ubuntu 24.04 gives different trees, different
+//! hashes and, downstream, different builds. What forge guarantees is that
+//! the seed is *named and hashed*: a build records exactly which bytes it
+//! started from, and two machines share cached results exactly when their
+//! seeds hash the same (same distribution, same package versions). Pin the
+//! host (a container image by digest) to get that.
+
+pub mod assemble;
+pub mod decl;
+pub mod elf;
+pub mod resolve;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use forge_core::store_path::{StorePath, StorePathName};
+use forge_store::lock::{FileLock, LockMode};
+use forge_store::Store;
+use thiserror::Error;
+
+pub use assemble::{assemble, assemble_from, EntryKind, ManifestEntry, Reason, SeedManifest};
+pub use decl::{DeclError, DeclErrorKind, SeedDecl};
+pub use elf::{ElfError, ElfInfo};
+
+/// Where seed declarations live, relative to a `recipes/` directory's parent.
+pub const SEEDS_DIR: &str = "recipes/seeds";
+
+/// Everything that can go wrong finding, assembling or importing a seed.
+#[derive(Debug, Error)]
+pub enum SeedError {
+    /// The declaration does not parse.
+    #[error(transparent)]
+    Decl(#[from] DeclError),
+    /// No `recipes/seeds/NAME.toml` above the recipe.
+    #[error("no seed named `{name}`: no {SEEDS_DIR}/{name}.toml in {} or any parent directory\nhint: declare it in {SEEDS_DIR}/{name}.toml (see recipes/seeds/README.md)", start.display())]
+    NotFound {
+        /// The seed's name.
+        name: String,
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// A recipe named a seed with an invalid name.
+    #[error("invalid seed name {name:?}: {problem}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The file's `name` is not its file name.
+    #[error("{}: the seed is named `{name}` but the file is {}\nhint: a seed NAME is declared in NAME.toml; rename the file or the seed", file.display(), file.display())]
+    NameMismatch {
+        /// The declaration file.
+        file: PathBuf,
+        /// The name it declares.
+        name: String,
+    },
+    /// A declared path is not on this host.
+    #[error("{path} does not exist on this host (declared in {})\nhint: install the package that provides it, or remove it from the seed", seed_file.display(), path = path.display())]
+    MissingPath {
+        /// The declared path.
+        path: PathBuf,
+        /// The declaration file.
+        seed_file: PathBuf,
+    },
+    /// A required path reached through a symlink is missing.
+    #[error("{path} ({reason}) does not exist on this host (seed {})\nhint: a symlink the seed needs is dangling on this host; fix the host or the declaration", seed_file.display(), path = path.display())]
+    Dangling {
+        /// The missing path.
+        path: PathBuf,
+        /// Why it was wanted.
+        reason: String,
+        /// The declaration file.
+        seed_file: PathBuf,
+    },
+    /// An ELF or `#!` interpreter is missing.
+    #[error("interpreter {interpreter} of {of} does not exist on this host (seed {})\nhint: install it, or exclude {of} from the seed", seed_file.display(), interpreter = interpreter.display(), of = of.display())]
+    MissingInterpreter {
+        /// The interpreter path.
+        interpreter: PathBuf,
+        /// The file that names it.
+        of: PathBuf,
+        /// The declaration file.
+        seed_file: PathBuf,
+    },
+    /// A `DT_NEEDED` library was not found.
+    #[error("cannot find library {library} needed by {needed_by} ({class}-bit, machine {machine}); searched {searched_list} (seed {})\nhint: install the package that provides {library}, or add its directory to the seed's paths", seed_file.display(), needed_by = needed_by.display(), searched_list = list(searched))]
+    Unresolved {
+        /// The `DT_NEEDED` name.
+        library: String,
+        /// The ELF file that needs it.
+        needed_by: PathBuf,
+        /// Its ELF class (32 or 64).
+        class: u8,
+        /// Its `e_machine`.
+        machine: u16,
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
+        /// The declaration file.
+        seed_file: PathBuf,
+    },
+    /// An ELF file the seed copies is malformed.
+    #[error("{}: {source}\nhint: exclude it from the seed if it is not needed", path.display())]
+    Elf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: ElfError,
+    },
+    /// A device, FIFO or socket inside a declared directory.
+    #[error("{} is a device, FIFO or socket; a seed holds only files, directories and symlinks\nhint: add it to the seed's exclude patterns", path.display())]
+    SpecialFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Too many symlinks on the way.
+    #[error("too many levels of symbolic links resolving {}", path.display())]
+    SymlinkLoop {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A `[seed.links]` entry would replace something copied.
+    #[error("link {} collides with {}, already in the tree (seed {})\nhint: remove the link or the path that provides it", link.display(), existing.display(), seed_file.display())]
+    LinkCollision {
+        /// The declared link.
+        link: PathBuf,
+        /// What is there (its real path in the tree).
+        existing: PathBuf,
+        /// The declaration file.
+        seed_file: PathBuf,
+    },
+    /// A `[seed.links]` entry points at nothing in the tree.
+    #[error("link {} -> {} points at nothing in the seed tree (seed {})\nhint: the target must be copied by the seed too; add it to paths", link.display(), target.display(), seed_file.display())]
+    LinkDangling {
+        /// The declared link.
+        link: PathBuf,
+        /// Its target.
+        target: PathBuf,
+        /// The declaration file.
+        seed_file: PathBuf,
+    },
+    /// A file system operation failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`copying`, `reading`).
+        what: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store refused the tree.
+    #[error("adding seed `{name}` to the store: {source}")]
+    Store {
+        /// The seed.
+        name: String,
+        /// The store's error.
+        #[source]
+        source: forge_store::StoreError,
+    },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Finds the declaration of seed `name` for a recipe in `recipe_dir` (see
+/// the module docs for the rule) and returns its path.
+pub fn find_seed(recipe_dir: &Path, name: &str) -> Result<PathBuf, SeedError> {
+    if let Some(problem) = decl::name_problem(name) {
+        return Err(SeedError::BadName {
+            name: name.to_owned(),
+            problem,
+        });
+    }
+    let start = std::path::absolute(recipe_dir).map_err(|source| SeedError::Io {
+        what: "resolving",
+        path: recipe_dir.to_owned(),
+        source,
+    })?;
+    let file = format!("{name}.toml");
+    for dir in start.ancestors() {
+        let mut candidates = vec![dir.join(SEEDS_DIR).join(&file)];
+        if dir.file_name().is_some_and(|n| n == "recipes") {
+            candidates.push(dir.join("seeds").join(&file));
+        }
+        if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
+            return Ok(found);
+        }
+    }
+    Err(SeedError::NotFound {
+        name: name.to_owned(),
+        start,
+    })
+}
+
+/// Reads and parses the declaration at `file`, checking that its name
+/// matches the file name.
+pub fn load(file: &Path) -> Result<SeedDecl, SeedError> {
+    let text = fs::read_to_string(file).map_err(|source| SeedError::Io {
+        what: "reading",
+        path: file.to_owned(),
+        source,
+    })?;
+    let decl = SeedDecl::parse(&text, &file.display().to_string())?;
+    if file.file_stem().is_some_and(|s| s != decl.name.as_str()) {
+        return Err(SeedError::NameMismatch {
+            file: file.to_owned(),
+            name: decl.name,
+        });
+    }
+    Ok(decl)
+}
+
+/// Assembles `decl` from this host and adds the tree to `store` as
+/// `seed-NAME`. Returns the store path and the manifest.
+pub fn import(store: &mut Store, decl: &SeedDecl) -> Result<(StorePath, SeedManifest), SeedError> {
+    let name = StorePathName::new(&decl.store_name()).map_err(|e| SeedError::BadName {
+        name: decl.name.clone(),
+        problem: e.to_string(),
+    })?;
+    let store_err = |source| SeedError::Store {
+        name: decl.name.clone(),
+        source,
+    };
+    // A staging directory the store's sweeper leaves alone: it removes
+    // entries of tmp/ whose `.lock` it can take, and we hold ours.
+    let tmp = store.layout().tmp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = tmp.join(format!("seed-{}-{nanos}", std::process::id()));
+    let lock =
+        FileLock::acquire(&dir.with_extension("lock"), LockMode::Exclusive).map_err(store_err)?;
+    let _guard = RemoveOnDrop {
+        dir: dir.clone(),
+        _lock: lock,
+    };
+    fs::create_dir(&dir).map_err(|source| SeedError::Io {
+        what: "creating staging directory",
+        path: dir.clone(),
+        source,
+    })?;
+    let tree = dir.join("tree");
+    fs::create_dir(&tree).map_err(|source| SeedError::Io {
+        what: "creating staging directory",
+        path: tree.clone(),
+        source,
+    })?;
+    let manifest = assemble(decl, &tree)?;
+    let outcome = store.add_path(&tree, Some(name)).map_err(store_err)?;
+    Ok((outcome.info.path, manifest))
+}
+
+/// Removes a staging directory, then its lock file; the lock itself is
+/// released when the field drops, after both are gone.
+#[derive(Debug)]
+struct RemoveOnDrop {
+    dir: PathBuf,
+    _lock: FileLock,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = forge_store::tree::remove_tree(&self.dir);
+        let _ = fs::remove_file(self.dir.with_extension("lock"));
+    }
+}
