@@ -796,10 +796,117 @@ impl Ctx<'_> {
     }
 
     fn realise_seed(&self, i: usize, input: &str, seed: &str) -> Result<StorePath, BuildError> {
-        let _ = (i, input);
-        Err(BuildError::Seed(format!(
-            "seed `{seed}`: seeds are not wired into the engine yet"
-        )))
+        let node = &self.graph.nodes[i];
+        let seed_err = |e: crate::seed::SeedError| {
+            let loc = node.recipe.input_location(input);
+            BuildError::Seed(format!(
+                "{}:{}:{}: seed input `{input}`: {e}",
+                node.file.display(),
+                loc.line,
+                loc.column
+            ))
+        };
+        let file = crate::seed::find_seed(&node.dir, seed).map_err(seed_err)?;
+        let text = fs::read(&file).map_err(|source| BuildError::Io {
+            what: format!("reading {}", file.display()),
+            source,
+        })?;
+        let (path, hash) = match self.cached_seed(&file, &text)? {
+            Some(hit) => hit,
+            None => {
+                self.reporter.event(&Event::ImportingSeed {
+                    recipe: node.recipe.store_name(),
+                    seed: seed.to_owned(),
+                });
+                let decl = crate::seed::load(&file).map_err(seed_err)?;
+                let (path, manifest) = {
+                    let mut store = self.store.lock().expect("store lock");
+                    crate::seed::import(&mut store, &decl).map_err(seed_err)?
+                };
+                let hash = self.store.lock().expect("store lock").path_info(&path)?.nar_blake3;
+                self.remember_seed(&file, &text, &manifest, &hash);
+                (path, hash)
+            }
+        };
+        self.check_lock(i, input, "seed", &file.display().to_string(), &hash)?;
+        Ok(path)
+    }
+
+    /// Where the seed cache entry of the declaration `file` lives.
+    fn seed_cache_file(&self, file: &Path) -> PathBuf {
+        let abs = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+        let key = blake3::hash(abs.as_os_str().as_encoded_bytes());
+        self.root
+            .join("cache")
+            .join("seeds")
+            .join(format!("{}.json", &key.to_hex()[..32]))
+    }
+
+    /// A seed imported before from the same declaration and unchanged host
+    /// files (by an lstat fingerprint of every file its manifest lists),
+    /// whose store path is still valid: no need to assemble it again.
+    fn cached_seed(
+        &self,
+        file: &Path,
+        text: &[u8],
+    ) -> Result<Option<(StorePath, Hash)>, BuildError> {
+        let Ok(bytes) = fs::read(self.seed_cache_file(file)) else {
+            return Ok(None);
+        };
+        let Ok(entry) = serde_json::from_slice::<SeedCacheEntry>(&bytes) else {
+            return Ok(None);
+        };
+        if entry.declaration != blake3::hash(text).to_hex().as_str() {
+            return Ok(None);
+        }
+        let Some(fp) = host_fingerprint(&entry.files) else {
+            return Ok(None);
+        };
+        if fp != entry.fingerprint {
+            return Ok(None);
+        }
+        let (Ok(path), Ok(hash)) = (
+            StorePath::parse(&entry.path),
+            Hash::parse_as(HashAlgo::Blake3, &entry.nar_blake3),
+        ) else {
+            return Ok(None);
+        };
+        let valid = self.store.lock().expect("store lock").db().is_valid(&path)?;
+        Ok(valid.then_some((path, hash)))
+    }
+
+    fn remember_seed(
+        &self,
+        file: &Path,
+        text: &[u8],
+        manifest: &crate::seed::SeedManifest,
+        hash: &Hash,
+    ) {
+        let files: Vec<PathBuf> = manifest.entries.iter().map(|e| e.path.clone()).collect();
+        let Some(fingerprint) = host_fingerprint(&files) else {
+            return;
+        };
+        let name = StorePathName::new(&format!("seed-{}", manifest.seed));
+        let Ok(name) = name else { return };
+        let path = StorePath::content_addressed(name, hash, &BTreeSet::new(), false);
+        let entry = SeedCacheEntry {
+            declaration: blake3::hash(text).to_hex().to_string(),
+            files,
+            fingerprint,
+            path: path.to_string(),
+            nar_blake3: hash.to_hex(),
+        };
+        let cache = self.seed_cache_file(file);
+        // Only an optimisation: failures to write it are ignored.
+        if let Some(dir) = cache.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        if let Ok(json) = serde_json::to_vec(&entry) {
+            let tmp = cache.with_extension(format!("tmp-{}", std::process::id()));
+            if fs::write(&tmp, json).is_ok() {
+                let _ = fs::rename(&tmp, &cache);
+            }
+        }
     }
 
     fn realise_fetch(
@@ -815,6 +922,52 @@ impl Ctx<'_> {
             "{url}: fetching is not wired into the engine yet"
         )))
     }
+}
+
+/// What `<root>/cache/seeds/<key>.json` remembers of a seed import.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SeedCacheEntry {
+    /// BLAKE3 of the declaration file's text.
+    declaration: String,
+    /// Every host path the manifest listed.
+    files: Vec<PathBuf>,
+    /// [`host_fingerprint`] of those, at import time.
+    fingerprint: String,
+    /// The store path the seed was imported as.
+    path: String,
+    /// Its NAR hash.
+    nar_blake3: String,
+}
+
+/// An lstat fingerprint of host files (type, size, mode, inode, device,
+/// mtime, ctime); `None` if one is gone or changed in the last seconds.
+fn host_fingerprint(files: &[PathBuf]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut h = blake3::Hasher::new();
+    for f in files {
+        let m = fs::symlink_metadata(f).ok()?;
+        if m.ctime() >= now - 2 || m.mtime() >= now - 2 {
+            return None;
+        }
+        h.update(f.as_os_str().as_encoded_bytes());
+        h.update(&[0]);
+        for v in [
+            m.mode() as u64,
+            m.size(),
+            m.ino(),
+            m.dev(),
+            m.mtime() as u64,
+            m.mtime_nsec() as u64,
+            m.ctime() as u64,
+            m.ctime_nsec() as u64,
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+    }
+    Some(h.finalize().to_hex().to_string())
 }
 
 /// A build's scratch directory under the store's `tmp/`, held by a lock

@@ -331,7 +331,11 @@ pub fn import(store: &mut Store, decl: &SeedDecl) -> Result<(StorePath, SeedMani
         source,
     })?;
     let manifest = assemble(decl, &tree)?;
-    let outcome = store.add_path(&tree, Some(name)).map_err(store_err)?;
+    // A seed refers to nothing in the store: no reference scan, so its path
+    // depends only on its bytes.
+    let outcome = store
+        .add_source(&tree, name, &forge_store::tree::NoProgress)
+        .map_err(store_err)?;
     Ok((outcome.info.path, manifest))
 }
 
