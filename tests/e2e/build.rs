@@ -557,3 +557,52 @@ fn two_store_roots_and_two_users_give_identical_paths() {
         );
     }
 }
+
+#[test]
+fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
+    let env = Env::new();
+    // A seed taken from a "host" directory this test controls.
+    let host = env.path("host/opt/tool");
+    fs::create_dir_all(host.parent().unwrap()).unwrap();
+    fs::copy("/bin/busybox", &host).unwrap();
+    let decl = format!(
+        "[seed]\nname = \"tool\"\npaths = [\"{}\"]\n\n[seed.links]\n\"{}/sh\" = \"tool\"\n",
+        host.display(),
+        host.parent().unwrap().display()
+    );
+    write(&env.path("recipes/seeds/tool.toml"), decl);
+    let prefix = host.parent().unwrap().display().to_string();
+    write(
+        &env.path("recipes/app/recipe.toml"),
+        format!(
+            "[recipe]\nname = \"app\"\nversion = \"1\"\n\n[inputs]\nt = {{ seed = \"tool\" }}\n\n[build]\ncommand = [\"${{t}}{prefix}/sh\", \"-c\", \"echo from-seed > $out\"]\n"
+        ),
+    );
+    let first = build(&env, "recipes/app", &[]);
+    assert_eq!(first.built, set(&["app"]));
+    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "from-seed\n");
+    let lock = fs::read_to_string(env.path("recipes/app/recipe.lock")).unwrap();
+    assert!(lock.contains("[inputs.t]\nkind = \"seed\""), "{lock}");
+    // The output does not embed the seed's path, so it does not keep it.
+    let closure = env.ok(&["store", "closure", "result"]);
+    assert_eq!(closure.lines().count(), 1, "{closure}");
+    // The seed's tree: the file at its host path, and the link.
+    let seed = fs::read_dir(env.root().join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-seed-tool"))
+        .expect("the seed is in the store");
+    let inside = seed.join(host.strip_prefix("/").unwrap());
+    assert_eq!(fs::read(&inside).unwrap(), fs::read("/bin/busybox").unwrap());
+    assert_eq!(
+        fs::read_link(inside.parent().unwrap().join("sh")).unwrap(),
+        Path::new("tool")
+    );
+    // The host changes: the seed no longer matches its lock.
+    fs::write(&host, b"#!/bin/sh\nnot busybox\n").unwrap();
+    let out = env.run(&["build", "recipes/app"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("seed input `t`"), "{err}");
+    assert!(err.contains("but recipe.lock pins"), "{err}");
+}
