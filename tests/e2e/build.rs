@@ -580,7 +580,10 @@ fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
     );
     let first = build(&env, "recipes/app", &[]);
     assert_eq!(first.built, set(&["app"]));
-    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "from-seed\n");
+    assert_eq!(
+        fs::read_to_string(env.path("result")).unwrap(),
+        "from-seed\n"
+    );
     let lock = fs::read_to_string(env.path("recipes/app/recipe.lock")).unwrap();
     assert!(lock.contains("[inputs.t]\nkind = \"seed\""), "{lock}");
     // The output does not embed the seed's path, so it does not keep it.
@@ -593,7 +596,10 @@ fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
         .find(|p| p.to_string_lossy().ends_with("-seed-tool"))
         .expect("the seed is in the store");
     let inside = seed.join(host.strip_prefix("/").unwrap());
-    assert_eq!(fs::read(&inside).unwrap(), fs::read("/bin/busybox").unwrap());
+    assert_eq!(
+        fs::read(&inside).unwrap(),
+        fs::read("/bin/busybox").unwrap()
+    );
     assert_eq!(
         fs::read_link(inside.parent().unwrap().join("sh")).unwrap(),
         Path::new("tool")
@@ -605,4 +611,57 @@ fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("seed input `t`"), "{err}");
     assert!(err.contains("but recipe.lock pins"), "{err}");
+}
+
+#[test]
+fn shell_enters_the_recipes_sandbox() {
+    let env = Env::new();
+    let sh = env.path("shtools/bin/sh");
+    fs::create_dir_all(sh.parent().unwrap()).unwrap();
+    fs::copy("/bin/busybox", &sh).unwrap();
+    write(
+        &env.path("dbg/recipe.toml"),
+        "[recipe]\nname = \"dbg\"\nversion = \"1\"\n\n[inputs]\nsh = { path = \"../shtools\" }\n\n[build]\ncommand = [\"${sh}/bin/sh\", \"-c\", \"echo x > $out\"]\n",
+    );
+    let mut child = env
+        .forge()
+        .args(["shell", "dbg"])
+        .env("SECRET_TOKEN", "hunter2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo in-shell $out; pwd; ls /forge/store; echo $SECRET_TOKEN; exit 5\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("in-shell /forge/store/") && lines[0].ends_with("-dbg-1"),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "/build");
+    assert!(
+        lines[2].ends_with("-shtools"),
+        "only the input is in the store: {stdout}"
+    );
+    assert_eq!(
+        lines[3], "",
+        "the host's environment does not leak in: {stdout}"
+    );
+    assert_eq!(lines.len(), 4, "{stdout}");
+    // Nothing was built or registered.
+    assert_eq!(fs::read_dir(env.root().join("store")).unwrap().count(), 1);
 }

@@ -77,6 +77,10 @@ pub struct BuildOptions {
     /// Only (re)compute the pins of `path` and `seed` inputs and write the
     /// lock files (`forge lock`); build nothing.
     pub lock_only: bool,
+    /// `forge shell`: build the dependencies, then run this command (a
+    /// shell if empty) in the requested recipe's sandbox instead of its
+    /// builder.
+    pub shell: Option<Vec<String>>,
 }
 
 impl BuildOptions {
@@ -96,6 +100,7 @@ impl BuildOptions {
             print_logs: false,
             out_link: None,
             lock_only: false,
+            shell: None,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct Realised {
     pub built: bool,
     /// For `--check`: whether the rebuild gave the same bytes.
     pub reproducible: Option<bool>,
+    /// For `forge shell`: the exit code of the command.
+    pub shell_status: Option<i32>,
 }
 
 /// The result of [`build`].
@@ -285,7 +292,7 @@ pub fn build(
         .cloned()
         .ok_or(BuildError::Interrupted)?;
     let mut links = Vec::new();
-    if let (Some(link), false) = (&opts.out_link, opts.lock_only) {
+    if let (Some(link), false, None) = (&opts.out_link, opts.lock_only, &opts.shell) {
         // Still under the GC lock taken above: the outputs cannot go away
         // between their registration and their rooting.
         let node = &graph.nodes[graph.root];
@@ -387,6 +394,12 @@ impl Ctx<'_> {
         let digest = drv.action_digest();
         let hex = digest.as_hash().to_hex();
         let _ = log::record_recipe(&self.root, &node.dir, &hex);
+        if let (Some(cmd), true) = (&self.opts.shell, i == self.graph.root) {
+            let code = self.run_shell(&drv, &hex, cmd)?;
+            let mut real = self.realised(node, &digest.to_string(), BTreeMap::new(), false);
+            real.shell_status = Some(code);
+            return Ok(real);
+        }
         let checking = self.opts.check && (self.opts.rebuild_all || i == self.graph.root);
         let known = self.lookup(&drv, &digest.to_string())?;
         if let (Some(outputs), false) = (&known, checking) {
@@ -443,6 +456,7 @@ impl Ctx<'_> {
             outputs,
             built,
             reproducible: None,
+            shell_status: None,
         }
     }
 
@@ -474,31 +488,27 @@ impl Ctx<'_> {
         Ok(Some(out))
     }
 
-    /// Runs the builder and registers its outputs. With `previous` (a
-    /// `--check` rebuild), compares instead and reports.
-    fn run_builder(
+    /// The sandbox of `drv`: the input closure read-only under a writable
+    /// scratch `/forge/store` (in `work`), root layers, environment, limits.
+    /// Returns the spec, the scratch store directory and the input closure.
+    fn sandbox_spec(
         &self,
-        node: &Node,
         drv: &Derivation,
-        hex: &str,
-        previous: Option<&BTreeMap<String, StorePath>>,
-    ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
-        let name = node.recipe.store_name();
-        let (tmp_root, input_closure, layers) = {
+        work: &WorkDir,
+    ) -> Result<(SandboxSpec, PathBuf, BTreeSet<StorePath>), BuildError> {
+        let (input_closure, layers) = {
             let store = self.store.lock().expect("store lock");
             let mut wanted: Vec<StorePath> = drv.input_paths().into_iter().collect();
             wanted.extend(drv.root.iter().cloned());
             let closure: BTreeSet<StorePath> = store.closure(&wanted)?.into_iter().collect();
             let layers: Vec<PathBuf> = drv.root.iter().map(|p| store.physical(p)).collect();
-            (store.layout().tmp_dir(), closure, layers)
+            (closure, layers)
         };
-        let work = WorkDir::new(&tmp_root, hex)?;
         let store_dir = work.dir.join("store");
         fs::create_dir(&store_dir).map_err(|source| BuildError::Io {
             what: format!("creating {}", store_dir.display()),
             source,
         })?;
-        let placeholders = drv.placeholders();
         let inv = drv.invocation();
         let mut spec = SandboxSpec::new(
             std::iter::once(inv.program.clone())
@@ -542,6 +552,55 @@ impl Ctx<'_> {
         }
         spec.limits.wall_timeout = drv.sandbox.timeout_secs.map(Duration::from_secs);
         spec.limits.silence_timeout = drv.sandbox.silence_timeout_secs.map(Duration::from_secs);
+        Ok((spec, store_dir, input_closure))
+    }
+
+    /// `forge shell`: `command` (default: a shell) in the exact sandbox of
+    /// `drv`, on the caller's terminal; nothing is registered. Returns the
+    /// command's exit code.
+    fn run_shell(
+        &self,
+        drv: &Derivation,
+        hex: &str,
+        command: &[String],
+    ) -> Result<i32, BuildError> {
+        let tmp_root = self.store.lock().expect("store lock").layout().tmp_dir();
+        let work = WorkDir::new(&tmp_root, hex)?;
+        let (mut spec, _, _) = self.sandbox_spec(drv, &work)?;
+        spec.command = if command.is_empty() {
+            // The root layers' /bin/sh, or the first input that has one.
+            let store = self.store.lock().expect("store lock");
+            let from_input = drv
+                .inputs
+                .values()
+                .find(|p| store.physical(p).join("bin/sh").exists())
+                .map(|p| format!("{p}/bin/sh"));
+            vec![from_input.unwrap_or_else(|| "/bin/sh".into())]
+        } else {
+            command.to_vec()
+        };
+        spec.limits.wall_timeout = None;
+        spec.limits.silence_timeout = None;
+        spec.env
+            .insert("PS1".into(), format!("[forge shell {}] $ ", drv.name));
+        let outcome = forge_sandbox::run_via(&self.opts.forge_exe, &["sandbox", "__exec"], &spec)?;
+        Ok(outcome.exit_code())
+    }
+
+    /// Runs the builder and registers its outputs. With `previous` (a
+    /// `--check` rebuild), compares instead and reports.
+    fn run_builder(
+        &self,
+        node: &Node,
+        drv: &Derivation,
+        hex: &str,
+        previous: Option<&BTreeMap<String, StorePath>>,
+    ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
+        let name = node.recipe.store_name();
+        let tmp_root = self.store.lock().expect("store lock").layout().tmp_dir();
+        let work = WorkDir::new(&tmp_root, hex)?;
+        let (spec, store_dir, input_closure) = self.sandbox_spec(drv, &work)?;
+        let placeholders = drv.placeholders();
         let log_path = log::log_file(&self.root, hex);
         let log = LogWriter::create(&log_path, self.opts.print_logs, &format!("{name}> "))
             .map_err(|source| BuildError::Io {
@@ -823,7 +882,12 @@ impl Ctx<'_> {
                     let mut store = self.store.lock().expect("store lock");
                     crate::seed::import(&mut store, &decl).map_err(seed_err)?
                 };
-                let hash = self.store.lock().expect("store lock").path_info(&path)?.nar_blake3;
+                let hash = self
+                    .store
+                    .lock()
+                    .expect("store lock")
+                    .path_info(&path)?
+                    .nar_blake3;
                 self.remember_seed(&file, &text, &manifest, &hash);
                 (path, hash)
             }
@@ -871,7 +935,12 @@ impl Ctx<'_> {
         ) else {
             return Ok(None);
         };
-        let valid = self.store.lock().expect("store lock").db().is_valid(&path)?;
+        let valid = self
+            .store
+            .lock()
+            .expect("store lock")
+            .db()
+            .is_valid(&path)?;
         Ok(valid.then_some((path, hash)))
     }
 

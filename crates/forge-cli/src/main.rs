@@ -14,7 +14,7 @@
 //! | 1 | the operation failed; the message says why |
 //! | 2 | the command line is wrong (unknown flag, missing argument) |
 //! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`) |
-//! | any | `forge sandbox run`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox could not be set up |
+//! | any | `forge sandbox run`, `forge shell`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox could not be set up |
 
 mod cmd;
 mod output;
@@ -69,6 +69,9 @@ impl GlobalArgs {
 enum Command {
     /// Build a recipe and everything it depends on; print the output paths.
     Build(cmd::build::BuildArgs),
+    /// Enter the sandbox of a recipe (its inputs built and present) with a
+    /// shell, or run `-- COMMAND` there; nothing is registered.
+    Shell(cmd::build::ShellArgs),
     /// Pin the `path` inputs and seeds of a recipe graph in its lock files.
     Lock(cmd::build::LockArgs),
     /// Print the build log of a store path or of a recipe's last build.
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Build(a) => cmd::build::build(&cli.global, a),
         Command::Log(a) => cmd::build::log(&cli.global, a),
         Command::Lock(a) => cmd::build::lock(&cli.global, a),
+        Command::Shell(a) => cmd::build::shell(&cli.global, a),
         Command::Store(c) => cmd::store::run(&cli.global, c),
         Command::Hash(c) => cmd::hash::run(&cli.global, c),
         Command::Nar(c) => cmd::nar::run(c),

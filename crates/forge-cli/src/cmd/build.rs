@@ -66,6 +66,20 @@ pub struct LockArgs {
     json: bool,
 }
 
+/// Arguments of `forge shell`.
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The recipe whose sandbox to enter (its dependencies are built first).
+    #[arg(value_name = "RECIPE")]
+    recipe: PathBuf,
+    /// Enter even if this kernel cannot enforce every sandbox layer.
+    #[arg(long)]
+    best_effort: bool,
+    /// The command to run instead of a shell.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
 /// Arguments of `forge log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {
@@ -420,4 +434,23 @@ pub fn lock(global: &GlobalArgs, args: LockArgs) -> CmdResult {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// `forge shell`: a shell (or `-- COMMAND`) in the exact sandbox of a
+/// recipe's derivation, its inputs built and present, for debugging
+/// recipes. Exits with the command's exit code.
+pub fn shell(global: &GlobalArgs, args: ShellArgs) -> CmdResult {
+    let exe = std::env::current_exe().context("locating the forge executable")?;
+    let mut opts = BuildOptions::new(exe);
+    opts.shell = Some(args.command);
+    if args.best_effort {
+        opts.enforcement = Enforcement::BestEffort;
+    }
+    let display = Display::new(global.quiet(), false);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
+    display.finish();
+    let report = result?;
+    let code = report.root.shell_status.unwrap_or(0);
+    std::process::exit(code);
 }
