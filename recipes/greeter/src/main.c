@@ -1,0 +1,10 @@
+#include "greet.h"
+
+#ifndef WORDS
+#error "WORDS must be defined"
+#endif
+
+int main(void)
+{
+    return greet(WORDS);
+}
