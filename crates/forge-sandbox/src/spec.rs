@@ -72,6 +72,11 @@ pub struct SandboxSpec {
     pub env: BTreeMap<String, String>,
     /// Host paths to expose.
     pub binds: Vec<Bind>,
+    /// Host directories (in practice store paths) that together form the
+    /// read-only root filesystem (`bin`, `usr`, `lib`…); earlier layers win
+    /// where they overlap. See `plan` for how they are merged.
+    #[serde(default)]
+    pub root_layers: Vec<PathBuf>,
     /// A host directory mounted writable at `/build`; a fresh tmpfs if none.
     pub build_dir: Option<PathBuf>,
     /// The working directory inside.
@@ -107,6 +112,7 @@ impl SandboxSpec {
             command,
             env: default_env(),
             binds: Vec::new(),
+            root_layers: Vec::new(),
             build_dir: None,
             cwd: PathBuf::from("/build"),
             network: false,
