@@ -479,3 +479,75 @@ fn the_fixed_output_profile_has_network_but_still_no_host_filesystem() {
         );
     }
 }
+
+/// Layer A: busybox as /bin/sh, its own etc; layer B: /usr/share/x and a
+/// /bin of its own (so /bin is an overlay of both).
+fn two_root_layers(env: &Env) -> (std::path::PathBuf, std::path::PathBuf) {
+    let a = env.path("layer-a");
+    let b = env.path("layer-b");
+    std::fs::create_dir_all(a.join("bin")).unwrap();
+    std::fs::copy(BUSYBOX, a.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", a.join("bin/sh")).unwrap();
+    write(&a.join("etc/os-release"), "ID=forge-seed\n");
+    write(&a.join("etc/passwd"), "root:x:0:0:LAYER:/:/bin/sh\n");
+    write(&b.join("usr/share/x"), "from layer b\n");
+    write(&b.join("bin/extra"), "extra from layer b\n");
+    write(&b.join("bin/sh"), "layer a's symlink wins\n");
+    (a, b)
+}
+
+#[test]
+fn root_layers_form_a_read_only_root() {
+    let Some(env) = ready() else { return };
+    let (a, b) = two_root_layers(&env);
+    let o = env
+        .forge()
+        .args(["sandbox", "run", "--root-layer"])
+        .arg(&a)
+        .arg("--root-layer")
+        .arg(&b)
+        .args(["--", "/bin/sh", "-c"])
+        .arg(
+            "cat /usr/share/x; cat /bin/extra; cat /etc/os-release; grep -c LAYER /etc/passwd; \
+             for f in /bin/new /bin/busybox /usr/share/new /usr/share/x /new /etc/new; do \
+               ( echo x > $f ) 2>/dev/null && echo WROTE $f; done; echo done",
+        )
+        .output()
+        .unwrap();
+    let s = stdout(&o);
+    assert_eq!(
+        s,
+        "from layer b\nextra from layer b\nID=forge-seed\n0\ndone\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "no warning (the overlay worked): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("usr/share/x")).unwrap(),
+        "from layer b\n"
+    );
+    assert!(!b.join("bin/new").exists() && !a.join("bin/new").exists());
+}
+
+#[test]
+fn a_bind_inside_a_root_layer_directory_is_refused_with_a_hint() {
+    let Some(env) = ready() else { return };
+    let (a, b) = two_root_layers(&env);
+    let o = env
+        .forge()
+        .args(["sandbox", "run", "--root-layer"])
+        .arg(&a)
+        .arg("--root-layer")
+        .arg(&b)
+        .args(["--ro", "/bin/busybox", "--", "/bin/sh", "-c", "echo RAN"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!stdout(&o).contains("RAN"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_contains_all(&err, &["\"/bin/busybox\"", "root layers", "hint:"]);
+}

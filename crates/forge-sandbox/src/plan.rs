@@ -17,9 +17,31 @@
 //! ├── proc/         a fresh procfs of the sandbox's own pid namespace
 //! ├── dev/          tmpfs: null zero full random urandom tty, fd links,
 //! │                 a new devpts instance, shm tmpfs
-//! └── etc/          passwd, group, hosts generated for the build user
+//! ├── etc/          passwd, group, hosts generated for the build user;
+//! │                 the root layers' other etc/ entries next to them
+//! └── <layers>      the root layers' other top-level entries (bin, usr,
+//!                   lib…): read-only binds, or read-only overlayfs where
+//!                   several layers have the same directory
 //! ```
+//!
+//! **Root layers** ([`SandboxSpec::root_layers`]) are host directories that
+//! together make a read-only FHS root; the earliest layer wins. For every
+//! top-level name across the layers except the ones the sandbox provides
+//! ([`LAYER_RESERVED`]): a symlink in the winning layer becomes the same
+//! symlink (`bin -> usr/bin`), a file is bound read-only, and a directory is
+//! bound read-only if one layer has it or becomes a read-only overlayfs
+//! (`lowerdir=first:second:…`, no upper layer) of the layers that have it,
+//! stopping at the first layer with a non-directory there (as overlayfs
+//! itself would). A layer's `etc/` is merged the same way one level down,
+//! into forge's own `/etc`: the generated `passwd`, `group` and `hosts`
+//! win, and so does any bind under `/etc` (the network profile's
+//! `resolv.conf`); a layer's `etc` must be a directory to count. Binds may
+//! not go inside a top-level entry the layers provide (its directory is
+//! read-only and may not have the mount point). The runner lists the layers
+//! ([`LayerListing`]); this module only decides.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -94,6 +116,15 @@ pub enum Step {
     Mkdir { path: PathBuf, mode: u32 },
     /// A symlink.
     Symlink { target: PathBuf, link: PathBuf },
+    /// A read-only overlayfs of several host directories (paths under
+    /// [`OLD_ROOT`], earliest first: it wins). If the kernel refuses the
+    /// overlay, the executor binds `lower[0]` read-only instead and reports
+    /// a warning.
+    Overlay {
+        lower: Vec<PathBuf>,
+        target: PathBuf,
+        flags: Flags,
+    },
     /// A small generated file.
     WriteFile {
         path: PathBuf,
@@ -140,10 +171,48 @@ pub enum PlanError {
     /// A bind would cover a directory the sandbox provides itself.
     #[error("cannot bind over {0:?}: forge provides it in every sandbox")]
     Reserved(PathBuf),
+    /// A bind would land inside a directory the root layers provide.
+    #[error("cannot bind {bind:?}: {entry:?} comes from the root layers\nhint: put the file into a layer, or bind it outside the layers' top-level directories")]
+    BindInLayer { bind: PathBuf, entry: PathBuf },
+    /// The runner's listing of the root layers does not match the spec.
+    #[error("the root layers were listed {listed} times for {declared} layers")]
+    LayerListing { listed: usize, declared: usize },
+    /// A root layer path is relative or has `..`.
+    #[error("root layer {0:?} must be an absolute host path, without `.` or `..` components")]
+    BadLayer(PathBuf),
     /// The command is empty or its program is not an absolute path.
     #[error("the command must start with an absolute program path inside the sandbox, got {0:?}")]
     BadCommand(Option<String>),
 }
+
+/// What a root layer has at a name (the runner looks, with lstat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symlink and its target, recreated as it is.
+    Symlink(PathBuf),
+    /// A socket, fifo or device: ignored.
+    Other,
+}
+
+/// One root layer as the runner found it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LayerListing {
+    /// Its top-level entries.
+    pub top: BTreeMap<OsString, Node>,
+    /// The entries of its `etc/` directory (empty if it has none).
+    pub etc: BTreeMap<OsString, Node>,
+}
+
+/// Top-level names the sandbox provides itself; root layers' entries with
+/// these names are not used (a layer's `etc/` is merged into forge's).
+pub const LAYER_RESERVED: [&str; 6] = ["proc", "dev", "tmp", "build", "forge", "etc"];
+
+/// The files forge writes into `/etc`; the root layers' copies are ignored.
+pub const GENERATED_ETC: [&str; 3] = ["passwd", "group", "hosts"];
 
 /// Trees the sandbox provides whole; binds may not go in them.
 const RESERVED: [&str; 2] = ["/proc", "/dev"];
@@ -173,10 +242,97 @@ pub fn under_old_root(host: &Path) -> PathBuf {
     Path::new(OLD_ROOT).join(rel)
 }
 
-/// Computes the plan for `spec`. `bind_is_dir` tells, for each bind,
-/// whether its host path is a directory (the caller stats it; the plan stays
-/// pure).
+/// Merges one directory level of the root layers into `inside` (a
+/// directory of the new root): `entries(i)` lists layer `i` at `rel` (a
+/// path relative to each layer). Names for which `skip` holds are left
+/// out. Returns the names it created.
+fn merge_layers<'a>(
+    layers: &[PathBuf],
+    entries: impl Fn(usize) -> &'a BTreeMap<OsString, Node>,
+    rel: &Path,
+    inside: &Path,
+    skip: impl Fn(&OsStr) -> bool,
+    steps: &mut Vec<Step>,
+) -> BTreeSet<OsString> {
+    let names: BTreeSet<&OsString> = (0..layers.len()).flat_map(|i| entries(i).keys()).collect();
+    let mut made = BTreeSet::new();
+    for name in names {
+        if skip(name) {
+            continue;
+        }
+        let host = |i: usize| under_old_root(&layers[i].join(rel).join(name));
+        let target = under_new_root(&inside.join(name));
+        let Some(first) = (0..layers.len()).find(|&i| entries(i).contains_key(name)) else {
+            continue;
+        };
+        match &entries(first)[name] {
+            Node::Symlink(to) => steps.push(Step::Symlink {
+                target: to.clone(),
+                link: target,
+            }),
+            Node::File => steps.push(Step::Bind {
+                source: host(first),
+                target,
+                is_dir: false,
+                flags: Flags::RO,
+            }),
+            Node::Dir => {
+                let mut lower = Vec::new();
+                for i in first..layers.len() {
+                    match entries(i).get(name) {
+                        Some(Node::Dir) => lower.push(host(i)),
+                        Some(_) => break, // a non-directory hides what is below
+                        None => {}
+                    }
+                }
+                if lower.len() == 1 {
+                    steps.push(Step::Bind {
+                        source: lower.remove(0),
+                        target,
+                        is_dir: true,
+                        flags: Flags::RO,
+                    });
+                } else {
+                    steps.push(Step::Overlay {
+                        lower,
+                        target,
+                        flags: Flags::RO,
+                    });
+                }
+            }
+            Node::Other => continue,
+        }
+        made.insert(name.clone());
+    }
+    made
+}
+
+/// Computes the plan for `spec`, which must have no root layers (see
+/// [`plan_with_layers`]). `bind_is_dir` tells, for each bind, whether its
+/// host path is a directory (the caller stats it; the plan stays pure).
 pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError> {
+    plan_with_layers(spec, bind_is_dir, &[])
+}
+
+/// Computes the plan for `spec`. `bind_is_dir` tells, for each bind,
+/// whether its host path is a directory, and `layers` lists each of
+/// `spec.root_layers` in order (the caller looks; the plan stays pure).
+pub fn plan_with_layers(
+    spec: &SandboxSpec,
+    bind_is_dir: &[bool],
+    layers: &[LayerListing],
+) -> Result<Plan, PlanError> {
+    if layers.len() != spec.root_layers.len() {
+        return Err(PlanError::LayerListing {
+            listed: layers.len(),
+            declared: spec.root_layers.len(),
+        });
+    }
+    for l in &spec.root_layers {
+        if check_inside(l).is_err() {
+            return Err(PlanError::BadLayer(l.clone()));
+        }
+    }
     match spec.command.first() {
         Some(p) if p.starts_with('/') => {}
         other => return Err(PlanError::BadCommand(other.cloned())),
@@ -221,6 +377,18 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
     });
     access.read_write.push("/tmp".into());
 
+    // The root layers' top-level entries, before the binds so that a bind
+    // inside one of them is caught. Landlock's read-execute on "/" covers
+    // them.
+    let from_layers = merge_layers(
+        &spec.root_layers,
+        |i| &layers[i].top,
+        Path::new(""),
+        Path::new("/"),
+        |name| LAYER_RESERVED.iter().any(|r| OsStr::new(r) == name),
+        &mut steps,
+    );
+
     // Binds, after /build and /tmp (a host path under /tmp appears inside
     // the sandbox's /tmp), parents first so that a nested bind lands inside
     // its parent.
@@ -235,6 +403,14 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
             || NOT_REPLACEABLE.iter().any(|r| b.inside == Path::new(r));
         if reserved {
             return Err(PlanError::Reserved(b.inside.clone()));
+        }
+        if let Some(Component::Normal(top)) = b.inside.components().nth(1) {
+            if from_layers.contains(top) {
+                return Err(PlanError::BindInLayer {
+                    bind: b.inside.clone(),
+                    entry: Path::new("/").join(top),
+                });
+            }
         }
         steps.push(Step::Bind {
             source: under_old_root(&b.host),
@@ -343,6 +519,22 @@ pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError>
             mode: 0o444,
         });
     }
+    // The layers' etc/ entries: the generated files and binds win.
+    let etc_inside = Path::new("/etc");
+    merge_layers(
+        &spec.root_layers,
+        |i| &layers[i].etc,
+        Path::new("etc"),
+        etc_inside,
+        |name| {
+            GENERATED_ETC.iter().any(|g| OsStr::new(g) == name)
+                || spec
+                    .binds
+                    .iter()
+                    .any(|b| b.inside.starts_with(etc_inside.join(name)))
+        },
+        &mut steps,
+    );
     access.read_exec.push("/etc".into());
 
     steps.push(Step::RemountRootReadOnly);
@@ -514,5 +706,229 @@ mod tests {
             })
             .unwrap();
         assert!(passwd.contains("forge:x:1000:100:"), "{passwd}");
+    }
+
+    fn listing(top: &[(&str, Node)], etc: &[(&str, Node)]) -> LayerListing {
+        let map = |v: &[(&str, Node)]| {
+            v.iter()
+                .map(|(n, k)| (OsString::from(n), k.clone()))
+                .collect()
+        };
+        LayerListing {
+            top: map(top),
+            etc: map(etc),
+        }
+    }
+
+    /// Two layers: a Debian-like seed (merged /usr, its own etc) and an
+    /// extra tree.
+    fn layered() -> (SandboxSpec, Vec<LayerListing>) {
+        let mut s = SandboxSpec::new(vec!["/bin/sh".into()]);
+        s.binds = vec![Bind {
+            host: "/etc/resolv.conf".into(),
+            inside: "/etc/resolv.conf".into(),
+            writable: false,
+        }];
+        s.root_layers = vec!["/store/a-seed".into(), "/store/b-extra".into()];
+        let a = listing(
+            &[
+                ("bin", Node::Symlink("usr/bin".into())),
+                ("usr", Node::Dir),
+                ("lib", Node::Dir),
+                ("VERSION", Node::File),
+                ("proc", Node::Dir),
+                ("tmp", Node::Dir),
+                ("forge", Node::Dir),
+                ("etc", Node::Dir),
+                ("fifo", Node::Other),
+                ("opt", Node::File),
+            ],
+            &[
+                ("passwd", Node::File),
+                ("resolv.conf", Node::File),
+                ("os-release", Node::File),
+                ("ssl", Node::Dir),
+            ],
+        );
+        let b = listing(
+            &[
+                ("bin", Node::Dir),
+                ("usr", Node::Dir),
+                ("share", Node::Dir),
+                ("opt", Node::Dir),
+                ("etc", Node::Dir),
+            ],
+            &[("ssl", Node::Dir), ("hosts", Node::File)],
+        );
+        (s, vec![a, b])
+    }
+
+    #[test]
+    fn root_layers_become_symlinks_binds_and_overlays() {
+        let (s, l) = layered();
+        let p = plan_with_layers(&s, &[false], &l).unwrap();
+        let at = |t: &str| {
+            p.steps
+                .iter()
+                .filter(|s| match s {
+                    Step::Symlink { link: x, .. }
+                    | Step::Bind { target: x, .. }
+                    | Step::Overlay { target: x, .. } => x == Path::new(t),
+                    _ => false,
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        // The earliest layer wins: its symlink hides b's bin directory.
+        assert_eq!(
+            at("/newroot/bin"),
+            [Step::Symlink {
+                target: "usr/bin".into(),
+                link: "/newroot/bin".into()
+            }]
+        );
+        // In both layers: a read-only overlay, earliest layer first.
+        assert_eq!(
+            at("/newroot/usr"),
+            [Step::Overlay {
+                lower: vec![
+                    "/oldroot/store/a-seed/usr".into(),
+                    "/oldroot/store/b-extra/usr".into()
+                ],
+                target: "/newroot/usr".into(),
+                flags: Flags::RO
+            }]
+        );
+        // In one layer: a read-only bind.
+        for (t, src) in [
+            ("/newroot/lib", "/oldroot/store/a-seed/lib"),
+            ("/newroot/share", "/oldroot/store/b-extra/share"),
+        ] {
+            assert_eq!(
+                at(t),
+                [Step::Bind {
+                    source: src.into(),
+                    target: t.into(),
+                    is_dir: true,
+                    flags: Flags::RO
+                }]
+            );
+        }
+        // A top-level file; and a file in the first layer hides a directory.
+        for (t, src) in [
+            ("/newroot/VERSION", "/oldroot/store/a-seed/VERSION"),
+            ("/newroot/opt", "/oldroot/store/a-seed/opt"),
+        ] {
+            assert_eq!(
+                at(t),
+                [Step::Bind {
+                    source: src.into(),
+                    target: t.into(),
+                    is_dir: false,
+                    flags: Flags::RO
+                }]
+            );
+        }
+        // The sandbox's own directories are not taken from layers; other
+        // node kinds are ignored.
+        for t in [
+            "/newroot/proc",
+            "/newroot/tmp",
+            "/newroot/forge",
+            "/newroot/fifo",
+        ] {
+            assert!(
+                at(t).iter().all(|s| !matches!(s, Step::Bind { source, .. } if source.starts_with("/oldroot/store"))),
+                "{t}: {:?}",
+                at(t)
+            );
+        }
+        assert!(at("/newroot/fifo").is_empty());
+    }
+
+    #[test]
+    fn layers_etc_entries_join_the_generated_etc_which_wins() {
+        let (s, l) = layered();
+        let p = plan_with_layers(&s, &[false], &l).unwrap();
+        let sources = |t: &str| {
+            p.steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Bind { source, target, .. } if target == Path::new(t) => {
+                        Some(vec![source.clone()])
+                    }
+                    Step::Overlay { lower, target, .. } if target == Path::new(t) => {
+                        Some(lower.clone())
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // Generated files win over the layers' passwd and hosts.
+        assert!(sources("/newroot/etc/passwd").is_empty());
+        assert!(sources("/newroot/etc/hosts").is_empty());
+        // A bind wins over a layer's file.
+        assert_eq!(
+            sources("/newroot/etc/resolv.conf"),
+            [vec![PathBuf::from("/oldroot/etc/resolv.conf")]]
+        );
+        assert_eq!(
+            sources("/newroot/etc/os-release"),
+            [vec![PathBuf::from("/oldroot/store/a-seed/etc/os-release")]]
+        );
+        assert_eq!(
+            sources("/newroot/etc/ssl"),
+            [vec![
+                PathBuf::from("/oldroot/store/a-seed/etc/ssl"),
+                PathBuf::from("/oldroot/store/b-extra/etc/ssl")
+            ]]
+        );
+        // After forge's /etc exists and its files are written.
+        let pos = |pred: &dyn Fn(&Step) -> bool| p.steps.iter().position(pred).unwrap();
+        let passwd =
+            pos(&|s| matches!(s, Step::WriteFile { path, .. } if path.ends_with("passwd")));
+        let ssl =
+            pos(&|s| matches!(s, Step::Overlay { target, .. } if target.ends_with("etc/ssl")));
+        assert!(passwd < ssl);
+        assert_eq!(p.steps.last(), Some(&Step::RemountRootReadOnly));
+        assert_eq!(
+            p.access.read_exec[0],
+            PathBuf::from("/"),
+            "layers are readable and executable"
+        );
+    }
+
+    #[test]
+    fn binds_inside_layer_directories_and_bad_layers_are_refused() {
+        let (mut s, l) = layered();
+        s.binds.push(Bind {
+            host: "/h/x".into(),
+            inside: "/usr/local/x".into(),
+            writable: false,
+        });
+        let e = plan_with_layers(&s, &[false, false], &l).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::BindInLayer {
+                bind: "/usr/local/x".into(),
+                entry: "/usr".into()
+            }
+        );
+        assert!(e.to_string().contains("\nhint: "), "{e}");
+        let (mut s, l) = layered();
+        s.root_layers[1] = "relative".into();
+        assert_eq!(
+            plan_with_layers(&s, &[false], &l),
+            Err(PlanError::BadLayer("relative".into()))
+        );
+        let (s, l) = layered();
+        assert_eq!(
+            plan(&s, &[false]),
+            Err(PlanError::LayerListing {
+                listed: 0,
+                declared: 2
+            })
+        );
+        assert!(plan_with_layers(&s, &[false], &l[..1]).is_err());
     }
 }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::harden::{self, HardenReport, LandlockRules, LandlockStatus, Rlimits, SeccompPolicy};
-use crate::plan::{plan, PlanError};
+use crate::plan::{plan_with_layers, LayerListing, Node, PlanError};
 use crate::spec::Enforcement;
 use crate::spec::SandboxSpec;
 use crate::sys::{self, Linux};
@@ -63,6 +63,17 @@ pub struct Outcome {
     /// What the in-process layers enforced (absent if killed before exec).
     #[serde(default)]
     pub enforced: Option<HardenReport>,
+    /// What the sandbox did differently from its plan (an overlay the
+    /// kernel refused); for the caller to show.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// What the init reports to the monitor just before `exec`.
+#[derive(Debug, Serialize, Deserialize)]
+struct InitReport {
+    enforced: HardenReport,
+    warnings: Vec<String>,
 }
 
 impl Outcome {
@@ -81,6 +92,13 @@ pub enum SandboxError {
     /// A host path to bind does not exist.
     #[error("cannot expose {path}: {source}")]
     MissingBind {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A root layer cannot be listed.
+    #[error("cannot use root layer {path}: {source}")]
+    BadLayer {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -284,6 +302,7 @@ pub fn run_via_with(
             silent_too_long: why == Kill::Silence,
             cancelled: why == Kill::Cancel,
             enforced: None,
+            warnings: Vec::new(),
         });
     }
     match fs::read(&outcome_file) {
@@ -381,7 +400,14 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
         })?;
         is_dir.push(meta.is_dir());
     }
-    let plan = plan(spec, &is_dir)?;
+    let mut layers = Vec::with_capacity(spec.root_layers.len());
+    for l in &spec.root_layers {
+        layers.push(list_layer(l).map_err(|source| SandboxError::BadLayer {
+            path: l.clone(),
+            source,
+        })?);
+    }
+    let plan = plan_with_layers(spec, &is_dir, &layers)?;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Some(name) = &spec.pids_cgroup {
         // The caller moves us into the cgroup right after starting us; the
@@ -438,15 +464,45 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
     }
 }
 
+/// Lists a root layer's top level and its `etc/` (without following
+/// symlinks), for the plan.
+fn list_layer(layer: &Path) -> std::io::Result<LayerListing> {
+    fn list(dir: &Path) -> std::io::Result<std::collections::BTreeMap<std::ffi::OsString, Node>> {
+        let mut out = std::collections::BTreeMap::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let node = if kind.is_dir() {
+                Node::Dir
+            } else if kind.is_file() {
+                Node::File
+            } else if kind.is_symlink() {
+                Node::Symlink(fs::read_link(entry.path())?)
+            } else {
+                Node::Other
+            };
+            out.insert(entry.file_name(), node);
+        }
+        Ok(out)
+    }
+    let top = list(layer)?;
+    let etc = match top.get(std::ffi::OsStr::new("etc")) {
+        Some(Node::Dir) => list(&layer.join("etc"))?,
+        _ => Default::default(),
+    };
+    Ok(LayerListing { top, etc })
+}
+
 /// The init process: set up, then exec. Returns only on failure, with the
 /// message to report.
 fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, err: &OwnedFd) -> String {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let mut sys = Linux;
+    let mut warnings = Vec::new();
     let mut setup = || -> std::io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)?;
         sys::enter_setup_root(&mut sys, Path::new("/tmp"))?;
-        sys::apply_steps(&mut sys, &plan.steps)?;
+        warnings = sys::apply_steps(&mut sys, &plan.steps)?;
         nix::unistd::sethostname(&plan.hostname).map_err(std::io::Error::from)?;
         if !spec.network {
             sys::loopback_up()
@@ -469,6 +525,10 @@ fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, err: &OwnedFd) -> String {
         Ok(fd) => fd,
         Err(e) => return format!("duplicating the report pipe: {e}"),
     });
+    let report = InitReport {
+        enforced: report,
+        warnings,
+    };
     let line = format!("R{}\n", serde_json::to_string(&report).unwrap_or_default());
     if let Err(e) = w.write_all(line.as_bytes()) {
         return format!("reporting to the monitor: {e}");
@@ -565,17 +625,20 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
     for (i, part) in msg.split_inclusive('\n').enumerate() {
         match part.strip_prefix('R') {
             Some(json) if i == 0 => {
-                enforced = serde_json::from_str::<HardenReport>(json.trim_end()).ok();
+                enforced = serde_json::from_str::<InitReport>(json.trim_end()).ok();
             }
             _ => error.push_str(part),
         }
     }
-    if !error.is_empty() || enforced.is_none() {
-        if error.is_empty() {
-            error = "the sandbox init ended without reporting".into();
+    let report = match enforced {
+        Some(r) if error.is_empty() => r,
+        _ => {
+            if error.is_empty() {
+                error = "the sandbox init ended without reporting".into();
+            }
+            return Err(SandboxError::Setup(error));
         }
-        return Err(SandboxError::Setup(error));
-    }
+    };
     Ok(match status {
         WaitStatus::Exited(_, code) => Outcome {
             code: Some(code),
@@ -583,7 +646,8 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             timed_out: false,
             silent_too_long: false,
             cancelled: false,
-            enforced: enforced.clone(),
+            enforced: Some(report.enforced),
+            warnings: report.warnings,
         },
         WaitStatus::Signaled(_, sig, _) => Outcome {
             code: None,
@@ -591,7 +655,8 @@ fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
             timed_out: false,
             silent_too_long: false,
             cancelled: false,
-            enforced: enforced.clone(),
+            enforced: Some(report.enforced),
+            warnings: report.warnings,
         },
         _ => unreachable!("loop breaks only on exit or signal"),
     })

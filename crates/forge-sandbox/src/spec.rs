@@ -72,8 +72,9 @@ pub struct SandboxSpec {
     pub env: BTreeMap<String, String>,
     /// Host paths to expose.
     pub binds: Vec<Bind>,
-    /// Host directories (store paths) that together form the read-only
-    /// root filesystem (FHS layers); earlier layers win.
+    /// Host directories (in practice store paths) that together form the
+    /// read-only root filesystem (`bin`, `usr`, `lib`…); earlier layers win
+    /// where they overlap. See `plan` for how they are merged.
     #[serde(default)]
     pub root_layers: Vec<PathBuf>,
     /// A host directory mounted writable at `/build`; a fresh tmpfs if none.

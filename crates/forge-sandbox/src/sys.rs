@@ -90,8 +90,30 @@ pub fn enter_setup_root(sys: &mut dyn Syscalls, base: &Path) -> io::Result<()> {
     sys.chdir(Path::new("/"))
 }
 
-/// Carries out the plan's steps.
-pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<()> {
+/// overlayfs's `lowerdir=` value: the directories joined with `:`, each
+/// with `\\`, `:` and `,` escaped by a backslash (the separators of the
+/// option and of the mount data).
+pub fn overlay_lowerdir(lower: &[std::path::PathBuf]) -> String {
+    let mut out = String::new();
+    for (i, dir) in lower.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        for c in dir.to_string_lossy().chars() {
+            if matches!(c, '\\' | ':' | ',') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Carries out the plan's steps. Returns warnings about what was done
+/// differently from the plan (an overlay the kernel refused, replaced by
+/// its first layer).
+pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<String>> {
+    let mut warnings = Vec::new();
     for step in steps {
         match step {
             Step::Tmpfs {
@@ -151,6 +173,35 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<()> {
                 )
                 .map_err(|e| ctx(e, format!("remounting {}", target.display())))?;
             }
+            Step::Overlay {
+                lower,
+                target,
+                flags,
+            } => {
+                sys.mkdir_all(target, 0o755)?;
+                let data = format!("lowerdir={}", overlay_lowerdir(lower));
+                if let Err(e) = sys.mount(
+                    Some(Path::new("overlay")),
+                    target,
+                    Some("overlay"),
+                    ms(*flags),
+                    Some(&data),
+                ) {
+                    let inside = target.strip_prefix(NEW_ROOT).unwrap_or(target);
+                    warnings.push(format!(
+                        "overlayfs refused for /{} ({e}); using only its first root layer",
+                        inside.display()
+                    ));
+                    let Some(first) = lower.first() else { continue };
+                    let fallback = Step::Bind {
+                        source: first.clone(),
+                        target: target.clone(),
+                        is_dir: true,
+                        flags: *flags,
+                    };
+                    apply_steps(sys, std::slice::from_ref(&fallback))?;
+                }
+            }
             Step::Proc { target } => {
                 sys.mkdir_all(target, 0o555)?;
                 sys.mount(
@@ -206,7 +257,7 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Moves into the assembled root for good and drops the host's root.
@@ -343,6 +394,8 @@ pub fn loopback_up() -> io::Result<()> {
 pub struct Recorder {
     /// One line per call, with its arguments and flags.
     pub calls: Vec<String>,
+    /// Mounts of this filesystem type fail (EINVAL), to test fallbacks.
+    pub refuse_fstype: Option<String>,
 }
 
 impl Recorder {
@@ -366,6 +419,9 @@ impl Syscalls for Recorder {
             .strip_prefix("MsFlags(")
             .and_then(|f| f.strip_suffix(')'))
             .unwrap_or(&flags);
+        if fstype.is_some() && fstype == self.refuse_fstype.as_deref() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         self.record(format!(
             "mount {:?} {} {:?} {flags} {:?}",
             source.map(Path::to_path_buf),
@@ -472,6 +528,47 @@ mod tests {
                 "detach .",
                 "chdir /",
                 "chdir /build",
+            ]
+        );
+    }
+
+    #[test]
+    fn overlays_are_mounted_read_only_or_fall_back_to_the_first_layer() {
+        use crate::plan::{plan_with_layers, LayerListing, Node};
+        let mut spec = SandboxSpec::new(vec!["/bin/sh".into()]);
+        spec.root_layers = vec!["/s/a".into(), "/s/b,c:d".into()];
+        let l = LayerListing {
+            top: [("usr".into(), Node::Dir)].into_iter().collect(),
+            etc: Default::default(),
+        };
+        let p = plan_with_layers(&spec, &[], &[l.clone(), l]).unwrap();
+        let mut r = Recorder::default();
+        assert!(apply_steps(&mut r, &p.steps).unwrap().is_empty());
+        assert!(r.calls.contains(
+            &"mount Some(\"overlay\") /newroot/usr Some(\"overlay\") MS_RDONLY | MS_NOSUID | MS_NODEV Some(\"lowerdir=/oldroot/s/a/usr:/oldroot/s/b\\\\,c\\\\:d/usr\")"
+                .to_owned()
+        ), "{:#?}", r.calls);
+
+        let mut r = Recorder {
+            refuse_fstype: Some("overlay".into()),
+            ..Recorder::default()
+        };
+        let warnings = apply_steps(&mut r, &p.steps).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("overlayfs refused for /usr ("),
+            "{warnings:?}"
+        );
+        let i = r
+            .calls
+            .iter()
+            .position(|c| c.starts_with("mount Some(\"/oldroot/s/a/usr\")"))
+            .unwrap();
+        assert_eq!(
+            r.calls[i..i + 2],
+            [
+                "mount Some(\"/oldroot/s/a/usr\") /newroot/usr None MS_BIND None",
+                "mount None /newroot/usr None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND | MS_RELATIME None"
             ]
         );
     }

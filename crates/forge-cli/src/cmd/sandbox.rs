@@ -21,6 +21,11 @@ pub enum SandboxCommand {
         /// Expose a host path writable (repeatable).
         #[arg(long = "rw", value_name = "PATH")]
         rw: Vec<PathBuf>,
+        /// A host directory (in practice a store path) that forms part of a
+        /// read-only root filesystem: its bin, usr, lib… appear at /bin,
+        /// /usr, /lib… (repeatable; earlier layers win where they overlap).
+        #[arg(long = "root-layer", value_name = "DIR")]
+        root_layer: Vec<PathBuf>,
         /// Share the host's network (as fixed-output fetches do).
         #[arg(long)]
         net: bool,
@@ -67,6 +72,7 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
         SandboxCommand::Run {
             ro,
             rw,
+            root_layer,
             net,
             timeout,
             silence_timeout,
@@ -87,6 +93,12 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                         writable,
                     });
                 }
+            }
+            for dir in root_layer {
+                spec.root_layers.push(
+                    std::path::absolute(&dir)
+                        .with_context(|| format!("resolving {}", dir.display()))?,
+                );
             }
             for kv in env {
                 let Some((k, v)) = kv.split_once('=') else {
@@ -113,6 +125,9 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             }
             let exe = std::env::current_exe().context("finding the forge binary")?;
             let outcome = forge_sandbox::run_via(&exe, &["sandbox", "__exec"], &spec)?;
+            for w in &outcome.warnings {
+                eprintln!("warning: {w}");
+            }
             if outcome.timed_out {
                 eprintln!(
                     "error: killed after the {}s timeout (every process in the sandbox is gone)",
