@@ -551,3 +551,77 @@ fn a_bind_inside_a_root_layer_directory_is_refused_with_a_hint() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_contains_all(&err, &["\"/bin/busybox\"", "root layers", "hint:"]);
 }
+
+#[test]
+fn a_profile_file_sets_the_environment_identity_and_limits() {
+    let Some(env) = ready() else { return };
+    let text = forge_sandbox_profile_text(&env, "hermetic")
+        .replace("name = \"hermetic\"", "name = \"custom\"")
+        .replace("hostname = \"localhost\"", "hostname = \"custom-host\"")
+        .replace(
+            "TZ = \"UTC\"",
+            "TZ = \"UTC\"\nCUSTOM = \"from the profile\"",
+        )
+        .replace("max-processes = 1024", "max-processes = 77");
+    let file = env.path("custom.toml");
+    write(&file, &text);
+    let o = sandboxed(
+        &env,
+        &["--profile", file.to_str().unwrap()],
+        &format!(
+            "echo $CUSTOM; {hostname}; ulimit -u",
+            hostname = bb("hostname")
+        ),
+    );
+    assert_eq!(
+        stdout(&o),
+        "from the profile\ncustom-host\n77\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A mistake is reported at its line and column, with a hint.
+    write(
+        &file,
+        text.replace("network = false", "network = false\nnetowrk = 1"),
+    );
+    let o = sandboxed(&env, &["--profile", file.to_str().unwrap()], "echo RAN");
+    assert!(!o.status.success());
+    assert!(!stdout(&o).contains("RAN"));
+    let line = text.lines().position(|l| l.starts_with("network")).unwrap() + 2;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_contains_all(
+        &err,
+        &[
+            &format!("custom.toml:{line}:1: unknown key `netowrk`"),
+            "\nhint: the keys known here are",
+        ],
+    );
+}
+
+/// `forge sandbox profiles --show NAME`: the embedded file.
+fn forge_sandbox_profile_text(env: &Env, name: &str) -> String {
+    env.ok(&["sandbox", "profiles", "--show", name])
+}
+
+#[test]
+fn the_built_in_profiles_are_the_files_in_sandbox_profiles() {
+    let env = Env::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sandbox/profiles");
+    for name in ["hermetic", "fixed-output"] {
+        let file = std::fs::read_to_string(root.join(format!("{name}.toml"))).unwrap();
+        assert_eq!(forge_sandbox_profile_text(&env, name), file);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sandbox", "profiles", "--json"])).unwrap();
+    assert_eq!(v[0]["name"], "hermetic");
+    assert_eq!(v[0]["network"], false);
+    assert_eq!(v[1]["name"], "fixed-output");
+    assert_eq!(v[1]["network"], true);
+    assert_eq!(v[1]["host_files"][0], "/etc/resolv.conf");
+    let human = env.ok(&["sandbox", "profiles"]);
+    assert_contains_all(
+        &human,
+        &["hermetic  (sandbox/profiles/hermetic.toml)", "network yes"],
+    );
+}
