@@ -1,7 +1,9 @@
 //! The sandbox against hostile builders. Each test is one attempt to get out
 //! or to see what is not declared; it fails if the attempt succeeds. The
 //! builder is busybox's shell (`busybox-static`, installed by scripts/test),
-//! bound read-only at /bin/busybox. The suite runs as root and, via
+//! bound read-only at /bin/busybox, or, for what a shell cannot attempt,
+//! `forge-hostile` (sandbox/hostile, built by scripts/test) in a root layer
+//! with its shared libraries. The suite runs as root and, via
 //! scripts/test, again as an unprivileged user.
 
 use std::io::Read;
@@ -550,4 +552,370 @@ fn a_bind_inside_a_root_layer_directory_is_refused_with_a_hint() {
     assert!(!stdout(&o).contains("RAN"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_contains_all(&err, &["\"/bin/busybox\"", "root layers", "hint:"]);
+}
+
+#[test]
+fn a_profile_file_sets_the_environment_identity_and_limits() {
+    let Some(env) = ready() else { return };
+    let text = forge_sandbox_profile_text(&env, "hermetic")
+        .replace("name = \"hermetic\"", "name = \"custom\"")
+        .replace("hostname = \"localhost\"", "hostname = \"custom-host\"")
+        .replace(
+            "TZ = \"UTC\"",
+            "TZ = \"UTC\"\nCUSTOM = \"from the profile\"",
+        )
+        .replace("max-processes = 1024", "max-processes = 77");
+    let file = env.path("custom.toml");
+    write(&file, &text);
+    let o = sandboxed(
+        &env,
+        &["--profile", file.to_str().unwrap()],
+        &format!(
+            "echo $CUSTOM; {hostname}; ulimit -u",
+            hostname = bb("hostname")
+        ),
+    );
+    assert_eq!(
+        stdout(&o),
+        "from the profile\ncustom-host\n77\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A mistake is reported at its line and column, with a hint.
+    write(
+        &file,
+        text.replace("network = false", "network = false\nnetowrk = 1"),
+    );
+    let o = sandboxed(&env, &["--profile", file.to_str().unwrap()], "echo RAN");
+    assert!(!o.status.success());
+    assert!(!stdout(&o).contains("RAN"));
+    let line = text.lines().position(|l| l.starts_with("network")).unwrap() + 2;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_contains_all(
+        &err,
+        &[
+            &format!("custom.toml:{line}:1: unknown key `netowrk`"),
+            "\nhint: the keys known here are",
+        ],
+    );
+}
+
+/// `forge sandbox profiles --show NAME`: the embedded file.
+fn forge_sandbox_profile_text(env: &Env, name: &str) -> String {
+    env.ok(&["sandbox", "profiles", "--show", name])
+}
+
+#[test]
+fn the_built_in_profiles_are_the_files_in_sandbox_profiles() {
+    let env = Env::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sandbox/profiles");
+    for name in ["hermetic", "fixed-output"] {
+        let file = std::fs::read_to_string(root.join(format!("{name}.toml"))).unwrap();
+        assert_eq!(forge_sandbox_profile_text(&env, name), file);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sandbox", "profiles", "--json"])).unwrap();
+    assert_eq!(v[0]["name"], "hermetic");
+    assert_eq!(v[0]["network"], false);
+    assert_eq!(v[1]["name"], "fixed-output");
+    assert_eq!(v[1]["network"], true);
+    assert_eq!(v[1]["host_files"][0], "/etc/resolv.conf");
+    let human = env.ok(&["sandbox", "profiles"]);
+    assert_contains_all(
+        &human,
+        &["hermetic  (sandbox/profiles/hermetic.toml)", "network yes"],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The hostile-builder corpus: sandbox/hostile (`forge-hostile`), one attack
+// per test. Each test fails if the attack prints ESCAPED.
+
+/// `forge-hostile`, built next to `forge` by `cargo build -p forge-hostile`.
+fn hostile_bin() -> Option<std::path::PathBuf> {
+    let bin = Path::new(crate::common::forge_bin()).with_file_name("forge-hostile");
+    oracle_present(
+        &format!(
+            "the hostile builder {} (build it with `cargo build -p forge-hostile`; scripts/test does)",
+            bin.display()
+        ),
+        bin.is_file(),
+    )
+    .then_some(bin)
+}
+
+/// A root layer holding forge-hostile at /bin/forge-hostile, the shared
+/// libraries it needs (as `ldd` lists them) at their paths, and busybox as
+/// /bin/sh; nothing else of the host.
+fn hostile_layer(env: &Env) -> Option<std::path::PathBuf> {
+    let bin = hostile_bin()?;
+    if !oracle_present("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists()) {
+        return None;
+    }
+    let layer = env.path("hostile-layer");
+    std::fs::create_dir_all(layer.join("bin")).unwrap();
+    std::fs::copy(&bin, layer.join("bin/forge-hostile")).unwrap();
+    std::fs::copy(BUSYBOX, layer.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", layer.join("bin/sh")).unwrap();
+    let ldd = std::process::Command::new("ldd")
+        .arg(&bin)
+        .output()
+        .unwrap();
+    for line in stdout(&ldd).lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or
+        // "/lib64/ld-linux-x86-64.so.2 (0x…)"
+        let path = line
+            .split("=>")
+            .last()
+            .and_then(|s| s.split_whitespace().next())
+            .filter(|p| p.starts_with('/'));
+        if let Some(lib) = path {
+            let dest = layer.join(&lib[1..]);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(lib, &dest).unwrap();
+        }
+    }
+    Some(layer)
+}
+
+/// Runs `forge-hostile ARGS` in the sandbox with extra forge args.
+fn attack(env: &Env, layer: &Path, extra: &[&str], args: &[&str]) -> Output {
+    env.forge()
+        .args(["sandbox", "run", "--root-layer"])
+        .arg(layer)
+        .args(extra)
+        .args(["--", "/bin/forge-hostile"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs a shell script (busybox, with forge-hostile on PATH) in the sandbox.
+fn attack_sh(env: &Env, layer: &Path, extra: &[&str], script: &str) -> Output {
+    attack_argv(env, layer, extra, &["/bin/sh", "-c", script])
+}
+
+fn attack_argv(env: &Env, layer: &Path, extra: &[&str], argv: &[&str]) -> Output {
+    env.forge()
+        .args(["sandbox", "run", "--root-layer"])
+        .arg(layer)
+        .args(extra)
+        .arg("--")
+        .args(argv)
+        .output()
+        .unwrap()
+}
+
+/// The attack ran and the kernel refused it: `blocked: <errno>`, exit 1.
+fn assert_blocked(o: &Output, errno: &[&str]) {
+    let out = stdout(o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!out.contains("ESCAPED"), "{out}{err}");
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        errno
+            .iter()
+            .any(|e| out.starts_with(&format!("blocked: {e}"))),
+        "expected blocked: one of {errno:?}, got {out}{err}"
+    );
+}
+
+macro_rules! hostile {
+    ($env:ident, $layer:ident) => {
+        let $env = Env::new();
+        let Some($layer) = hostile_layer(&$env) else {
+            return;
+        };
+    };
+}
+
+#[test]
+fn hostile_open_by_handle_of_a_host_file_is_refused() {
+    hostile!(env, layer);
+    // A host file the build did not declare, next to one it did (same
+    // filesystem): the "shocker" attack opens it by its handle.
+    write(&env.path("secret/key"), "TOP SECRET\n");
+    write(&env.path("input/f"), "declared\n");
+    let handle = std::process::Command::new(hostile_bin().unwrap())
+        .arg("handle-of")
+        .arg(env.path("secret/key"))
+        .output()
+        .unwrap();
+    assert!(handle.status.success(), "handle-of works on the host");
+    let handle = stdout(&handle);
+    let input = env.path("input");
+    let input = input.to_str().unwrap();
+    let o = attack(
+        &env,
+        &layer,
+        &["--ro", input],
+        &["open-by-handle", input, handle.trim()],
+    );
+    assert_blocked(&o, &["EPERM"]);
+    assert!(!stdout(&o).contains("TOP SECRET"));
+    // Its own files' handles too.
+    let o = attack(&env, &layer, &[], &["open-by-handle", "/bin/busybox"]);
+    assert_blocked(&o, &["EPERM"]);
+}
+
+#[test]
+fn hostile_ptrace_of_pid_1_a_sibling_or_a_host_process_is_refused() {
+    hostile!(env, layer);
+    let mut host = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let host_pid = host.id().to_string();
+    for (what, script) in [
+        ("pid 1", "exec /bin/forge-hostile ptrace 1".to_owned()),
+        ("parent", "/bin/forge-hostile ptrace 1".to_owned()),
+        (
+            "sibling",
+            "sleep 30 & /bin/forge-hostile ptrace $!; r=$?; kill $!; exit $r".to_owned(),
+        ),
+        ("host", format!("/bin/forge-hostile ptrace {host_pid}")),
+    ] {
+        let o = attack_sh(&env, &layer, &[], &script);
+        assert_blocked(&o, &["EPERM", "ESRCH"]);
+        if what != "host" {
+            assert_blocked(&o, &["EPERM"]); // seccomp, before any pid lookup
+        }
+    }
+    let _ = host.kill();
+    let _ = host.wait();
+}
+
+/// A non-blocking host listener on a unix socket address.
+fn unix_listener_at(addr: &std::os::unix::net::SocketAddr) -> std::os::unix::net::UnixListener {
+    let l = std::os::unix::net::UnixListener::bind_addr(addr).unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+#[test]
+fn hostile_connect_to_a_host_abstract_socket_is_refused_even_with_network() {
+    use std::os::linux::net::SocketAddrExt;
+    hostile!(env, layer);
+    let name = format!("forge-hostile-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = unix_listener_at(&addr);
+    // Hermetic: another network namespace, so another abstract namespace.
+    let o = attack(&env, &layer, &[], &["abstract-connect", &name]);
+    assert_blocked(&o, &["ECONNREFUSED"]);
+    // Fixed-output shares the host's network namespace: landlock's
+    // abstract-socket scope is what stops it.
+    let o = attack(&env, &layer, &["--net"], &["abstract-connect", &name]);
+    assert_blocked(&o, &["EPERM"]);
+    assert!(listener.accept().is_err(), "a connection reached the host");
+}
+
+#[test]
+fn hostile_connect_to_an_undeclared_host_unix_socket_is_refused() {
+    hostile!(env, layer);
+    std::fs::create_dir_all(env.path("run")).unwrap();
+    let sock = env.path("run/host.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let o = attack(&env, &layer, &[], &["unix-connect", sock.to_str().unwrap()]);
+    assert_blocked(&o, &["ENOENT"]);
+    let o = attack(
+        &env,
+        &layer,
+        &["--net"],
+        &["unix-connect", sock.to_str().unwrap()],
+    );
+    assert_blocked(&o, &["ENOENT"]);
+    assert!(listener.accept().is_err(), "a connection reached the host");
+}
+
+#[test]
+fn hostile_xattrs_and_file_capabilities_are_refused() {
+    hostile!(env, layer);
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let f = out.join("tool");
+    let o = attack(
+        &env,
+        &layer,
+        &["--rw", out.to_str().unwrap()],
+        &["setxattr", f.to_str().unwrap()],
+    );
+    assert_blocked(&o, &["EOPNOTSUPP"]);
+    let o = attack(
+        &env,
+        &layer,
+        &["--rw", out.to_str().unwrap()],
+        &["setcap", f.to_str().unwrap()],
+    );
+    assert_blocked(&o, &["EOPNOTSUPP"]);
+    let o = attack(&env, &layer, &[], &["setcap", "/build/tool"]);
+    assert_blocked(&o, &["EOPNOTSUPP"]);
+    assert!(f.is_file(), "the attack made its file");
+    let listed = std::process::Command::new("getfattr")
+        .args(["-d", "-m", "-"])
+        .arg(&f)
+        .output();
+    if let Ok(l) = listed {
+        assert!(!stdout(&l).contains("user.forge"), "{}", stdout(&l));
+    }
+}
+
+#[test]
+fn hostile_setuid_chmod_is_refused() {
+    hostile!(env, layer);
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let f = out.join("suid");
+    let o = attack(
+        &env,
+        &layer,
+        &["--rw", out.to_str().unwrap()],
+        &["setuid-chmod", f.to_str().unwrap()],
+    );
+    assert_blocked(&o, &["EPERM"]);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7000, 0, "{mode:o}");
+}
+
+#[test]
+fn hostile_namespace_and_mount_calls_are_refused() {
+    hostile!(env, layer);
+    for args in [
+        &["unshare-user"][..],
+        &["setns", "/proc/1/ns/mnt"],
+        &["setns", "/proc/1/ns/user"],
+        &["mount-tmpfs", "/tmp"],
+        &["mount-tmpfs", "/build"],
+        &["pivot-root"],
+        &["chroot-out"],
+    ] {
+        let o = attack(&env, &layer, &[], args);
+        assert_blocked(&o, &["EPERM"]);
+    }
+}
+
+#[test]
+fn hostile_keyring_io_uring_and_personality_are_refused() {
+    hostile!(env, layer);
+    for args in [&["keyctl"][..], &["io-uring-setup"], &["personality"]] {
+        let o = attack(&env, &layer, &[], args);
+        assert_blocked(&o, &["EPERM"]);
+    }
+}
+
+#[test]
+fn hostile_32_bit_syscalls_kill_the_process() {
+    hostile!(env, layer);
+    let o = attack_sh(
+        &env,
+        &layer,
+        &[],
+        "/bin/forge-hostile int80; echo status=$?",
+    );
+    let s = stdout(&o);
+    assert!(!s.contains("ESCAPED"), "{s}");
+    // seccomp's architecture check kills it with SIGSYS (31): 128 + 31.
+    assert!(s.contains("status=159"), "{s}");
 }

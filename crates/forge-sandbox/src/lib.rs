@@ -18,10 +18,12 @@
 pub mod cgroup;
 pub mod harden;
 pub mod plan;
+pub mod profile;
 pub mod run;
 pub mod spec;
 pub mod sys;
 
+pub use profile::{Profile, ProfileError};
 pub use run::{
     monitor_main, run_here, run_via, run_via_with, Outcome, Output, RunOptions, SandboxError,
 };

@@ -7,7 +7,7 @@
 //! that runs the sandbox can receive it from the one that asked.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -41,14 +41,9 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The hermetic profile's limits (`sandbox/profiles/hermetic.toml`).
     fn default() -> Self {
-        Limits {
-            wall_timeout: None,
-            silence_timeout: None,
-            max_processes: 1024,
-            max_open_files: 4096,
-            tmp_size: 1 << 30,
-        }
+        crate::profile::Profile::hermetic().limits.clone()
     }
 }
 
@@ -106,57 +101,23 @@ pub const BUILD_UID: u32 = 1000;
 pub const BUILD_GID: u32 = 100;
 
 impl SandboxSpec {
-    /// A spec running `command` with forge's fixed environment and defaults.
+    /// A spec running `command` with forge's fixed environment and defaults:
+    /// the hermetic profile (`sandbox/profiles/hermetic.toml`).
     pub fn new(command: Vec<String>) -> Self {
-        SandboxSpec {
-            command,
-            env: default_env(),
-            binds: Vec::new(),
-            root_layers: Vec::new(),
-            build_dir: None,
-            cwd: PathBuf::from("/build"),
-            network: false,
-            hostname: "localhost".into(),
-            uid: BUILD_UID,
-            gid: BUILD_GID,
-            limits: Limits::default(),
-            enforcement: Enforcement::Hard,
-            pids_cgroup: None,
-        }
+        crate::profile::Profile::hermetic().spec(command)
     }
 }
 
 /// Host files a sandbox with network access needs to use it: name
-/// resolution and the CA bundle, read-only at the same paths. Only those
-/// that exist on this host are returned.
+/// resolution and the CA bundle, read-only at the same paths (the
+/// fixed-output profile's `host-files`). Only those that exist on this host
+/// are returned.
 pub fn network_binds() -> Vec<Bind> {
-    ["/etc/resolv.conf", "/etc/ssl/certs", "/etc/pki/tls/certs"]
-        .iter()
-        .filter(|p| Path::new(p).exists())
-        .map(|p| Bind {
-            host: PathBuf::from(p),
-            inside: PathBuf::from(p),
-            writable: false,
-        })
-        .collect()
+    crate::profile::Profile::fixed_output().host_binds()
 }
 
-/// forge's fixed build environment (DESIGN.md decision 7).
+/// forge's fixed build environment (DESIGN.md decision 7): the hermetic
+/// profile's `[env]`.
 pub fn default_env() -> BTreeMap<String, String> {
-    [
-        ("HOME", "/homeless-shelter"),
-        ("TMPDIR", "/tmp"),
-        ("TEMPDIR", "/tmp"),
-        ("TMP", "/tmp"),
-        ("TZ", "UTC"),
-        ("LANG", "C.UTF-8"),
-        ("LC_ALL", "C.UTF-8"),
-        ("SOURCE_DATE_EPOCH", "1"),
-        ("PATH", "/bin:/usr/bin"),
-        ("FORGE_BUILD_CORES", "1"),
-        ("TERM", "dumb"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    crate::profile::Profile::hermetic().env.clone()
 }

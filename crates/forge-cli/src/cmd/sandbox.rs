@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use forge_sandbox::{Bind, SandboxSpec};
+use forge_sandbox::{Bind, Profile, SandboxSpec};
 
 use crate::output::{CmdResult, Outcome};
 
@@ -26,7 +26,12 @@ pub enum SandboxCommand {
         /// /usr, /lib… (repeatable; earlier layers win where they overlap).
         #[arg(long = "root-layer", value_name = "DIR")]
         root_layer: Vec<PathBuf>,
-        /// Share the host's network (as fixed-output fetches do).
+        /// The sandbox profile: hermetic (the default), fixed-output, or
+        /// the path of a profile file (see `forge sandbox profiles`).
+        #[arg(long, value_name = "NAME|PATH.toml", conflicts_with = "net")]
+        profile: Option<String>,
+        /// Shorthand for --profile fixed-output: the host's network, its
+        /// resolver configuration and CA bundle.
         #[arg(long)]
         net: bool,
         /// Kill everything after this many seconds.
@@ -52,6 +57,15 @@ pub enum SandboxCommand {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// Print the built-in sandbox profiles (sandbox/profiles/*.toml).
+    Profiles {
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Print one profile's TOML instead of the summary.
+        #[arg(long, value_name = "NAME")]
+        show: Option<String>,
+    },
     /// Run a real sandbox on this kernel and print which layers it enforced.
     /// Exits 3 if any layer is missing (builds would refuse to run).
     Check {
@@ -73,6 +87,7 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             ro,
             rw,
             root_layer,
+            profile,
             net,
             timeout,
             silence_timeout,
@@ -82,7 +97,12 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             env,
             command,
         } => {
-            let mut spec = SandboxSpec::new(command);
+            let profile = match (&profile, net) {
+                (Some(p), _) => Profile::resolve(p)?,
+                (None, true) => Profile::fixed_output().clone(),
+                (None, false) => Profile::hermetic().clone(),
+            };
+            let mut spec = profile.spec(command);
             for (paths, writable) in [(ro, false), (rw, true)] {
                 for p in paths {
                     let abs = std::path::absolute(&p)
@@ -106,14 +126,13 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                 };
                 spec.env.insert(k.to_owned(), v.to_owned());
             }
-            spec.network = net;
-            if net {
-                // As the fixed-output profile: the host's resolver
-                // configuration and CA bundle, nothing else.
-                spec.binds.extend(forge_sandbox::spec::network_binds());
+            if let Some(t) = timeout {
+                spec.limits.wall_timeout = Some(Duration::from_secs(t));
             }
-            spec.limits.wall_timeout = timeout.map(Duration::from_secs);
-            spec.limits.silence_timeout = silence_timeout.map(Duration::from_secs);
+            if let Some(t) = silence_timeout {
+                spec.limits.silence_timeout = Some(Duration::from_secs(t));
+            }
+            let (wall, silence) = (spec.limits.wall_timeout, spec.limits.silence_timeout);
             if let Some(n) = max_processes {
                 spec.limits.max_processes = n;
             }
@@ -131,13 +150,13 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             if outcome.timed_out {
                 eprintln!(
                     "error: killed after the {}s timeout (every process in the sandbox is gone)",
-                    timeout.unwrap_or_default()
+                    wall.unwrap_or_default().as_secs()
                 );
             }
             if outcome.silent_too_long {
                 eprintln!(
                     "error: killed after {}s without output (every process in the sandbox is gone)",
-                    silence_timeout.unwrap_or_default()
+                    silence.unwrap_or_default().as_secs()
                 );
             }
             let code = outcome.exit_code();
@@ -148,11 +167,76 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
             }
         }
         SandboxCommand::Check { json } => check(json),
+        SandboxCommand::Profiles { json, show } => profiles(json, show),
         SandboxCommand::Noop => Ok(Outcome::Success),
         SandboxCommand::Exec { spec, outcome } => {
             std::process::exit(forge_sandbox::monitor_main(&spec, &outcome));
         }
     }
+}
+
+fn profiles(json: bool, show: Option<String>) -> CmdResult {
+    if let Some(name) = show {
+        // A built-in profile's file as written, comments included.
+        match name.as_str() {
+            "hermetic" => print!("{}", forge_sandbox::profile::HERMETIC_TOML),
+            "fixed-output" => print!("{}", forge_sandbox::profile::FIXED_OUTPUT_TOML),
+            other => print!("{}", Profile::resolve(other)?.to_toml()),
+        }
+        return Ok(Outcome::Success);
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            file: &'a str,
+            #[serde(flatten)]
+            profile: &'a Profile,
+        }
+        let all: Vec<Entry> = Profile::builtins()
+            .into_iter()
+            .map(|(profile, file)| Entry { file, profile })
+            .collect();
+        crate::output::print_json(&all)?;
+        return Ok(Outcome::Success);
+    }
+    for (p, file) in Profile::builtins() {
+        let l = &p.limits;
+        println!("{}  ({file})", p.name);
+        println!("  {}", p.description);
+        println!(
+            "  network {}, host files {}, hostname {}, uid/gid {}/{}, {} enforcement",
+            if p.network { "yes" } else { "no" },
+            if p.host_files.is_empty() {
+                "none".to_owned()
+            } else {
+                p.host_files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+            p.hostname,
+            p.uid,
+            p.gid,
+            match p.enforcement {
+                forge_sandbox::Enforcement::Hard => "hard",
+                forge_sandbox::Enforcement::BestEffort => "best-effort",
+            }
+        );
+        println!(
+            "  limits: {} processes, {} open files, /tmp {}, timeout {}, silence timeout {}",
+            l.max_processes,
+            l.max_open_files,
+            crate::output::human_bytes(l.tmp_size),
+            l.wall_timeout
+                .map_or("none".into(), |d| format!("{}s", d.as_secs())),
+            l.silence_timeout
+                .map_or("none".into(), |d| format!("{}s", d.as_secs())),
+        );
+        let env: Vec<String> = p.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  env: {}", env.join(" "));
+    }
+    Ok(Outcome::Success)
 }
 
 #[derive(serde::Serialize)]
