@@ -47,7 +47,7 @@ fn store_from_a_newer_forge_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("schema version 99"), "{stderr}");
-    assert!(stderr.contains("only knows versions up to 1"), "{stderr}");
+    assert!(stderr.contains("only knows versions up to "), "{stderr}");
     assert!(stderr.contains("hint: "), "{stderr}");
 }
 

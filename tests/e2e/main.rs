@@ -16,5 +16,6 @@ mod concurrency;
 mod crash;
 mod gc;
 mod nar_oracle;
+mod recipes;
 mod sandbox;
 mod store_cli;

@@ -170,6 +170,16 @@ impl LockFile {
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         tmp.write_all(Self::to_text(&self.inputs).as_bytes())
             .map_err(io)?;
+        // A temporary file is 0600; a lock file is as readable as the recipe.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join("recipe.toml"))
+                .map(|m| m.permissions().mode() & 0o666)
+                .unwrap_or(0o644);
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io)?;
+        }
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(&self.file).map_err(|e| io(e.error))?;
         self.loaded = self.inputs.clone();
