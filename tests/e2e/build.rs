@@ -665,3 +665,115 @@ fn shell_enters_the_recipes_sandbox() {
     // Nothing was built or registered.
     assert_eq!(fs::read_dir(env.root().join("store")).unwrap().count(), 1);
 }
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmd = fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(marker).then_some(cmd)
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_cancels_cleanly() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "fast", &[], "echo fast > $out");
+    recipe(
+        &env,
+        "hang",
+        &["fast"],
+        "mkdir $out; echo started; sleep 4243; echo never > $out/x",
+    );
+    let child = env
+        .forge()
+        .args(["build", "hang"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&env.forge().args(["log", "hang"]).output().unwrap().stdout)
+        .contains("started")
+    {
+        assert!(Instant::now() < deadline, "the builder never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!processes_with("sleep 4243").is_empty());
+    let t = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "cancelling took {:?}",
+        t.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: interrupted"), "{err}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        processes_with("sleep 4243"),
+        Vec::<String>::new(),
+        "a builder survived"
+    );
+    // `fast` was registered before the interruption; nothing of `hang` was.
+    let names: Vec<String> = fs::read_dir(env.root().join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("-fast-1")), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("hang")), "{names:?}");
+    assert_eq!(
+        fs::read_dir(env.root().join("tmp")).unwrap().count(),
+        0,
+        "scratch left behind"
+    );
+    env.ok(&["store", "verify", "--check-contents"]);
+}
+
+#[test]
+fn keep_going_builds_what_does_not_depend_on_a_failure() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "bad", &[], "exit 3");
+    recipe(&env, "needs_bad", &["bad"], "cat $bad > $out");
+    recipe(&env, "good", &[], "sleep 1; echo good > $out");
+    recipe(
+        &env,
+        "root",
+        &["needs_bad", "good"],
+        "cat $needs_bad $good > $out",
+    );
+    // Without --keep-going the first failure stops new builds.
+    let out = env.run(&["build", "-j1", "root"]);
+    assert_eq!(out.status.code(), Some(1));
+    let with = env.run(&["build", "--keep-going", "-j1", "root"]);
+    let err = String::from_utf8_lossy(&with.stderr);
+    assert_eq!(with.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad-1: builder failed with exit code 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("needs_bad-1: not built because bad-1 failed"),
+        "{err}"
+    );
+    assert!(err.contains("root-1: not built because"), "{err}");
+    // `good` was built despite the failure.
+    let good = build(&env, "good", &["--no-link"]);
+    assert!(
+        good.built.is_empty(),
+        "good was already built by --keep-going"
+    );
+}
