@@ -4,3 +4,5 @@
 //! CLI. It turns recipes into derivations, realises their inputs (fetches,
 //! local paths, seeds, other recipes), runs each derivation in the sandbox
 //! and registers its content-addressed outputs.
+
+pub mod fetch;
