@@ -13,6 +13,7 @@ mod common;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod fetch;
 mod gc;
 mod nar_oracle;
 mod sandbox;

@@ -70,7 +70,7 @@ pub enum UnpackError {
     },
     /// Reading or decompressing the archive failed: it is corrupt, truncated
     /// or not of the declared kind.
-    #[error("cannot read {kind} archive {}{}: {source}\nhint: check that `unpack = \"{kind}\"` matches the file (its hash matched, so the file is the one pinned)", archive.display(), at_entry(entry))]
+    #[error("cannot read {kind} archive {}{}: {source}\nhint: check that `unpack = \"{kind}\"` matches the format of the file", archive.display(), at_entry(entry))]
     Read {
         /// The archive.
         archive: PathBuf,

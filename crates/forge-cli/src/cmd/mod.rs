@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod fetch;
 pub mod hash;
 pub mod nar;
 pub mod recipe;
