@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,7 +33,7 @@ impl Request {
 
 type Handler = dyn Fn(usize, &Request) -> Vec<u8> + Send + Sync;
 
-/// A one-thread HTTP/1.1 server: each connection gets one scripted reply
+/// A small HTTP/1.1 server: each connection gets one scripted reply
 /// (the handler sees the request's index and the request), then is closed.
 struct Server {
     base: String,
@@ -46,36 +46,13 @@ impl Server {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
-        let handler: Box<Handler> = Box::new(handler);
+        let handler: Arc<Handler> = Arc::new(handler);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    continue;
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let mut headers = Vec::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = h.trim_end().split_once(':') {
-                        headers.push((k.trim().to_owned(), v.trim().to_owned()));
-                    }
-                }
-                let req = Request { path, headers };
-                let index = {
-                    let mut s = seen.lock().unwrap();
-                    s.push(req.clone());
-                    s.len() - 1
-                };
-                let reply = handler(index, &req);
-                let _ = stream.write_all(&reply);
-                let _ = stream.flush();
-                let _ = stream.shutdown(Shutdown::Both);
+                let Ok(stream) = stream else { continue };
+                let (seen, handler) = (Arc::clone(&seen), Arc::clone(&handler));
+                // A thread per connection, so a slow reply holds up no other.
+                std::thread::spawn(move || serve(stream, &seen, &*handler));
             }
         });
         Server { base, requests }
@@ -88,6 +65,37 @@ impl Server {
     fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
+}
+
+/// Reads one request from `stream`, records it, writes the handler's reply
+/// and closes the connection.
+fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Handler) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let req = Request { path, headers };
+    let index = {
+        let mut s = seen.lock().unwrap();
+        s.push(req.clone());
+        s.len() - 1
+    };
+    let reply = handler(index, &req);
+    let _ = stream.write_all(&reply);
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// A response: status line, headers (plus Content-Length of the full body
@@ -474,6 +482,35 @@ fn gives_up_after_the_retries() {
     assert!(e.to_string().contains("429"), "{e}");
     assert_eq!(server.requests().len(), 3);
     assert_nothing_left(&dest);
+}
+
+#[test]
+fn a_silent_server_times_out_and_is_retried() {
+    let body = payload(2000);
+    let b = body.clone();
+    let server = Server::start(move |i, _| {
+        if i == 0 {
+            // Say nothing for longer than the read timeout.
+            std::thread::sleep(Duration::from_millis(800));
+        }
+        ok(&b)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("file");
+    let opts = FetchOptions {
+        read_timeout: Duration::from_millis(200),
+        ..fast()
+    };
+    let rec = Recorder::default();
+    let d = download(&server.url("/slow"), &sha256(&body), &dest, &rec, &opts).unwrap();
+    assert_eq!(d.attempts, 2);
+    assert_eq!(fs_read(&dest), body);
+    let retries = rec.retries.lock().unwrap();
+    assert!(
+        retries[0].1.to_lowercase().contains("timed out") || retries[0].1.contains("timeout"),
+        "{:?}",
+        retries[0]
+    );
 }
 
 #[test]
