@@ -317,7 +317,10 @@ pub fn fetch(
     let download = download(&spec.url, &spec.hash, &file, progress, opts)?;
     let unpacked = match spec.unpack {
         None => {
-            move_file(&file, out)?;
+            if let Err(e) = move_file(&file, out) {
+                let _ = fs::remove_file(&file);
+                return Err(e);
+            }
             None
         }
         Some(kind) => {
