@@ -14,6 +14,7 @@ mod bad_input;
 mod build;
 mod concurrency;
 mod crash;
+mod fetch;
 mod gc;
 mod nar_oracle;
 mod recipes;

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 pub mod graph;
 pub mod lockfile;
 pub mod log;

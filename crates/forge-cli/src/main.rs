@@ -91,6 +91,10 @@ enum Command {
     /// Try the build sandbox by hand.
     #[command(subcommand)]
     Sandbox(cmd::sandbox::SandboxCommand),
+    /// Internal: fetch one input (run by the build engine in the
+    /// fixed-output sandbox).
+    #[command(name = "__fetch", hide = true)]
+    Fetch(cmd::fetch::FetchArgs),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
         Command::Nar(c) => cmd::nar::run(c),
         Command::Recipe(c) => cmd::recipe::run(c),
         Command::Sandbox(c) => cmd::sandbox::run(c),
+        Command::Fetch(a) => cmd::fetch::run(a),
     };
     match result {
         Ok(code) => code.into(),

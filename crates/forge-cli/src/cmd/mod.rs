@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod build;
+pub mod fetch;
 pub mod hash;
 pub mod nar;
 pub mod recipe;
