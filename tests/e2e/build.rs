@@ -777,3 +777,104 @@ fn keep_going_builds_what_does_not_depend_on_a_failure() {
         "good was already built by --keep-going"
     );
 }
+
+/// A `fetch` recipe for `file` (a file:// URL) pinned to `sha256`.
+fn fetch_recipe(env: &Env, name: &str, file: &Path, sha256: &str, unpack: Option<&str>) {
+    let unpack = unpack
+        .map(|u| format!(", unpack = \"{u}\""))
+        .unwrap_or_default();
+    write(
+        &env.path(&format!("{name}/recipe.toml")),
+        format!(
+            "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\nsrc = {{ fetch = \"file://{}\", sha256 = \"{sha256}\"{unpack} }}\n\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", \"cp -r $src $out\"]\n",
+            file.display()
+        ),
+    );
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn fetches_are_checked_unpacked_and_never_repeated() {
+    let env = Env::new();
+    tools(&env);
+    // A tarball with a single top-level directory.
+    write(&env.path("pkg/demo-1.0/hello.txt"), "hi from a tarball\n");
+    let tarball = env.path("demo-1.0.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(env.path("pkg"))
+        .arg("demo-1.0")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let sha = sha256_hex(&tarball);
+    fetch_recipe(&env, "unpacked", &tarball, &sha, Some("tar.gz"));
+    let out = env.run(&["build", "--json", "unpacked"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"event\":\"fetching\""), "{stdout}");
+    assert_eq!(
+        fs::read_to_string(env.path("result/hello.txt")).unwrap(),
+        "hi from a tarball\n"
+    );
+    // Another recipe with the same pinned file: no download, even though
+    // the file is gone from where the URL points.
+    fs::rename(&tarball, env.path("moved.tar.gz")).unwrap();
+    fetch_recipe(&env, "again", &tarball, &sha, Some("tar.gz"));
+    let out = env.run(&["build", "--json", "again"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("\"event\":\"fetching\""),
+        "downloaded again: {stdout}"
+    );
+}
+
+#[test]
+fn a_fetch_hash_mismatch_shows_both_hashes_and_registers_nothing() {
+    let env = Env::new();
+    tools(&env);
+    let file = env.path("data.bin");
+    write(&file, "the real bytes\n");
+    let actual = sha256_hex(&file);
+    let wrong = "0".repeat(64);
+    fetch_recipe(&env, "mismatch", &file, &wrong, None);
+    let out = env.run(&["build", "mismatch"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("mismatch/recipe.toml:7:"), "{err}");
+    assert!(err.contains(&format!("sha256 = \"{wrong}\"")), "{err}");
+    assert!(err.contains(&format!("sha256 = \"{actual}\"")), "{err}");
+    // Only the tools input made it into the store.
+    let names: Vec<String> = fs::read_dir(env.root().join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("-tools"), "{names:?}");
+    // With the right hash it builds.
+    fetch_recipe(&env, "mismatch", &file, &actual, None);
+    build(&env, "mismatch", &[]);
+    assert_eq!(
+        fs::read_to_string(env.path("result")).unwrap(),
+        "the real bytes\n"
+    );
+}

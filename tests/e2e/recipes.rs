@@ -69,3 +69,14 @@ fn greeter_links_a_two_output_library_and_reads_words() {
     assert_eq!(closure.lines().collect::<Vec<_>>(), vec![out, dev]);
     assert_eq!(env.ok(&["store", "closure", "lib"]).trim(), out);
 }
+
+#[test]
+fn attrs_sdist_is_fetched_from_pypi_checked_and_unpacked() {
+    let env = Env::new();
+    recipes(&env);
+    let out = env.run(&["build", "--update-locks", "recipes/attrs-sdist"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let pyproject = fs::read_to_string(env.path("result/pyproject.toml")).unwrap();
+    assert!(pyproject.contains("name = \"attrs\""), "{pyproject}");
+}

@@ -986,11 +986,241 @@ impl Ctx<'_> {
         hash: &Hash,
         unpack: Option<forge_core::recipe::Unpack>,
     ) -> Result<StorePath, BuildError> {
-        let _ = (i, input, hash, unpack);
-        Err(BuildError::Fetch(format!(
-            "{url}: fetching is not wired into the engine yet"
-        )))
+        let node = &self.graph.nodes[i];
+        let name = fetch_name(url, unpack);
+        // The action-cache key of a fetch: what is fetched (its hash, how it
+        // is unpacked, its name), never where from, so a mirror is the same
+        // fetch and a fetched object is never downloaded again.
+        let key = blake3::hash(
+            format!(
+                "forge:fetch:v1\n{hash}\n{}\n{name}",
+                unpack.map_or("none", |u| u.as_str())
+            )
+            .as_bytes(),
+        );
+        let digest = format!("blake3:{}", key.to_hex());
+        if let Some(r) = self
+            .store
+            .lock()
+            .expect("store lock")
+            .db()
+            .realisation(&digest, "out")?
+        {
+            return Ok(r.path);
+        }
+        let locks_dir = self.root.join("locks").join("builds");
+        fs::create_dir_all(&locks_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", locks_dir.display()),
+            source,
+        })?;
+        let _lock = FileLock::acquire(&locks_dir.join(key.to_hex().as_str()), LockMode::Exclusive)?;
+        if let Some(r) = self
+            .store
+            .lock()
+            .expect("store lock")
+            .db()
+            .realisation(&digest, "out")?
+        {
+            return Ok(r.path);
+        }
+        self.reporter.event(&Event::Fetching {
+            recipe: node.recipe.store_name(),
+            url: url.to_owned(),
+        });
+        let tmp_root = self.store.lock().expect("store lock").layout().tmp_dir();
+        let work = WorkDir::new(&tmp_root, &key.to_hex())?;
+        let build_dir = work.dir.join("build");
+        fs::create_dir(&build_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", build_dir.display()),
+            source,
+        })?;
+        // The fetcher is forge itself, in the fixed-output sandbox: the
+        // network, the host's resolv.conf and CA bundle, and read-only only
+        // the forge binary and the libraries it loads; nothing else.
+        let exe = fs::canonicalize(&self.opts.forge_exe).map_err(|source| BuildError::Io {
+            what: format!("resolving {}", self.opts.forge_exe.display()),
+            source,
+        })?;
+        let mut command = vec![
+            exe.display().to_string(),
+            "__fetch".to_owned(),
+            "--url".to_owned(),
+            url.to_owned(),
+            "--hash".to_owned(),
+            hash.to_string(),
+            "--out".to_owned(),
+            "/build/out".to_owned(),
+        ];
+        if let Some(u) = unpack {
+            command.extend(["--unpack".to_owned(), u.as_str().to_owned()]);
+        }
+        let mut spec = SandboxSpec::new(command);
+        spec.enforcement = self.opts.enforcement;
+        spec.network = true;
+        spec.binds.extend(forge_sandbox::spec::network_binds());
+        for f in executable_closure(&exe).map_err(|e| {
+            BuildError::Fetch(format!(
+                "{url}: cannot expose the fetcher {} in the sandbox: {e}",
+                exe.display()
+            ))
+        })? {
+            spec.binds.push(Bind {
+                host: fs::canonicalize(&f).unwrap_or_else(|_| f.clone()),
+                inside: f,
+                writable: false,
+            });
+        }
+        // A file:// URL names a host file: that one file is exposed too.
+        if let Some(local) = url.strip_prefix("file://") {
+            let local = PathBuf::from(local);
+            if let Ok(real) = fs::canonicalize(&local) {
+                spec.binds.push(Bind {
+                    host: real,
+                    inside: local,
+                    writable: false,
+                });
+            }
+        }
+        spec.build_dir = Some(build_dir.clone());
+        let log_path = log::log_file(&self.root, &key.to_hex());
+        let log = LogWriter::create(&log_path, self.opts.print_logs, &format!("fetch {name}> "))
+            .map_err(|source| BuildError::Io {
+                what: format!("creating log {}", log_path.display()),
+                source,
+            })?;
+        let outcome = forge_sandbox::run_via_with(
+            &self.opts.forge_exe,
+            &["sandbox", "__exec"],
+            &spec,
+            forge_sandbox::RunOptions {
+                output: forge_sandbox::Output::Capture(Box::new(log.clone())),
+                cancel: Some(self.cancel.clone()),
+            },
+        );
+        let tail = log.finish().map_err(|source| BuildError::Io {
+            what: format!("writing log {}", log_path.display()),
+            source,
+        })?;
+        let outcome = outcome?;
+        if outcome.cancelled {
+            return Err(BuildError::Interrupted);
+        }
+        if outcome.code != Some(0) {
+            // The fetcher's own message (with its hint) is the useful part.
+            let message: Vec<String> = tail
+                .into_iter()
+                .filter(|l| !l.starts_with("forge-fetch "))
+                .collect();
+            let loc = node.recipe.input_location(input);
+            return Err(BuildError::Fetch(format!(
+                "{}:{}:{}: fetch input `{input}` ({url}) failed:\n{}",
+                node.file.display(),
+                loc.line,
+                loc.column,
+                message.join("\n")
+            )));
+        }
+        let out = build_dir.join("out");
+        if unpack.is_none() {
+            // Check again outside the sandbox: the hash is what makes a
+            // download trustworthy.
+            let actual = {
+                use std::io::Read;
+                let mut f = fs::File::open(&out).map_err(|source| BuildError::Io {
+                    what: format!("reading the download {}", out.display()),
+                    source,
+                })?;
+                let mut h = forge_core::hash::Hasher::new(hash.algo());
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = f.read(&mut buf).map_err(|source| BuildError::Io {
+                        what: format!("hashing the download {}", out.display()),
+                        source,
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                h.finalize()
+            };
+            if &actual != hash {
+                return Err(BuildError::HashMismatch {
+                    what: url.to_owned(),
+                    algo: hash.algo().to_string(),
+                    expected: hash.to_hex(),
+                    actual: actual.to_hex(),
+                });
+            }
+        }
+        let store_name = StorePathName::sanitize(&name);
+        let mut store = self.store.lock().expect("store lock");
+        let added = store.add_source(&out, store_name, &forge_store::tree::NoProgress)?;
+        store
+            .db_mut()
+            .register_realisation(&forge_store::Realisation {
+                action_digest: digest,
+                output: "out".into(),
+                path: added.info.path.clone(),
+                signatures: BTreeSet::new(),
+            })?;
+        Ok(added.info.path)
     }
+}
+
+/// The store name of a fetched input: the URL's file name, without the
+/// archive extension when it is unpacked.
+fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let base = path
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("download");
+    let mut name = base.to_owned();
+    if unpack.is_some() {
+        for ext in [
+            ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tar.bz2", ".tbz2", ".tar", ".zip",
+            ".whl", ".deb",
+        ] {
+            if let Some(stem) = name.strip_suffix(ext) {
+                name = stem.to_owned();
+                break;
+            }
+        }
+    }
+    name
+}
+
+/// An executable and every file the dynamic loader needs to run it (its
+/// interpreter and DT_NEEDED closure, resolved like ld.so on this host).
+fn executable_closure(exe: &Path) -> Result<Vec<PathBuf>, String> {
+    use crate::seed::resolve::{LibrarySearch, Wanted};
+    let mut search = LibrarySearch::new(Path::new("/"));
+    let mut seen = BTreeSet::new();
+    let mut queue = vec![exe.to_owned()];
+    while let Some(f) = queue.pop() {
+        if !seen.insert(f.clone()) {
+            continue;
+        }
+        let bytes = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let info =
+            crate::seed::ElfInfo::parse(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
+        if let Some(interp) = &info.interpreter {
+            queue.push(PathBuf::from(interp));
+        }
+        let wanted = Wanted {
+            class: info.class,
+            endian: info.endian,
+            machine: info.machine,
+        };
+        for name in &info.needed {
+            let found = search
+                .find(name, &[], &[], &wanted)
+                .ok_or_else(|| format!("{} needs {name}, which is not found", f.display()))?;
+            queue.push(found);
+        }
+    }
+    Ok(seen.into_iter().collect())
 }
 
 /// What `<root>/cache/seeds/<key>.json` remembers of a seed import.

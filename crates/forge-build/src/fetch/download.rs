@@ -213,6 +213,42 @@ struct Resume {
     validator: Option<String>,
 }
 
+/// Where hosts keep their CA bundle; `SSL_CERT_FILE` comes first.
+const CA_BUNDLES: [&str; 3] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// A TLS configuration trusting the host's CA bundle, when it has one (the
+/// fixed-output sandbox exposes it): a host behind a TLS-inspecting proxy
+/// trusts that proxy's CA there, and so must a fetch. Without a bundle,
+/// ureq's compiled-in web PKI roots are used.
+fn host_tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let file = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(CA_BUNDLES.iter().map(PathBuf::from))
+        .find(|p| p.is_file())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&file).ok()?.flatten() {
+        // A certificate the parser rejects is skipped, as OpenSSL does.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return None;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(std::sync::Arc::new(config))
+}
+
 fn http(
     url: &str,
     part: &Path,
@@ -228,6 +264,9 @@ fn http(
         .redirects(opts.max_redirects);
     if opts.proxy_from_env && !no_proxy(url) {
         builder = builder.try_proxy_from_env(true);
+    }
+    if let Some(config) = host_tls_config() {
+        builder = builder.tls_config(config);
     }
     let agent = builder.build();
     let mut resume = Resume::default();
