@@ -38,6 +38,10 @@ fn recipe_index(root: &Path, recipe_dir: &Path) -> PathBuf {
 /// Records that `recipe_dir` was last built as derivation `hex`.
 pub fn record_recipe(root: &Path, recipe_dir: &Path, hex: &str) -> io::Result<()> {
     let f = recipe_index(root, recipe_dir);
+    // The common case, a no-op rebuild, writes nothing.
+    if fs::read_to_string(&f).is_ok_and(|s| s.trim() == hex) {
+        return Ok(());
+    }
     if let Some(parent) = f.parent() {
         fs::create_dir_all(parent)?;
     }
