@@ -495,6 +495,7 @@ impl Profile {
             limits: self.limits.clone(),
             enforcement: self.enforcement,
             pids_cgroup: None,
+            pids_cgroup_dir: None,
         }
     }
 

@@ -196,6 +196,7 @@ pub fn run_via_with(
         .as_ref()
         .and_then(|c| c.path().file_name())
         .map(|n| n.to_string_lossy().into_owned());
+    spec.pids_cgroup_dir = cgroup.as_ref().map(|c| c.path().to_owned());
     let spec = &spec;
     let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Monitor(e.to_string()))?;
     fs::write(&spec_file, json).map_err(io_err("writing the sandbox spec"))?;
@@ -410,8 +411,12 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
     let plan = plan_with_layers(spec, &is_dir, &layers)?;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Some(name) = &spec.pids_cgroup {
-        // The caller moves us into the cgroup right after starting us; the
-        // sandbox must not be forked before that, or it escapes the limit.
+        // Move ourselves in (we are root, like the caller); failing that,
+        // wait for the caller, which moves us right after starting us. The
+        // sandbox must not be forked before, or it escapes the limit.
+        if let Some(dir) = &spec.pids_cgroup_dir {
+            let _ = fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while !fs::read_to_string("/proc/self/cgroup").is_ok_and(|c| c.contains(name.as_str())) {
             if Instant::now() > deadline {

@@ -93,6 +93,11 @@ pub struct SandboxSpec {
     /// forks the sandbox (root only; see `cgroup`).
     #[serde(default)]
     pub pids_cgroup: Option<String>,
+    /// Set by the runner with `pids_cgroup`: that cgroup's directory, so the
+    /// monitor (root, like its caller) can move itself in at once instead
+    /// of waiting for the caller to do it.
+    #[serde(default)]
+    pub pids_cgroup_dir: Option<PathBuf>,
 }
 
 /// The fixed identity of builds: outputs never depend on who ran them.
