@@ -878,3 +878,49 @@ fn a_fetch_hash_mismatch_shows_both_hashes_and_registers_nothing() {
         "the real bytes\n"
     );
 }
+
+#[test]
+fn a_fixed_output_recipe_is_checked_against_its_declared_hash() {
+    let env = Env::new();
+    tools(&env);
+    write(&env.path("expected"), "pinned bytes\n");
+    let sha = env.ok(&[
+        "hash",
+        "path",
+        "--algo",
+        "sha256",
+        env.path("expected").to_str().unwrap(),
+    ]);
+    let sha = sha.trim().trim_start_matches("sha256:").to_owned();
+    let fixed = |name: &str, text: &str, hash: &str| {
+        write(
+            &env.path(&format!("{name}/recipe.toml")),
+            format!(
+                "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", \"echo {text} > $out\"]\n\n[sandbox]\nnetwork = true\n\n[output]\nsha256 = \"{hash}\"\n"
+            ),
+        );
+    };
+    fixed("fo", "pinned bytes", &sha);
+    let out = build(&env, "fo", &[]);
+    assert_eq!(out.built, set(&["fo"]));
+    assert_eq!(
+        fs::read_to_string(env.path("result")).unwrap(),
+        "pinned bytes\n"
+    );
+    // Different bytes under the same pin: refused, both hashes shown.
+    fixed("fo2", "other bytes", &sha);
+    let bad = env.run(&["build", "fo2"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(err.contains("fo2-1: fixed output: hash mismatch"), "{err}");
+    assert!(
+        err.contains(&format!("expected sha256 = \"{sha}\"")),
+        "{err}"
+    );
+    assert!(!env
+        .path("result")
+        .read_link()
+        .unwrap()
+        .to_string_lossy()
+        .contains("fo2"));
+}
