@@ -35,6 +35,27 @@ fn recipe(env: &Env, name: &str, deps: &[&str], script: &str) {
     write(&env.path(&format!("{name}/recipe.toml")), text);
 }
 
+/// Starts `forge build name` and returns once its builder has printed
+/// `started` (seen through `forge log`).
+fn start_build(env: &Env, name: &str) -> std::process::Child {
+    let child = env
+        .forge()
+        .args(["build", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = env.forge().args(["log", name]).output().unwrap();
+        if String::from_utf8_lossy(&log.stdout).contains("started") {
+            return child;
+        }
+        assert!(Instant::now() < deadline, "the builder never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 struct Built {
     outputs: Vec<String>,
     built: BTreeSet<String>,
@@ -343,23 +364,7 @@ fn sigkill_mid_build_then_rebuild_succeeds() {
         &[],
         "mkdir $out; echo started; echo a > $out/a; sleep 30; echo b > $out/b",
     );
-    let mut child = env
-        .forge()
-        .args(["build", "slow"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the builder runs (its log exists and says so).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let started = env.forge().args(["log", "slow"]).output().unwrap();
-        if String::from_utf8_lossy(&started.stdout).contains("started") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the builder never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = start_build(&env, "slow");
     child.kill().unwrap();
     child.wait().unwrap();
     // The sandbox died with forge (no builder left behind).
@@ -691,20 +696,7 @@ fn sigterm_cancels_cleanly() {
         &["fast"],
         "mkdir $out; echo started; sleep 4243; echo never > $out/x",
     );
-    let child = env
-        .forge()
-        .args(["build", "hang"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !String::from_utf8_lossy(&env.forge().args(["log", "hang"]).output().unwrap().stdout)
-        .contains("started")
-    {
-        assert!(Instant::now() < deadline, "the builder never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = start_build(&env, "hang");
     assert!(!processes_with("sleep 4243").is_empty());
     let t = Instant::now();
     nix::sys::signal::kill(
