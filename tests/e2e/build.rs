@@ -38,7 +38,7 @@ fn recipe(env: &Env, name: &str, deps: &[&str], script: &str) {
 /// Starts `forge build name` and returns once its builder has printed
 /// `started` (seen through `forge log`).
 fn start_build(env: &Env, name: &str) -> std::process::Child {
-    let child = env
+    let mut child = env
         .forge()
         .args(["build", name])
         .stdout(Stdio::null())
@@ -51,7 +51,11 @@ fn start_build(env: &Env, name: &str) -> std::process::Child {
         if String::from_utf8_lossy(&log.stdout).contains("started") {
             return child;
         }
-        assert!(Instant::now() < deadline, "the builder never started");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the builder never started");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
