@@ -878,3 +878,28 @@ fn a_fetch_hash_mismatch_shows_both_hashes_and_registers_nothing() {
         "the real bytes\n"
     );
 }
+
+#[test]
+fn an_entry_named_after_its_own_output_is_registered_sorted() {
+    let env = Env::new();
+    tools(&env);
+    // Siblings whose names fall between any placeholder and any final
+    // digest, so that renaming the self-named entry changes its place in
+    // the directory's order.
+    recipe(
+        &env,
+        "selfname",
+        &[],
+        "A='0 1 2 3 4 5 6 7 8 9 a b c d f g h i j k l m n p q r s v w x y z'; \
+         mkdir $out; for a in $A; do touch \"$out/$a~\"; for b in $A; do touch \"$out/$a$b~\"; done; done; \
+         echo self > $out/$(basename $out)",
+    );
+    let b = build(&env, "selfname", &[]);
+    let out = &b.outputs[0];
+    let base = out.trim_start_matches("/forge/store/");
+    assert_eq!(
+        fs::read_to_string(env.path("result").join(base)).unwrap(),
+        "self\n"
+    );
+    env.ok(&["store", "verify", "--check-contents"]);
+}
