@@ -879,6 +879,35 @@ fn a_fetch_hash_mismatch_shows_both_hashes_and_registers_nothing() {
     );
 }
 
+/// Writes a recipe with several outputs running `script`.
+fn multi_recipe(env: &Env, name: &str, outputs: &[&str], script: &str) {
+    let outs: Vec<String> = outputs.iter().map(|o| format!("\"{o}\"")).collect();
+    let text = format!(
+        "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n\n[build]\noutputs = [{}]\ncommand = [\"${{sh}}/sh\", \"-c\", '''{script}''']\n",
+        outs.join(", ")
+    );
+    write(&env.path(&format!("{name}/recipe.toml")), text);
+}
+
+#[test]
+fn check_maps_every_output_placeholder_and_file_names() {
+    let env = Env::new();
+    tools(&env);
+    // `out` names `dev` and itself, in contents, a symlink and a file name.
+    multi_recipe(
+        &env,
+        "pair",
+        &["out", "dev"],
+        "mkdir $dev $out; echo dev > $dev/h; echo $dev > $out/dev-path; \
+         ln -s $dev/h $out/link; touch $out/$(basename $out)",
+    );
+    build(&env, "pair", &["--no-link"]);
+    let out = env.run(&["build", "--check", "pair"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 of 1 reproducible"), "{err}");
+}
+
 #[test]
 fn an_entry_named_after_its_own_output_is_registered_sorted() {
     let env = Env::new();

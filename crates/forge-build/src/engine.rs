@@ -702,20 +702,22 @@ impl Ctx<'_> {
     ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
         let mut detail = Vec::new();
         let mut same = true;
+        // Every output's placeholder (an output may name its siblings) maps
+        // to the recorded path, so that only real differences remain.
+        let pairs: Vec<(&str, &str)> = built
+            .iter()
+            .map(|b| (b.placeholder.hash_part(), previous[&b.output].hash_part()))
+            .collect();
         for b in built {
             let old = &previous[&b.output];
             let old_physical = self.store.lock().expect("store lock").physical(old);
-            // Rewrite the placeholder to the old path so that only real
-            // differences remain, then compare trees.
-            let diffs = crate::check::diff_trees(
-                &old_physical,
-                &b.staged,
-                Some((b.placeholder.hash_part(), old.hash_part())),
-            )
-            .map_err(|source| BuildError::Io {
-                what: format!("comparing {} with its rebuild", old),
-                source,
-            })?;
+            let diffs =
+                crate::check::diff_trees(&old_physical, &b.staged, &pairs).map_err(|source| {
+                    BuildError::Io {
+                        what: format!("comparing {} with its rebuild", old),
+                        source,
+                    }
+                })?;
             if !diffs.is_empty() {
                 same = false;
                 let kept = self.keep_check_tree(&b.staged, old)?;
