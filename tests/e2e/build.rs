@@ -909,6 +909,27 @@ fn check_maps_every_output_placeholder_and_file_names() {
 }
 
 #[test]
+fn a_symlinked_path_input_is_stored_as_what_was_hashed() {
+    let env = Env::new();
+    tools(&env);
+    write(&env.path("linked/real/data.txt"), "payload\n");
+    std::os::unix::fs::symlink("real", env.path("linked/src")).unwrap();
+    let text = "[recipe]\nname = \"linked\"\nversion = \"1\"\n\n[inputs]\nsh = { path = \"../tools\" }\nsrc = { path = \"src\" }\n\n[build]\ncommand = [\"${sh}/sh\", \"-c\", \"cat $src/data.txt > $out\"]\n";
+    write(&env.path("linked/recipe.toml"), text);
+    build(&env, "linked", &[]);
+    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "payload\n");
+    // The pin is the hash of what the build saw.
+    let lock = fs::read_to_string(env.path("linked/recipe.lock")).unwrap();
+    let hash = env.ok(&["hash", "path", env.path("linked/real").to_str().unwrap()]);
+    let hex = hash
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("blake3:");
+    assert!(lock.contains(hex), "{lock}\n{hash}");
+}
+
+#[test]
 fn an_entry_named_after_its_own_output_is_registered_sorted() {
     let env = Env::new();
     tools(&env);

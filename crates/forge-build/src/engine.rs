@@ -765,7 +765,11 @@ impl Ctx<'_> {
         let node = &self.graph.nodes[i];
         let host = node.dir.join(rel);
         let loc = node.recipe.input_location(input);
-        if fs::symlink_metadata(&host).is_err() {
+        // A symlink names what it points to: that is what is hashed (the
+        // source cache resolves it) and must be what is added, or the pin
+        // would describe other bytes than the build sees. A dangling one is
+        // a missing path.
+        let Ok(host) = fs::canonicalize(&host) else {
             return Err(BuildError::MissingPath {
                 file: node.file.clone(),
                 line: loc.line,
@@ -773,7 +777,7 @@ impl Ctx<'_> {
                 input: input.to_owned(),
                 path: host,
             });
-        }
+        };
         let want_sha = pinned.is_some_and(|h| h.algo() == HashAlgo::Sha256);
         let hashed = self.store.lock().expect("store lock").hash_source(&host)?;
         let (b3, sha) = (hashed.nar_blake3, Some(hashed.nar_sha256));
