@@ -930,6 +930,45 @@ fn a_symlinked_path_input_is_stored_as_what_was_hashed() {
 }
 
 #[test]
+fn scratch_directories_of_a_killed_build_are_swept_by_the_next_build() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "slow", &[], "mkdir $out; echo started; sleep 30");
+    let mut child = env
+        .forge()
+        .args(["build", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = env.forge().args(["log", "slow"]).output().unwrap();
+        if String::from_utf8_lossy(&started.stdout).contains("started") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the builder never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let scratch = |env: &Env| -> Vec<String> {
+        fs::read_dir(env.root().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        !scratch(&env).is_empty(),
+        "the killed build left its scratch"
+    );
+    // A build that adds nothing new to the store still sweeps.
+    recipe(&env, "quick", &[], "echo quick > $out");
+    build(&env, "quick", &["--no-link"]);
+    assert_eq!(scratch(&env), Vec::<String>::new());
+}
+
+#[test]
 fn an_entry_named_after_its_own_output_is_registered_sorted() {
     let env = Env::new();
     tools(&env);

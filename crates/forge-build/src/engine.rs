@@ -208,6 +208,9 @@ pub fn build(
     let graph = Graph::load(recipe)?;
     let store = Store::open(store_root)?;
     let _gc = store.lock_against_gc()?;
+    // Scratch directories of builds that died (SIGKILL, power loss) would
+    // otherwise stay until something is added to the store or collected.
+    store.remove_stale_staging()?;
     let root = store.layout().root().to_owned();
     reporter.event(&Event::Planned {
         total: graph.nodes.len(),
