@@ -262,6 +262,18 @@ pub fn build(
             Some(Input::Seed { .. }) => kind == "seed",
             _ => false,
         });
+        if !l.is_dirty() {
+            continue;
+        }
+        // One writer at a time per lock file (save merges with what is on
+        // disk now, so a concurrent re-pin is not undone).
+        let guard_dir = ctx.root.join("locks").join("recipe-locks");
+        fs::create_dir_all(&guard_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", guard_dir.display()),
+            source,
+        })?;
+        let key = blake3::hash(l.file.as_os_str().as_encoded_bytes());
+        let _guard = FileLock::acquire(&guard_dir.join(&key.to_hex()[..32]), LockMode::Exclusive)?;
         if l.save()? {
             locks_written.push(l.file.clone());
         }
