@@ -920,7 +920,11 @@ impl Ctx<'_> {
     /// Where the seed cache entry of the declaration `file` lives.
     fn seed_cache_file(&self, file: &Path) -> PathBuf {
         let abs = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
-        let key = blake3::hash(abs.as_os_str().as_encoded_bytes());
+        // v2: entries also watch the directories a reassembly would look in.
+        let mut key = blake3::Hasher::new();
+        key.update(b"forge:seed-cache:v2\0");
+        key.update(abs.as_os_str().as_encoded_bytes());
+        let key = key.finalize();
         self.root
             .join("cache")
             .join("seeds")
@@ -972,7 +976,7 @@ impl Ctx<'_> {
         manifest: &crate::seed::SeedManifest,
         hash: &Hash,
     ) {
-        let files: Vec<PathBuf> = manifest.entries.iter().map(|e| e.path.clone()).collect();
+        let files = seed_watch_list(manifest.entries.iter().map(|e| e.path.clone()));
         let Some(fingerprint) = host_fingerprint(&files) else {
             return;
         };
@@ -1259,21 +1263,57 @@ struct SeedCacheEntry {
     nar_blake3: String,
 }
 
+/// What a seed's cache entry must watch: every host path its manifest
+/// lists, the directory of each (an entry created there, such as the target
+/// of a symlink that dangled, or a library that now shadows another, changes
+/// it), and the dynamic loader's configuration and search directories,
+/// where a new library would be found first on reassembly.
+fn seed_watch_list(manifest: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut out = BTreeSet::new();
+    for p in manifest {
+        if let Some(parent) = p.parent() {
+            out.insert(parent.to_owned());
+        }
+        out.insert(p);
+    }
+    let mut search = crate::seed::resolve::LibrarySearch::new(Path::new("/"));
+    out.extend(search.conf_dirs().iter().cloned());
+    for f in ["/etc/ld.so.conf", "/etc/ld.so.conf.d"] {
+        out.insert(PathBuf::from(f));
+    }
+    if let Ok(d) = fs::read_dir("/etc/ld.so.conf.d") {
+        out.extend(d.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    out.into_iter().collect()
+}
+
 /// An lstat fingerprint of host files (type, size, mode, inode, device,
-/// mtime, ctime); `None` if one is gone or changed in the last seconds.
+/// mtime, ctime; a missing one counts as such); `None` if one changed in the
+/// last seconds.
 fn host_fingerprint(files: &[PathBuf]) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let now = std::time::SystemTime::now()
+    fingerprint_at(files, unix_now())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// [`host_fingerprint`] as of `now` (seconds since the epoch).
+fn fingerprint_at(files: &[PathBuf], now: i64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     let mut h = blake3::Hasher::new();
     for f in files {
-        let m = fs::symlink_metadata(f).ok()?;
+        h.update(f.as_os_str().as_encoded_bytes());
+        h.update(&[0]);
+        let Ok(m) = fs::symlink_metadata(f) else {
+            h.update(b"missing\0");
+            continue;
+        };
         if m.ctime() >= now - 2 || m.mtime() >= now - 2 {
             return None;
         }
-        h.update(f.as_os_str().as_encoded_bytes());
-        h.update(&[0]);
         for v in [
             m.mode() as u64,
             m.size(),
@@ -1329,5 +1369,33 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = forge_store::tree::remove_tree(&self.dir);
         let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_cache_watches_the_directories_of_its_files() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        fs::write(bin.join("tool"), "x").unwrap();
+        let list = seed_watch_list([bin.join("tool")].into_iter());
+        assert!(list.contains(&bin), "{list:?}");
+        assert!(list.contains(&PathBuf::from("/etc/ld.so.conf")), "{list:?}");
+        // As if a while later (changes just made are never cached).
+        let later = unix_now() + 100;
+        let before = fingerprint_at(&list, later).expect("old enough");
+        assert_eq!(host_fingerprint(&list), None, "just changed: not cached");
+        // A file appearing next to a listed one (the target of a symlink
+        // that dangled, a library that now comes first) is a change.
+        fs::write(bin.join("appeared"), "y").unwrap();
+        let after = fingerprint_at(&list, later).expect("old enough");
+        assert_ne!(before, after);
+        // A missing path is part of the fingerprint, not a reason to fail.
+        let with_missing = vec![d.path().join("nope")];
+        assert!(fingerprint_at(&with_missing, later).is_some());
     }
 }
