@@ -1077,7 +1077,18 @@ impl Ctx<'_> {
             "/build/out".to_owned(),
         ];
         if let Some(u) = unpack {
-            command.extend(["--unpack".to_owned(), u.as_str().to_owned()]);
+            // Keep the archive, to check its hash outside the sandbox too.
+            fs::create_dir(build_dir.join("work")).map_err(|source| BuildError::Io {
+                what: format!("creating {}", build_dir.join("work").display()),
+                source,
+            })?;
+            command.extend([
+                "--unpack".to_owned(),
+                u.as_str().to_owned(),
+                "--work-dir".to_owned(),
+                "/build/work".to_owned(),
+                "--keep-download".to_owned(),
+            ]);
         }
         let mut spec = SandboxSpec::new(command);
         spec.enforcement = self.opts.enforcement;
@@ -1146,20 +1157,26 @@ impl Ctx<'_> {
             )));
         }
         let out = build_dir.join("out");
-        if unpack.is_none() {
+        {
             // Check again outside the sandbox: the hash is what makes a
-            // download trustworthy.
+            // download trustworthy. For an archive, the download it was
+            // unpacked from (kept with --keep-download).
+            let download = if unpack.is_none() {
+                out.clone()
+            } else {
+                build_dir.join("work").join("download")
+            };
             let actual = {
                 use std::io::Read;
-                let mut f = fs::File::open(&out).map_err(|source| BuildError::Io {
-                    what: format!("reading the download {}", out.display()),
+                let mut f = fs::File::open(&download).map_err(|source| BuildError::Io {
+                    what: format!("reading the download {}", download.display()),
                     source,
                 })?;
                 let mut h = forge_core::hash::Hasher::new(hash.algo());
                 let mut buf = vec![0u8; 1 << 16];
                 loop {
                     let n = f.read(&mut buf).map_err(|source| BuildError::Io {
-                        what: format!("hashing the download {}", out.display()),
+                        what: format!("hashing the download {}", download.display()),
                         source,
                     })?;
                     if n == 0 {
