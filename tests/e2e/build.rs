@@ -921,3 +921,117 @@ fn a_fixed_output_recipe_is_checked_against_its_declared_hash() {
         .to_string_lossy()
         .contains("fo2"));
 }
+
+/// Writes a recipe with several outputs running `script`.
+fn multi_recipe(env: &Env, name: &str, outputs: &[&str], script: &str) {
+    let outs: Vec<String> = outputs.iter().map(|o| format!("\"{o}\"")).collect();
+    let text = format!(
+        "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n\n[build]\noutputs = [{}]\ncommand = [\"${{sh}}/sh\", \"-c\", '''{script}''']\n",
+        outs.join(", ")
+    );
+    write(&env.path(&format!("{name}/recipe.toml")), text);
+}
+
+#[test]
+fn check_maps_every_output_placeholder_and_file_names() {
+    let env = Env::new();
+    tools(&env);
+    // `out` names `dev` and itself, in contents, a symlink and a file name.
+    multi_recipe(
+        &env,
+        "pair",
+        &["out", "dev"],
+        "mkdir $dev $out; echo dev > $dev/h; echo $dev > $out/dev-path; \
+         ln -s $dev/h $out/link; touch $out/$(basename $out)",
+    );
+    build(&env, "pair", &["--no-link"]);
+    let out = env.run(&["build", "--check", "pair"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 of 1 reproducible"), "{err}");
+}
+
+#[test]
+fn a_symlinked_path_input_is_stored_as_what_was_hashed() {
+    let env = Env::new();
+    tools(&env);
+    write(&env.path("linked/real/data.txt"), "payload\n");
+    std::os::unix::fs::symlink("real", env.path("linked/src")).unwrap();
+    let text = "[recipe]\nname = \"linked\"\nversion = \"1\"\n\n[inputs]\nsh = { path = \"../tools\" }\nsrc = { path = \"src\" }\n\n[build]\ncommand = [\"${sh}/sh\", \"-c\", \"cat $src/data.txt > $out\"]\n";
+    write(&env.path("linked/recipe.toml"), text);
+    build(&env, "linked", &[]);
+    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "payload\n");
+    // The pin is the hash of what the build saw.
+    let lock = fs::read_to_string(env.path("linked/recipe.lock")).unwrap();
+    let hash = env.ok(&["hash", "path", env.path("linked/real").to_str().unwrap()]);
+    let hex = hash
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("blake3:");
+    assert!(lock.contains(hex), "{lock}\n{hash}");
+}
+
+#[test]
+fn scratch_directories_of_a_killed_build_are_swept_by_the_next_build() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "slow", &[], "mkdir $out; echo started; sleep 30");
+    let mut child = env
+        .forge()
+        .args(["build", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = env.forge().args(["log", "slow"]).output().unwrap();
+        if String::from_utf8_lossy(&started.stdout).contains("started") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the builder never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let scratch = |env: &Env| -> Vec<String> {
+        fs::read_dir(env.root().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        !scratch(&env).is_empty(),
+        "the killed build left its scratch"
+    );
+    // A build that adds nothing new to the store still sweeps.
+    recipe(&env, "quick", &[], "echo quick > $out");
+    build(&env, "quick", &["--no-link"]);
+    assert_eq!(scratch(&env), Vec::<String>::new());
+}
+
+#[test]
+fn an_entry_named_after_its_own_output_is_registered_sorted() {
+    let env = Env::new();
+    tools(&env);
+    // Siblings whose names fall between any placeholder and any final
+    // digest, so that renaming the self-named entry changes its place in
+    // the directory's order.
+    recipe(
+        &env,
+        "selfname",
+        &[],
+        "A='0 1 2 3 4 5 6 7 8 9 a b c d f g h i j k l m n p q r s v w x y z'; \
+         mkdir $out; for a in $A; do touch \"$out/$a~\"; for b in $A; do touch \"$out/$a$b~\"; done; done; \
+         echo self > $out/$(basename $out)",
+    );
+    let b = build(&env, "selfname", &[]);
+    let out = &b.outputs[0];
+    let base = out.trim_start_matches("/forge/store/");
+    assert_eq!(
+        fs::read_to_string(env.path("result").join(base)).unwrap(),
+        "self\n"
+    );
+    env.ok(&["store", "verify", "--check-contents"]);
+}

@@ -4,8 +4,10 @@
 //! difference a person needs to start looking: a path present on one side
 //! only, a changed type or executable bit, a changed symlink target, and for
 //! regular files both sizes and the first differing byte offset. The
-//! rebuild still names its placeholder path where the original names its
-//! final path; the caller passes that pair so those bytes compare equal.
+//! rebuild still names its placeholder paths (its own and its sibling
+//! outputs') where the original names the final paths, in contents, symlink
+//! targets and file names; the caller passes those pairs so they compare
+//! equal.
 
 use std::fs;
 use std::io::{self, Read};
@@ -13,12 +15,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Lists the differences between `old` and `new` (empty: identical).
-/// `rewrite` = (digest in `new`, digest in `old`) treated as equal.
-pub fn diff_trees(
-    old: &Path,
-    new: &Path,
-    rewrite: Option<(&str, &str)>,
-) -> io::Result<Vec<String>> {
+/// `rewrite`: pairs (digest in `new`, digest in `old`) treated as equal.
+pub fn diff_trees(old: &Path, new: &Path, rewrite: &[(&str, &str)]) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     walk(old, new, Path::new(""), rewrite, &mut out)?;
     Ok(out)
@@ -30,9 +28,27 @@ fn kind(m: &fs::Metadata) -> &'static str {
         "directory"
     } else if t.is_symlink() {
         "symlink"
-    } else {
+    } else if t.is_file() {
         "file"
+    } else {
+        // Never opened: a FIFO would block the comparison.
+        "special file"
     }
+}
+
+/// `bytes` with every `from` digest replaced by its `to` (same lengths).
+fn rewritten(bytes: &[u8], rewrite: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    for (from, to) in rewrite {
+        if from.len() != to.len() || from.is_empty() {
+            continue;
+        }
+        let hits: Vec<usize> = memchr::memmem::find_iter(&b, from.as_bytes()).collect();
+        for h in hits {
+            b[h..h + to.len()].copy_from_slice(to.as_bytes());
+        }
+    }
+    b
 }
 
 fn show(rel: &Path) -> String {
@@ -47,7 +63,7 @@ fn walk(
     old: &Path,
     new: &Path,
     rel: &Path,
-    rewrite: Option<(&str, &str)>,
+    rewrite: &[(&str, &str)],
     out: &mut Vec<String>,
 ) -> io::Result<()> {
     let (mo, mn) = (fs::symlink_metadata(old)?, fs::symlink_metadata(new)?);
@@ -61,24 +77,43 @@ fn walk(
         return Ok(());
     }
     if mo.is_dir() {
-        let names = |p: &Path| -> io::Result<std::collections::BTreeSet<std::ffi::OsString>> {
-            fs::read_dir(p)?.map(|e| e.map(|e| e.file_name())).collect()
+        use std::collections::BTreeMap;
+        use std::ffi::OsString;
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        // Name as it compares (rewritten) -> name on disk.
+        let names = |p: &Path, map: bool| -> io::Result<BTreeMap<OsString, OsString>> {
+            fs::read_dir(p)?
+                .map(|e| {
+                    e.map(|e| {
+                        let n = e.file_name();
+                        let key = if map {
+                            OsString::from_vec(rewritten(n.as_bytes(), rewrite))
+                        } else {
+                            n.clone()
+                        };
+                        (key, n)
+                    })
+                })
+                .collect()
         };
-        let (a, b) = (names(old)?, names(new)?);
-        for n in a.union(&b) {
+        let (a, b) = (names(old, false)?, names(new, true)?);
+        let all: std::collections::BTreeSet<&OsString> = a.keys().chain(b.keys()).collect();
+        for n in all {
             let r = rel.join(n);
-            match (a.contains(n), b.contains(n)) {
-                (true, false) => out.push(format!("{}: only in the first build", show(&r))),
-                (false, true) => out.push(format!("{}: only in the rebuild", show(&r))),
-                _ => walk(&old.join(n), &new.join(n), &r, rewrite, out)?,
+            match (a.get(n), b.get(n)) {
+                (Some(_), None) => out.push(format!("{}: only in the first build", show(&r))),
+                (None, Some(_)) => out.push(format!("{}: only in the rebuild", show(&r))),
+                (Some(x), Some(y)) => walk(&old.join(x), &new.join(y), &r, rewrite, out)?,
+                (None, None) => unreachable!("a name of either side"),
             }
         }
     } else if mo.file_type().is_symlink() {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
         let (a, b) = (fs::read_link(old)?, fs::read_link(new)?);
-        let b = match rewrite {
-            Some((from, to)) => b.to_string_lossy().replace(from, to).into(),
-            None => b,
-        };
+        let b = std::path::PathBuf::from(std::ffi::OsString::from_vec(rewritten(
+            b.as_os_str().as_bytes(),
+            rewrite,
+        )));
         if a != b {
             out.push(format!(
                 "{}: symlink to {} in the first build, to {} in the rebuild",
@@ -87,7 +122,7 @@ fn walk(
                 b.display()
             ));
         }
-    } else {
+    } else if kind(&mo) == "file" {
         let (xo, xn) = (
             mo.permissions().mode() & 0o111 != 0,
             mn.permissions().mode() & 0o111 != 0,
@@ -111,20 +146,12 @@ fn walk(
     Ok(())
 }
 
-fn first_difference(a: &Path, b: &Path, rewrite: Option<(&str, &str)>) -> io::Result<Option<u64>> {
+fn first_difference(a: &Path, b: &Path, rewrite: &[(&str, &str)]) -> io::Result<Option<u64>> {
     let mut fa = Vec::new();
     fs::File::open(a)?.read_to_end(&mut fa)?;
     let mut fb = Vec::new();
     fs::File::open(b)?.read_to_end(&mut fb)?;
-    if let Some((from, to)) = rewrite {
-        if from.len() == to.len() && !from.is_empty() {
-            let finder = memchr::memmem::Finder::new(from.as_bytes());
-            let hits: Vec<usize> = finder.find_iter(&fb).collect();
-            for h in hits {
-                fb[h..h + to.len()].copy_from_slice(to.as_bytes());
-            }
-        }
-    }
+    let fb = rewritten(&fb, rewrite);
     let common = fa.iter().zip(&fb).position(|(x, y)| x != y);
     Ok(match common {
         Some(p) => Some(p as u64),
@@ -153,7 +180,7 @@ mod tests {
         std::os::unix::fs::symlink("t2", b.join("link")).unwrap();
         fs::write(a.join("self"), "/forge/store/AAAA-x").unwrap();
         fs::write(b.join("self"), "/forge/store/BBBB-x").unwrap();
-        let diffs = diff_trees(&a, &b, Some(("BBBB", "AAAA"))).unwrap();
+        let diffs = diff_trees(&a, &b, &[("BBBB", "AAAA")]).unwrap();
         assert_eq!(
             diffs,
             vec![
@@ -163,6 +190,6 @@ mod tests {
                 "sub/only-b: only in the rebuild",
             ]
         );
-        assert!(diff_trees(&a, &a, None).unwrap().is_empty());
+        assert!(diff_trees(&a, &a, &[]).unwrap().is_empty());
     }
 }

@@ -208,6 +208,9 @@ pub fn build(
     let graph = Graph::load(recipe)?;
     let store = Store::open(store_root)?;
     let _gc = store.lock_against_gc()?;
+    // Scratch directories of builds that died (SIGKILL, power loss) would
+    // otherwise stay until something is added to the store or collected.
+    store.remove_stale_staging()?;
     let root = store.layout().root().to_owned();
     reporter.event(&Event::Planned {
         total: graph.nodes.len(),
@@ -259,6 +262,18 @@ pub fn build(
             Some(Input::Seed { .. }) => kind == "seed",
             _ => false,
         });
+        if !l.is_dirty() {
+            continue;
+        }
+        // One writer at a time per lock file (save merges with what is on
+        // disk now, so a concurrent re-pin is not undone).
+        let guard_dir = ctx.root.join("locks").join("recipe-locks");
+        fs::create_dir_all(&guard_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", guard_dir.display()),
+            source,
+        })?;
+        let key = blake3::hash(l.file.as_os_str().as_encoded_bytes());
+        let _guard = FileLock::acquire(&guard_dir.join(&key.to_hex()[..32]), LockMode::Exclusive)?;
         if l.save()? {
             locks_written.push(l.file.clone());
         }
@@ -702,20 +717,22 @@ impl Ctx<'_> {
     ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
         let mut detail = Vec::new();
         let mut same = true;
+        // Every output's placeholder (an output may name its siblings) maps
+        // to the recorded path, so that only real differences remain.
+        let pairs: Vec<(&str, &str)> = built
+            .iter()
+            .map(|b| (b.placeholder.hash_part(), previous[&b.output].hash_part()))
+            .collect();
         for b in built {
             let old = &previous[&b.output];
             let old_physical = self.store.lock().expect("store lock").physical(old);
-            // Rewrite the placeholder to the old path so that only real
-            // differences remain, then compare trees.
-            let diffs = crate::check::diff_trees(
-                &old_physical,
-                &b.staged,
-                Some((b.placeholder.hash_part(), old.hash_part())),
-            )
-            .map_err(|source| BuildError::Io {
-                what: format!("comparing {} with its rebuild", old),
-                source,
-            })?;
+            let diffs =
+                crate::check::diff_trees(&old_physical, &b.staged, &pairs).map_err(|source| {
+                    BuildError::Io {
+                        what: format!("comparing {} with its rebuild", old),
+                        source,
+                    }
+                })?;
             if !diffs.is_empty() {
                 same = false;
                 let kept = self.keep_check_tree(&b.staged, old)?;
@@ -763,7 +780,11 @@ impl Ctx<'_> {
         let node = &self.graph.nodes[i];
         let host = node.dir.join(rel);
         let loc = node.recipe.input_location(input);
-        if fs::symlink_metadata(&host).is_err() {
+        // A symlink names what it points to: that is what is hashed (the
+        // source cache resolves it) and must be what is added, or the pin
+        // would describe other bytes than the build sees. A dangling one is
+        // a missing path.
+        let Ok(host) = fs::canonicalize(&host) else {
             return Err(BuildError::MissingPath {
                 file: node.file.clone(),
                 line: loc.line,
@@ -771,7 +792,7 @@ impl Ctx<'_> {
                 input: input.to_owned(),
                 path: host,
             });
-        }
+        };
         let want_sha = pinned.is_some_and(|h| h.algo() == HashAlgo::Sha256);
         let hashed = self.store.lock().expect("store lock").hash_source(&host)?;
         let (b3, sha) = (hashed.nar_blake3, Some(hashed.nar_sha256));
@@ -899,7 +920,11 @@ impl Ctx<'_> {
     /// Where the seed cache entry of the declaration `file` lives.
     fn seed_cache_file(&self, file: &Path) -> PathBuf {
         let abs = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
-        let key = blake3::hash(abs.as_os_str().as_encoded_bytes());
+        // v2: entries also watch the directories a reassembly would look in.
+        let mut key = blake3::Hasher::new();
+        key.update(b"forge:seed-cache:v2\0");
+        key.update(abs.as_os_str().as_encoded_bytes());
+        let key = key.finalize();
         self.root
             .join("cache")
             .join("seeds")
@@ -951,7 +976,7 @@ impl Ctx<'_> {
         manifest: &crate::seed::SeedManifest,
         hash: &Hash,
     ) {
-        let files: Vec<PathBuf> = manifest.entries.iter().map(|e| e.path.clone()).collect();
+        let files = seed_watch_list(manifest.entries.iter().map(|e| e.path.clone()));
         let Some(fingerprint) = host_fingerprint(&files) else {
             return;
         };
@@ -1052,7 +1077,18 @@ impl Ctx<'_> {
             "/build/out".to_owned(),
         ];
         if let Some(u) = unpack {
-            command.extend(["--unpack".to_owned(), u.as_str().to_owned()]);
+            // Keep the archive, to check its hash outside the sandbox too.
+            fs::create_dir(build_dir.join("work")).map_err(|source| BuildError::Io {
+                what: format!("creating {}", build_dir.join("work").display()),
+                source,
+            })?;
+            command.extend([
+                "--unpack".to_owned(),
+                u.as_str().to_owned(),
+                "--work-dir".to_owned(),
+                "/build/work".to_owned(),
+                "--keep-download".to_owned(),
+            ]);
         }
         let mut spec = SandboxSpec::new(command);
         spec.enforcement = self.opts.enforcement;
@@ -1121,20 +1157,26 @@ impl Ctx<'_> {
             )));
         }
         let out = build_dir.join("out");
-        if unpack.is_none() {
+        {
             // Check again outside the sandbox: the hash is what makes a
-            // download trustworthy.
+            // download trustworthy. For an archive, the download it was
+            // unpacked from (kept with --keep-download).
+            let download = if unpack.is_none() {
+                out.clone()
+            } else {
+                build_dir.join("work").join("download")
+            };
             let actual = {
                 use std::io::Read;
-                let mut f = fs::File::open(&out).map_err(|source| BuildError::Io {
-                    what: format!("reading the download {}", out.display()),
+                let mut f = fs::File::open(&download).map_err(|source| BuildError::Io {
+                    what: format!("reading the download {}", download.display()),
                     source,
                 })?;
                 let mut h = forge_core::hash::Hasher::new(hash.algo());
                 let mut buf = vec![0u8; 1 << 16];
                 loop {
                     let n = f.read(&mut buf).map_err(|source| BuildError::Io {
-                        what: format!("hashing the download {}", out.display()),
+                        what: format!("hashing the download {}", download.display()),
                         source,
                     })?;
                     if n == 0 {
@@ -1238,21 +1280,57 @@ struct SeedCacheEntry {
     nar_blake3: String,
 }
 
+/// What a seed's cache entry must watch: every host path its manifest
+/// lists, the directory of each (an entry created there, such as the target
+/// of a symlink that dangled, or a library that now shadows another, changes
+/// it), and the dynamic loader's configuration and search directories,
+/// where a new library would be found first on reassembly.
+fn seed_watch_list(manifest: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut out = BTreeSet::new();
+    for p in manifest {
+        if let Some(parent) = p.parent() {
+            out.insert(parent.to_owned());
+        }
+        out.insert(p);
+    }
+    let mut search = crate::seed::resolve::LibrarySearch::new(Path::new("/"));
+    out.extend(search.conf_dirs().iter().cloned());
+    for f in ["/etc/ld.so.conf", "/etc/ld.so.conf.d"] {
+        out.insert(PathBuf::from(f));
+    }
+    if let Ok(d) = fs::read_dir("/etc/ld.so.conf.d") {
+        out.extend(d.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    out.into_iter().collect()
+}
+
 /// An lstat fingerprint of host files (type, size, mode, inode, device,
-/// mtime, ctime); `None` if one is gone or changed in the last seconds.
+/// mtime, ctime; a missing one counts as such); `None` if one changed in the
+/// last seconds.
 fn host_fingerprint(files: &[PathBuf]) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let now = std::time::SystemTime::now()
+    fingerprint_at(files, unix_now())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// [`host_fingerprint`] as of `now` (seconds since the epoch).
+fn fingerprint_at(files: &[PathBuf], now: i64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     let mut h = blake3::Hasher::new();
     for f in files {
-        let m = fs::symlink_metadata(f).ok()?;
+        h.update(f.as_os_str().as_encoded_bytes());
+        h.update(&[0]);
+        let Ok(m) = fs::symlink_metadata(f) else {
+            h.update(b"missing\0");
+            continue;
+        };
         if m.ctime() >= now - 2 || m.mtime() >= now - 2 {
             return None;
         }
-        h.update(f.as_os_str().as_encoded_bytes());
-        h.update(&[0]);
         for v in [
             m.mode() as u64,
             m.size(),
@@ -1308,5 +1386,33 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = forge_store::tree::remove_tree(&self.dir);
         let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_cache_watches_the_directories_of_its_files() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        fs::write(bin.join("tool"), "x").unwrap();
+        let list = seed_watch_list([bin.join("tool")].into_iter());
+        assert!(list.contains(&bin), "{list:?}");
+        assert!(list.contains(&PathBuf::from("/etc/ld.so.conf")), "{list:?}");
+        // As if a while later (changes just made are never cached).
+        let later = unix_now() + 100;
+        let before = fingerprint_at(&list, later).expect("old enough");
+        assert_eq!(host_fingerprint(&list), None, "just changed: not cached");
+        // A file appearing next to a listed one (the target of a symlink
+        // that dangled, a library that now comes first) is a change.
+        fs::write(bin.join("appeared"), "y").unwrap();
+        let after = fingerprint_at(&list, later).expect("old enough");
+        assert_ne!(before, after);
+        // A missing path is part of the fingerprint, not a reason to fail.
+        let with_missing = vec![d.path().join("nope")];
+        assert!(fingerprint_at(&with_missing, later).is_some());
     }
 }

@@ -158,8 +158,40 @@ impl LockFile {
     }
 
     /// Writes the file if it changed (atomically). Returns whether it wrote.
+    ///
+    /// Only this process's changes are written: they are applied to what
+    /// the file holds *now*, so that an entry another `forge` re-pinned
+    /// since this one loaded the file is not put back to its old hash. The
+    /// caller serialises concurrent saves (the engine holds a lock in the
+    /// store for it).
     pub fn save(&mut self) -> Result<bool, BuildError> {
         if !self.is_dirty() {
+            return Ok(false);
+        }
+        let on_disk = match fs::read_to_string(&self.file) {
+            Ok(text) => Self::parse(&text, &self.file)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => {
+                return Err(BuildError::Io {
+                    what: format!("reading {}", self.file.display()),
+                    source,
+                })
+            }
+        };
+        let mut merged = on_disk.clone();
+        for (name, l) in &self.inputs {
+            if self.loaded.get(name) != Some(l) {
+                merged.insert(name.clone(), l.clone());
+            }
+        }
+        for name in self.loaded.keys() {
+            if !self.inputs.contains_key(name) {
+                merged.remove(name);
+            }
+        }
+        self.inputs = merged;
+        if self.inputs == on_disk {
+            self.loaded = on_disk;
             return Ok(false);
         }
         let io = |source| BuildError::Io {
@@ -217,6 +249,34 @@ mod tests {
         fn arbitrary_text_never_panics(text in ".{0,300}") {
             let _ = LockFile::parse(&text, Path::new("recipe.lock"));
         }
+    }
+
+    #[test]
+    fn saving_keeps_entries_another_process_changed_since_loading() {
+        let d = tempfile::tempdir().unwrap();
+        let h = |b: u8| Hash::parse_as(HashAlgo::Blake3, &hex::encode([b; 32])).unwrap();
+        let mut first = LockFile::load(d.path()).unwrap();
+        first.set("src", "path", &h(1));
+        first.set("old", "path", &h(2));
+        assert!(first.save().unwrap());
+        // Two processes load the same file.
+        let mut a = LockFile::load(d.path()).unwrap();
+        let mut b = LockFile::load(d.path()).unwrap();
+        // b re-pins src and saves first; a then pins a new input and drops
+        // one, and saves.
+        b.set("src", "path", &h(3));
+        assert!(b.save().unwrap());
+        a.set("new", "seed", &h(4));
+        a.retain(|name, _| name != "old");
+        assert!(a.save().unwrap());
+        let now = LockFile::load(d.path()).unwrap();
+        assert_eq!(now.hash("src", "path"), Some(h(3)), "b's re-pin survives");
+        assert_eq!(now.hash("new", "seed"), Some(h(4)));
+        assert_eq!(now.hash("old", "path"), None);
+        // Nothing to change: no write.
+        let mut c = LockFile::load(d.path()).unwrap();
+        c.set("src", "path", &h(3));
+        assert!(!c.save().unwrap());
     }
 
     #[test]

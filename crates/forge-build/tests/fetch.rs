@@ -239,6 +239,14 @@ fn fetch_unpacks() {
     assert_eq!(o.unpacked.unwrap().stripped.as_deref(), Some("src-1.0"));
     assert_eq!(fs_read(&out.join("a")), b"hi");
     assert!(!dir.path().join("download").exists());
+    // Kept on request, for the engine to hash outside the sandbox.
+    let out2 = dir.path().join("out2");
+    let keep = FetchOptions {
+        keep_download: true,
+        ..fast()
+    };
+    fetch(&spec, dir.path(), &out2, &NoProgress, &keep).unwrap();
+    assert_eq!(fs_read(&dir.path().join("download")), body);
 }
 
 #[test]

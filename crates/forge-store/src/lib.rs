@@ -351,8 +351,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes staging directories whose owner is gone (its lock is free).
-    pub(crate) fn remove_stale_staging(&self) -> Result<()> {
+    /// Removes staging and build scratch directories under `tmp/` whose
+    /// owner is gone (its lock is free). Safe while other processes work:
+    /// theirs are locked.
+    pub fn remove_stale_staging(&self) -> Result<()> {
         let tmp = self.layout.tmp_dir();
         for entry in fs::read_dir(&tmp).ctx("reading", &tmp)? {
             let entry = entry.ctx("reading", &tmp)?;

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use forge_core::hash::Hash;
-use forge_core::nar::{read_nar, NarEncoder, NarVisitor};
+use forge_core::nar::{read_nar_any_order, NarEncoder, NarVisitor};
 use forge_core::refs::RefScanner;
 use forge_core::store_path::StorePath;
 
@@ -184,11 +184,24 @@ struct Restorer {
     root: PathBuf,
     /// Directories to make read-only once complete, deepest last.
     dirs: Vec<PathBuf>,
+    /// The last entry name seen in each open directory.
+    last: Vec<Option<Vec<u8>>>,
+    /// Whether a rewritten name moved an entry out of bytewise order: then
+    /// the rewritten stream is not the NAR of the restored tree.
+    reordered: bool,
 }
 
 impl Restorer {
-    fn at(&self, path: &[Vec<u8>]) -> PathBuf {
+    fn at(&mut self, path: &[Vec<u8>]) -> PathBuf {
         use std::os::unix::ffi::OsStrExt;
+        if let (Some(name), Some(Some(last))) = (path.last(), self.last.last_mut()) {
+            if *last > *name {
+                self.reordered = true;
+            }
+        }
+        if let (Some(name), Some(last)) = (path.last(), self.last.last_mut()) {
+            *last = Some(name.clone());
+        }
         let mut p = self.root.clone();
         for c in path {
             p.push(std::ffi::OsStr::from_bytes(c));
@@ -232,10 +245,12 @@ impl NarVisitor for Restorer {
         let p = self.at(path);
         fs::DirBuilder::new().mode(0o700).create(&p)?;
         self.dirs.push(p);
+        self.last.push(None);
         Ok(())
     }
 
     fn end_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
+        self.last.pop();
         let p = self.at(path);
         fs::set_permissions(&p, fs::Permissions::from_mode(0o555))?;
         set_mtime(&p)
@@ -421,13 +436,15 @@ impl Store {
             let mut r = Restorer {
                 root,
                 dirs: Vec::new(),
+                last: Vec::new(),
+                reordered: false,
             };
             let reader = ChannelReader {
                 rx,
                 buf: Vec::new(),
                 at: 0,
             };
-            read_nar(reader, &mut r).map(|_| ())
+            read_nar_any_order(reader, &mut r).map(|_| r.reordered)
         });
         let mut sink = tree::NarSink::new(true, None);
         let result = (|| -> Result<()> {
@@ -450,12 +467,17 @@ impl Store {
         })();
         let restored = restorer.join().expect("the nar restorer does not panic");
         result?;
-        restored.map_err(|e| StoreError::Rewrite {
+        let reordered = restored.map_err(|e| StoreError::Rewrite {
             path: rewritten.clone(),
             detail: e.to_string(),
         })?;
         tree::remove_tree(&staging.object)?;
         move_dir_entry(&rewritten, &staging.object).ctx("moving", &rewritten)?;
+        if reordered {
+            // A renamed entry sorts elsewhere now: the NAR of the tree (what
+            // the store records and `verify` checks) has it at its new place.
+            return tree::hash_tree(&staging.object, true, None);
+        }
         Ok(sink.finish())
     }
 

@@ -154,6 +154,9 @@ pub struct FetchOptions {
     pub proxy_from_env: bool,
     /// Limits for unpacking.
     pub unpack: UnpackOptions,
+    /// When unpacking, leave the download at `<work_dir>/download` (the
+    /// build engine hashes it again outside the fetch sandbox).
+    pub keep_download: bool,
 }
 
 impl Default for FetchOptions {
@@ -167,6 +170,7 @@ impl Default for FetchOptions {
             max_redirects: 10,
             proxy_from_env: true,
             unpack: UnpackOptions::default(),
+            keep_download: false,
         }
     }
 }
@@ -326,7 +330,9 @@ pub fn fetch(
         Some(kind) => {
             progress.unpacking(kind);
             let r = unpack_with(&file, kind, out, &opts.unpack);
-            let _ = fs::remove_file(&file);
+            if !opts.keep_download {
+                let _ = fs::remove_file(&file);
+            }
             Some(r.map_err(|source| FetchError::Unpack {
                 url: spec.url.clone(),
                 source,

@@ -43,6 +43,9 @@ pub struct FetchArgs {
     /// next to --out, removed afterwards).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// With --unpack, keep the download at `<work-dir>/download`.
+    #[arg(long, requires = "work_dir")]
+    keep_download: bool,
     /// Retries for transient failures.
     #[arg(long, default_value_t = FetchOptions::default().retries)]
     retries: u32,
@@ -110,6 +113,7 @@ struct Report {
 pub fn run(args: FetchArgs) -> CmdResult {
     let mut opts = FetchOptions {
         retries: args.retries,
+        keep_download: args.keep_download,
         ..FetchOptions::default()
     };
     if let Some(s) = args.connect_timeout {

@@ -51,7 +51,7 @@ pub mod read;
 pub mod write;
 
 pub use node::NarNode;
-pub use read::{read_nar, NarReadError, NarVisitor};
+pub use read::{read_nar, read_nar_any_order, NarReadError, NarVisitor};
 pub use write::{NarEncoder, NarWriteError};
 
 /// The string every archive starts with.

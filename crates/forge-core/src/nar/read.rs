@@ -151,11 +151,28 @@ pub enum NarReadError {
 /// The whole input must be the archive: after the root node the reader
 /// checks, with a one-byte read, that `r` is at its end.
 pub fn read_nar<R: Read>(r: R, visitor: &mut impl NarVisitor) -> Result<u64, NarReadError> {
+    read(r, visitor, true)
+}
+
+/// [`read_nar`] for an archive whose directory entries may be out of order
+/// (but are still never adjacent duplicates): the store's placeholder
+/// rewriting renames entries without moving them, so a rewritten archive
+/// keeps the order of the names before the rewrite. Whoever restores it
+/// must re-serialise the result to get a canonical NAR.
+pub fn read_nar_any_order<R: Read>(
+    r: R,
+    visitor: &mut impl NarVisitor,
+) -> Result<u64, NarReadError> {
+    read(r, visitor, false)
+}
+
+fn read<R: Read>(r: R, visitor: &mut impl NarVisitor, sorted: bool) -> Result<u64, NarReadError> {
     let mut p = Parser {
         r,
         offset: 0,
         path: Vec::new(),
         visitor,
+        sorted,
     };
     match p.token("the magic") {
         Ok((_, t)) if t.as_bytes() == NAR_MAGIC.as_bytes() => {}
@@ -211,6 +228,8 @@ struct Parser<'v, R, V> {
     /// Names from the root to the node being read.
     path: Vec<Vec<u8>>,
     visitor: &'v mut V,
+    /// Whether directory entries must be in bytewise order.
+    sorted: bool,
 }
 
 impl<R: Read, V: NarVisitor> Parser<'_, R, V> {
@@ -418,6 +437,7 @@ impl<R: Read, V: NarVisitor> Parser<'_, R, V> {
                 match previous.cmp(&name) {
                     Ordering::Less => {}
                     Ordering::Equal => return Err(NarReadError::Duplicate { offset, name }),
+                    Ordering::Greater if !self.sorted => {}
                     Ordering::Greater => {
                         return Err(NarReadError::Unsorted {
                             offset,
