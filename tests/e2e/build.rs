@@ -443,6 +443,14 @@ fn check_finds_a_non_deterministic_recipe() {
         &[],
         "mkdir $out; echo same > $out/f; cat /proc/sys/kernel/random/uuid > $out/stamp",
     );
+    // Nothing to compare yet: refused, not silently built.
+    let never = env.run(&["build", "--check", "stable"]);
+    let err = String::from_utf8_lossy(&never.stderr);
+    assert_eq!(never.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("stable-1 (stable/recipe.toml) has not been built yet"),
+        "{err}"
+    );
     build(&env, "stable", &["--no-link"]);
     build(&env, "clock", &["--no-link"]);
     let ok = env.run(&["build", "--check", "stable"]);
@@ -903,6 +911,18 @@ fn a_fixed_output_recipe_is_checked_against_its_declared_hash() {
     assert_eq!(
         fs::read_to_string(env.path("result")).unwrap(),
         "pinned bytes\n"
+    );
+    // A fixed output naming its own path is refused.
+    write(
+        &env.path("selfref/recipe.toml"),
+        "[recipe]\nname = \"selfref\"\nversion = \"1\"\n\n[inputs]\nsh = { path = \"../tools\" }\n\n[build]\ncommand = [\"${sh}/sh\", \"-c\", \"echo $out > $out\"]\n\n[output]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n",
+    );
+    let bad = env.run(&["build", "selfref"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("a fixed output must not contain its own store path"),
+        "{err}"
     );
     // Different bytes under the same pin: refused, both hashes shown.
     fixed("fo2", "other bytes", &sha);

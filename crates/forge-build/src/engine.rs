@@ -438,6 +438,12 @@ impl Ctx<'_> {
             self.finished(&real, started);
             return Ok(real);
         }
+        if checking && known.is_none() {
+            return Err(BuildError::NothingToCheck {
+                name: node.recipe.store_name(),
+                file: node.file.clone(),
+            });
+        }
         {
             let mut store = self.store.lock().expect("store lock");
             store.db_mut().register_derivation(
@@ -666,6 +672,16 @@ impl Ctx<'_> {
             .collect();
         if let Some(expected) = &drv.output_hash {
             let staged = &built[0].staged;
+            // Its hash is checked before any rewriting, so a fixed output
+            // naming its own path could never match what is stored.
+            let scan = forge_store::tree::hash_tree(
+                staged,
+                false,
+                Some(forge_core::refs::RefScanner::new([&built[0].placeholder])),
+            )?;
+            if !scan.references.is_empty() {
+                return Err(BuildError::SelfReferencingFixedOutput { name });
+            }
             let (b3, sha, _) = forge_store::hash_path(
                 staged,
                 expected.algo() == HashAlgo::Sha256,

@@ -79,6 +79,12 @@ pub enum BuildError {
         /// The last lines of its log.
         tail: Vec<String>,
     },
+    /// `--check` of a recipe that was never built.
+    #[error("{name} ({}) has not been built yet, so a check has nothing to compare", file.display())]
+    NothingToCheck { name: String, file: PathBuf },
+    /// A fixed output that contains its own path.
+    #[error("{name}: a fixed output must not contain its own store path (its hash is checked on the bytes as built)")]
+    SelfReferencingFixedOutput { name: String },
     /// A recipe not built because a dependency failed.
     #[error("{name}: not built because {dependency} failed")]
     DependencyFailed { name: String, dependency: String },
@@ -124,6 +130,9 @@ impl BuildError {
             ),
             BuildError::BuildFailed { .. } => {
                 Some("see the whole log with `forge log RECIPE`".into())
+            }
+            BuildError::NothingToCheck { .. } => {
+                Some("build it first (`forge build RECIPE`), then check".into())
             }
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())
