@@ -423,12 +423,7 @@ impl Ctx<'_> {
             return Ok(real);
         }
         // One builder per derivation across processes.
-        let locks_dir = self.root.join("locks").join("builds");
-        fs::create_dir_all(&locks_dir).map_err(|source| BuildError::Io {
-            what: format!("creating {}", locks_dir.display()),
-            source,
-        })?;
-        let _build_lock = FileLock::acquire(&locks_dir.join(&hex), LockMode::Exclusive)?;
+        let _build_lock = self.build_lock(&hex)?;
         let known = match known {
             Some(k) => Some(k),
             None => self.lookup(&drv, &digest.to_string())?,
@@ -576,6 +571,52 @@ impl Ctx<'_> {
         Ok((spec, store_dir, input_closure))
     }
 
+    /// Takes `<root>/locks/builds/<key>` exclusively: one builder (or
+    /// downloader) per derivation across processes.
+    fn build_lock(&self, key: &str) -> Result<FileLock, BuildError> {
+        let dir = self.root.join("locks").join("builds");
+        fs::create_dir_all(&dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        Ok(FileLock::acquire(&dir.join(key), LockMode::Exclusive)?)
+    }
+
+    /// Runs `spec` with its output captured into the log at `log_path`
+    /// (echoed with `prefix` under `-L`); returns the outcome and the log's
+    /// last lines. A cancelled run is [`BuildError::Interrupted`].
+    fn run_logged(
+        &self,
+        spec: &SandboxSpec,
+        log_path: &Path,
+        prefix: &str,
+    ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
+        let log = LogWriter::create(log_path, self.opts.print_logs, prefix).map_err(|source| {
+            BuildError::Io {
+                what: format!("creating log {}", log_path.display()),
+                source,
+            }
+        })?;
+        let outcome = forge_sandbox::run_via_with(
+            &self.opts.forge_exe,
+            &["sandbox", "__exec"],
+            spec,
+            forge_sandbox::RunOptions {
+                output: forge_sandbox::Output::Capture(Box::new(log.clone())),
+                cancel: Some(self.cancel.clone()),
+            },
+        );
+        let tail = log.finish().map_err(|source| BuildError::Io {
+            what: format!("writing log {}", log_path.display()),
+            source,
+        })?;
+        let outcome = outcome?;
+        if outcome.cancelled {
+            return Err(BuildError::Interrupted);
+        }
+        Ok((outcome, tail))
+    }
+
     /// `forge shell`: `command` (default: a shell) in the exact sandbox of
     /// `drv`, on the caller's terminal; nothing is registered. Returns the
     /// command's exit code.
@@ -623,28 +664,7 @@ impl Ctx<'_> {
         let (spec, store_dir, input_closure) = self.sandbox_spec(drv, &work)?;
         let placeholders = drv.placeholders();
         let log_path = log::log_file(&self.root, hex);
-        let log = LogWriter::create(&log_path, self.opts.print_logs, &format!("{name}> "))
-            .map_err(|source| BuildError::Io {
-                what: format!("creating log {}", log_path.display()),
-                source,
-            })?;
-        let outcome = forge_sandbox::run_via_with(
-            &self.opts.forge_exe,
-            &["sandbox", "__exec"],
-            &spec,
-            forge_sandbox::RunOptions {
-                output: forge_sandbox::Output::Capture(Box::new(log.clone())),
-                cancel: Some(self.cancel.clone()),
-            },
-        );
-        let tail = log.finish().map_err(|source| BuildError::Io {
-            what: format!("writing log {}", log_path.display()),
-            source,
-        })?;
-        let outcome = outcome?;
-        if outcome.cancelled {
-            return Err(BuildError::Interrupted);
-        }
+        let (outcome, tail) = self.run_logged(&spec, &log_path, &format!("{name}> "))?;
         if outcome.code != Some(0) {
             let status = if outcome.timed_out {
                 "timed out".to_owned()
@@ -1040,29 +1060,17 @@ impl Ctx<'_> {
             .as_bytes(),
         );
         let digest = format!("blake3:{}", key.to_hex());
-        if let Some(r) = self
-            .store
-            .lock()
-            .expect("store lock")
-            .db()
-            .realisation(&digest, "out")?
-        {
-            return Ok(r.path);
+        let fetched = || -> Result<Option<StorePath>, BuildError> {
+            let store = self.store.lock().expect("store lock");
+            Ok(store.db().realisation(&digest, "out")?.map(|r| r.path))
+        };
+        if let Some(p) = fetched()? {
+            return Ok(p);
         }
-        let locks_dir = self.root.join("locks").join("builds");
-        fs::create_dir_all(&locks_dir).map_err(|source| BuildError::Io {
-            what: format!("creating {}", locks_dir.display()),
-            source,
-        })?;
-        let _lock = FileLock::acquire(&locks_dir.join(key.to_hex().as_str()), LockMode::Exclusive)?;
-        if let Some(r) = self
-            .store
-            .lock()
-            .expect("store lock")
-            .db()
-            .realisation(&digest, "out")?
-        {
-            return Ok(r.path);
+        // One download per object across processes; look again once ours.
+        let _lock = self.build_lock(key.to_hex().as_str())?;
+        if let Some(p) = fetched()? {
+            return Ok(p);
         }
         self.reporter.event(&Event::Fetching {
             recipe: node.recipe.store_name(),
@@ -1135,28 +1143,7 @@ impl Ctx<'_> {
         }
         spec.build_dir = Some(build_dir.clone());
         let log_path = log::log_file(&self.root, &key.to_hex());
-        let log = LogWriter::create(&log_path, self.opts.print_logs, &format!("fetch {name}> "))
-            .map_err(|source| BuildError::Io {
-                what: format!("creating log {}", log_path.display()),
-                source,
-            })?;
-        let outcome = forge_sandbox::run_via_with(
-            &self.opts.forge_exe,
-            &["sandbox", "__exec"],
-            &spec,
-            forge_sandbox::RunOptions {
-                output: forge_sandbox::Output::Capture(Box::new(log.clone())),
-                cancel: Some(self.cancel.clone()),
-            },
-        );
-        let tail = log.finish().map_err(|source| BuildError::Io {
-            what: format!("writing log {}", log_path.display()),
-            source,
-        })?;
-        let outcome = outcome?;
-        if outcome.cancelled {
-            return Err(BuildError::Interrupted);
-        }
+        let (outcome, tail) = self.run_logged(&spec, &log_path, &format!("fetch {name}> "))?;
         if outcome.code != Some(0) {
             // The fetcher's own message (with its hint) is the useful part.
             let message: Vec<String> = tail
@@ -1347,18 +1334,7 @@ fn fingerprint_at(files: &[PathBuf], now: i64) -> Option<String> {
         if m.ctime() >= now - 2 || m.mtime() >= now - 2 {
             return None;
         }
-        for v in [
-            m.mode() as u64,
-            m.size(),
-            m.ino(),
-            m.dev(),
-            m.mtime() as u64,
-            m.mtime_nsec() as u64,
-            m.ctime() as u64,
-            m.ctime_nsec() as u64,
-        ] {
-            h.update(&v.to_le_bytes());
-        }
+        forge_store::source::hash_metadata(&mut h, &m);
     }
     Some(h.finalize().to_hex().to_string())
 }

@@ -22,6 +22,24 @@ use crate::{tree, Store};
 /// Seconds within which a change makes a fingerprint unsafe to cache.
 const RACY_SECONDS: i64 = 2;
 
+/// Feeds what an lstat says of a file into a fingerprint: type and mode,
+/// size, inode, device, mtime and ctime (any write changes the ctime, which
+/// user space cannot set back).
+pub fn hash_metadata(h: &mut blake3::Hasher, m: &fs::Metadata) {
+    for v in [
+        m.mode() as u64,
+        m.size(),
+        m.ino(),
+        m.dev(),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+        m.ctime() as u64,
+        m.ctime_nsec() as u64,
+    ] {
+        h.update(&v.to_le_bytes());
+    }
+}
+
 /// The fingerprint of the tree at `path`, and whether it is safe to cache
 /// (no node changed in the last [`RACY_SECONDS`]).
 pub fn fingerprint(path: &Path) -> Result<(String, bool)> {
@@ -36,18 +54,7 @@ pub fn fingerprint(path: &Path) -> Result<(String, bool)> {
         newest = newest.max(m.mtime()).max(m.ctime());
         h.update(&(rel.len() as u64).to_le_bytes());
         h.update(&rel);
-        for v in [
-            m.mode() as u64,
-            m.size(),
-            m.ino(),
-            m.dev(),
-            m.mtime() as u64,
-            m.mtime_nsec() as u64,
-            m.ctime() as u64,
-            m.ctime_nsec() as u64,
-        ] {
-            h.update(&v.to_le_bytes());
-        }
+        hash_metadata(&mut h, &m);
         if m.is_dir() {
             let mut names: Vec<_> = fs::read_dir(&p)
                 .ctx("reading", &p)?
