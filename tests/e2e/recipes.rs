@@ -74,9 +74,15 @@ fn greeter_links_a_two_output_library_and_reads_words() {
 fn attrs_sdist_is_fetched_from_pypi_checked_and_unpacked() {
     let env = Env::new();
     recipes(&env);
-    let out = env.run(&["build", "--update-locks", "recipes/attrs-sdist"]);
+    let out = env.run(&["build", "--json", "--update-locks", "recipes/attrs-sdist"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
+    // Progress of the download reaches the event stream, up to the whole file.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"done\":812032,\"total\":812032"),
+        "{stdout}"
+    );
     let pyproject = fs::read_to_string(env.path("result/pyproject.toml")).unwrap();
     assert!(pyproject.contains("name = \"attrs\""), "{pyproject}");
 }

@@ -119,6 +119,13 @@ pub enum Event {
     BuildStarted { recipe: String },
     /// An input is being fetched.
     Fetching { recipe: String, url: String },
+    /// Bytes of a fetch so far, and in all when the server said.
+    FetchProgress {
+        recipe: String,
+        url: String,
+        done: u64,
+        total: Option<u64>,
+    },
     /// A seed is being imported.
     ImportingSeed { recipe: String, seed: String },
     /// A recipe is realised (`built` false: it was already).
@@ -590,13 +597,14 @@ impl Ctx<'_> {
         spec: &SandboxSpec,
         log_path: &Path,
         prefix: &str,
+        hook: Option<log::LineHook>,
     ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
-        let log = LogWriter::create(log_path, self.opts.print_logs, prefix).map_err(|source| {
-            BuildError::Io {
+        let log = LogWriter::with_hook(log_path, self.opts.print_logs, prefix, hook).map_err(
+            |source| BuildError::Io {
                 what: format!("creating log {}", log_path.display()),
                 source,
-            }
-        })?;
+            },
+        )?;
         let outcome = forge_sandbox::run_via_with(
             &self.opts.forge_exe,
             &["sandbox", "__exec"],
@@ -664,7 +672,7 @@ impl Ctx<'_> {
         let (spec, store_dir, input_closure) = self.sandbox_spec(drv, &work)?;
         let placeholders = drv.placeholders();
         let log_path = log::log_file(&self.root, hex);
-        let (outcome, tail) = self.run_logged(&spec, &log_path, &format!("{name}> "))?;
+        let (outcome, tail) = self.run_logged(&spec, &log_path, &format!("{name}> "), None)?;
         if outcome.code != Some(0) {
             let status = if outcome.timed_out {
                 "timed out".to_owned()
@@ -1143,7 +1151,29 @@ impl Ctx<'_> {
         }
         spec.build_dir = Some(build_dir.clone());
         let log_path = log::log_file(&self.root, &key.to_hex());
-        let (outcome, tail) = self.run_logged(&spec, &log_path, &format!("fetch {name}> "))?;
+        // The fetcher reports progress as `forge-fetch progress DONE TOTAL`
+        // lines; they reach the reporter through a channel, as the log
+        // writer must own what it calls.
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<u64>)>();
+        let hook: log::LineHook = Box::new(move |line: &str| {
+            if let Some(p) = parse_fetch_progress(line) {
+                let _ = tx.send(p);
+            }
+        });
+        let recipe = node.recipe.store_name();
+        let (outcome, tail) = std::thread::scope(|s| {
+            s.spawn(|| {
+                for (done, total) in rx {
+                    self.reporter.event(&Event::FetchProgress {
+                        recipe: recipe.clone(),
+                        url: url.to_owned(),
+                        done,
+                        total,
+                    });
+                }
+            });
+            self.run_logged(&spec, &log_path, &format!("fetch {name}> "), Some(hook))
+        })?;
         if outcome.code != Some(0) {
             // The fetcher's own message (with its hint) is the useful part.
             let message: Vec<String> = tail
@@ -1211,6 +1241,14 @@ impl Ctx<'_> {
             })?;
         Ok(added.info.path)
     }
+}
+
+/// `forge-fetch progress <done> <total or ->` (see `forge __fetch`).
+fn parse_fetch_progress(line: &str) -> Option<(u64, Option<u64>)> {
+    let mut words = line.strip_prefix("forge-fetch progress ")?.split(' ');
+    let done = words.next()?.parse().ok()?;
+    let total = words.next()?.parse().ok();
+    Some((done, total))
 }
 
 /// The store name of a fetched input: the URL's file name, without the

@@ -76,8 +76,12 @@ pub fn read_log(file: &Path) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Called with every complete line of a log as it arrives.
+pub type LineHook = Box<dyn FnMut(&str) + Send>;
+
 struct Inner {
     encoder: Option<zstd::stream::write::Encoder<'static, fs::File>>,
+    hook: Option<LineHook>,
     tail: VecDeque<String>,
     partial: Vec<u8>,
     echo: bool,
@@ -98,6 +102,16 @@ impl LogWriter {
     /// Starts the log at `file` (replacing an older one). With `echo`,
     /// lines are also printed on stderr, prefixed by `prefix`.
     pub fn create(file: &Path, echo: bool, prefix: &str) -> io::Result<LogWriter> {
+        Self::with_hook(file, echo, prefix, None)
+    }
+
+    /// [`LogWriter::create`], also calling `hook` with each line.
+    pub fn with_hook(
+        file: &Path,
+        echo: bool,
+        prefix: &str,
+        hook: Option<LineHook>,
+    ) -> io::Result<LogWriter> {
         if let Some(parent) = file.parent() {
             fs::create_dir_all(parent)?;
         }
@@ -105,6 +119,7 @@ impl LogWriter {
         let encoder = zstd::stream::write::Encoder::new(f, 3)?;
         Ok(LogWriter(Arc::new(Mutex::new(Inner {
             encoder: Some(encoder),
+            hook,
             tail: VecDeque::new(),
             partial: Vec::new(),
             echo,
@@ -130,6 +145,9 @@ impl LogWriter {
 }
 
 fn push_line(inner: &mut Inner, line: String) {
+    if let Some(hook) = inner.hook.as_mut() {
+        hook(&line);
+    }
     if inner.echo {
         eprintln!("{}{}", inner.prefix, line);
     }

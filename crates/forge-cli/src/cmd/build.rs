@@ -169,6 +169,16 @@ impl Reporter for Display {
                 Event::Fetching { recipe, url } => {
                     ("fetching", Some(recipe), serde_json::json!({ "url": url }))
                 }
+                Event::FetchProgress {
+                    recipe,
+                    url,
+                    done,
+                    total,
+                } => (
+                    "fetch-progress",
+                    Some(recipe),
+                    serde_json::json!({ "url": url, "done": done, "total": total }),
+                ),
                 Event::ImportingSeed { recipe, seed } => (
                     "importing-seed",
                     Some(recipe),
@@ -222,6 +232,21 @@ impl Reporter for Display {
                     b.set_message(format!("fetching {url}"));
                 } else {
                     self.line(format!("fetching {url}"));
+                }
+            }
+            Event::FetchProgress {
+                url, done, total, ..
+            } => {
+                // On a terminal only: lines would flood a log.
+                if let Some(b) = &self.bar {
+                    let file = url.rsplit('/').next().unwrap_or(url);
+                    let of = total
+                        .map(|t| format!(" of {}", crate::output::human_bytes(t)))
+                        .unwrap_or_default();
+                    b.set_message(format!(
+                        "fetching {file}: {}{of}",
+                        crate::output::human_bytes(*done)
+                    ));
                 }
             }
             Event::ImportingSeed { seed, .. } => {
