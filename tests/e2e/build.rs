@@ -1055,3 +1055,40 @@ fn an_entry_named_after_its_own_output_is_registered_sorted() {
     );
     env.ok(&["store", "verify", "--check-contents"]);
 }
+
+#[test]
+fn outputs_are_canonicalised_in_place_whatever_the_builder_left() {
+    let env = Env::new();
+    tools(&env);
+    recipe(
+        &env,
+        "messy",
+        &[],
+        "mkdir -p $out/locked/deeper; echo x > $out/locked/deeper/f; chmod 600 $out/locked/deeper/f; \
+         echo y > $out/tool; chmod 700 $out/tool; chmod 000 $out/locked/deeper; chmod 0 $out/locked",
+    );
+    build(&env, "messy", &[]);
+    let result = env.path("result");
+    let mode = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&result.join("locked")), 0o555);
+    assert_eq!(mode(&result.join("locked/deeper")), 0o555);
+    assert_eq!(mode(&result.join("locked/deeper/f")), 0o444);
+    assert_eq!(mode(&result.join("tool")), 0o555);
+    assert_eq!(
+        fs::read_to_string(result.join("locked/deeper/f")).unwrap(),
+        "x\n"
+    );
+    env.ok(&["store", "verify", "--check-contents"]);
+    // A FIFO cannot be stored: the build fails and registers nothing.
+    recipe(&env, "fifo", &[], "mkdir $out; mkfifo $out/pipe");
+    let out = env.run(&["build", "--no-link", "fifo"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot add a FIFO to the store"), "{err}");
+    assert!(!fs::read_dir(env.root().join("store")).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with("-fifo-1")));
+    assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);
+}

@@ -285,14 +285,16 @@ impl Store {
         input_closure: &BTreeSet<StorePath>,
     ) -> Result<BTreeMap<String, RegisteredOutput>> {
         let mut finals: BTreeMap<String, StorePath> = BTreeMap::new(); // output -> final
-        let mut staged_objects: BTreeMap<String, (Staging, PathInfo)> = BTreeMap::new();
+                                                                       // Per output: where its final tree is, the staging area holding it
+                                                                       // when it had to be rewritten, and its record.
+        let mut staged_objects: BTreeMap<String, (PathBuf, Option<Staging>, PathInfo)> =
+            BTreeMap::new();
         let mut todo: Vec<&BuiltOutput> = outputs.iter().collect();
         while !todo.is_empty() {
             let mut progressed = false;
             let mut next = Vec::new();
             for out in todo {
-                let staging = Staging::new(&self.layout)?;
-                let scanned = self.scan_output(out, outputs, &finals, input_closure, &staging)?;
+                let scanned = self.scan_output(out, outputs, &finals, input_closure)?;
                 if !scanned.waits_for.is_empty() {
                     next.push(out);
                     continue;
@@ -305,7 +307,7 @@ impl Store {
                     &scanned.references,
                     scanned.self_reference,
                 );
-                let digest = if scanned.rewritten {
+                let (source, staging, digest) = if scanned.rewritten {
                     let mut pairs: Vec<([u8; 32], [u8; 32])> =
                         vec![(digest_bytes(&out.placeholder), digest_bytes(&path))];
                     for o in outputs {
@@ -313,9 +315,12 @@ impl Store {
                             pairs.push((digest_bytes(&o.placeholder), digest_bytes(f)));
                         }
                     }
-                    self.rewrite_copy(&staging, pairs)?
+                    let staging = Staging::new(&self.layout)?;
+                    let digest = self.rewrite_copy(&out.staged, &staging, pairs)?;
+                    (staging.object.clone(), Some(staging), digest)
                 } else {
-                    scanned.digest
+                    // Nothing to rewrite: the canonical tree moves as it is.
+                    (out.staged.clone(), None, scanned.digest)
                 };
                 let mut references = scanned.references.clone();
                 if scanned.self_reference {
@@ -334,7 +339,7 @@ impl Store {
                     signatures: BTreeSet::new(),
                 };
                 finals.insert(out.output.clone(), path);
-                staged_objects.insert(out.output.clone(), (staging, info));
+                staged_objects.insert(out.output.clone(), (source, staging, info));
             }
             if !progressed {
                 let names: Vec<_> = next.iter().map(|o| o.output.as_str()).collect();
@@ -355,12 +360,15 @@ impl Store {
         all: &[BuiltOutput],
         finals: &BTreeMap<String, StorePath>,
         input_closure: &BTreeSet<StorePath>,
-        staging: &Staging,
     ) -> Result<Scanned> {
         fs::symlink_metadata(&out.staged).map_err(|_| StoreError::MissingOutput {
             output: out.output.clone(),
             placeholder: out.placeholder.clone(),
         })?;
+        // The builder is gone and the tree is ours: canonicalise it where it
+        // is (a rename into the store later, not a copy).
+        let limit = self.max_copy_len(&out.staged, out.placeholder.name().as_str());
+        tree::canonicalise_in_place(&out.staged, limit)?;
         let mut pairs = vec![(digest_bytes(&out.placeholder), *SELF_MASK)];
         let mut pending_siblings = Vec::new();
         for o in all {
@@ -381,11 +389,7 @@ impl Store {
             path: out.staged.clone(),
             source,
         })?;
-        let copy_to = tree::CopyTo {
-            dest: &staging.object,
-            max_path_len: self.max_copy_len(&staging.object, out.placeholder.name().as_str()),
-        };
-        tree::dump_tree(&out.staged, &mut enc, Some(copy_to))?;
+        tree::dump_tree(&out.staged, &mut enc, None)?;
         let rewriter = enc.finish().map_err(|source| StoreError::Nar {
             path: out.staged.clone(),
             source,
@@ -422,14 +426,15 @@ impl Store {
         PATH_MAX_LEN.saturating_sub(extra)
     }
 
-    /// Pass two: replaces the staged copy by one with digests rewritten;
-    /// returns the NAR digest of the result.
+    /// Pass two: recreates the canonical tree at `src` as `staging.object`
+    /// with digests rewritten; returns the NAR digest of the result.
     fn rewrite_copy(
         &self,
+        src: &Path,
         staging: &Staging,
         pairs: Vec<([u8; 32], [u8; 32])>,
     ) -> Result<tree::NarDigest> {
-        let rewritten = staging.dir.join("rewritten");
+        let rewritten = staging.object.clone();
         let (tx, rx) = sync_channel::<Vec<u8>>(16);
         let root = rewritten.clone();
         let restorer = std::thread::spawn(move || {
@@ -454,15 +459,15 @@ impl Store {
             };
             let rewriter = Rewriter::new(tee, pairs);
             let mut enc = NarEncoder::new(rewriter).map_err(|source| StoreError::Nar {
-                path: staging.object.clone(),
+                path: src.to_owned(),
                 source,
             })?;
-            tree::dump_tree(&staging.object, &mut enc, None)?;
+            tree::dump_tree(src, &mut enc, None)?;
             let rewriter = enc.finish().map_err(|source| StoreError::Nar {
-                path: staging.object.clone(),
+                path: src.to_owned(),
                 source,
             })?;
-            rewriter.finish().ctx("rewriting", &staging.object)?;
+            rewriter.finish().ctx("rewriting", src)?;
             Ok(())
         })();
         let restored = restorer.join().expect("the nar restorer does not panic");
@@ -471,8 +476,6 @@ impl Store {
             path: rewritten.clone(),
             detail: e.to_string(),
         })?;
-        tree::remove_tree(&staging.object)?;
-        move_dir_entry(&rewritten, &staging.object).ctx("moving", &rewritten)?;
         if reordered {
             // A renamed entry sorts elsewhere now: the NAR of the tree (what
             // the store records and `verify` checks) has it at its new place.
@@ -486,7 +489,7 @@ impl Store {
     fn install_outputs(
         &mut self,
         action_digest: &str,
-        staged: BTreeMap<String, (Staging, PathInfo)>,
+        staged: BTreeMap<String, (PathBuf, Option<Staging>, PathInfo)>,
     ) -> Result<BTreeMap<String, RegisteredOutput>> {
         let mut locks = Vec::new();
         let mut moved = Vec::new();
@@ -495,9 +498,9 @@ impl Store {
         let mut result = BTreeMap::new();
         // Lock in path order so two builders never deadlock.
         let mut ordered: Vec<_> = staged.into_iter().collect();
-        ordered.sort_by(|a, b| a.1 .1.path.cmp(&b.1 .1.path));
+        ordered.sort_by(|a, b| a.1 .2.path.cmp(&b.1 .2.path));
         let outcome = (|| -> Result<()> {
-            for (output, (staging, info)) in &ordered {
+            for (output, (source, _staging, info)) in &ordered {
                 if locks.iter().all(|(p, _)| p != &info.path) {
                     let lock =
                         FileLock::acquire(&self.layout.path_lock(&info.path), LockMode::Exclusive)?;
@@ -509,7 +512,7 @@ impl Store {
                     if fs::symlink_metadata(&dest).is_ok() {
                         self.discard(&dest)?;
                     }
-                    move_dir_entry(&staging.object, &dest).ctx("moving into the store", &dest)?;
+                    move_dir_entry(source, &dest).ctx("moving into the store", &dest)?;
                     moved.push(dest);
                     infos.push(info.clone());
                 }

@@ -105,6 +105,73 @@ fn set_mtime(path: &Path) -> Result<()> {
         .ctx("setting mtime of", path)
 }
 
+/// Makes the tree at `root` canonical where it lies, without copying it:
+/// files 0444 or 0555, directories 0555, mtime 1, no set-id or sticky bits,
+/// no extended attributes. For trees this process owns and nothing else
+/// can reach any more (a finished build's outputs): moving them into the
+/// store then costs a rename instead of a copy. Special files are refused,
+/// and so is any path longer than `max_path_len` (see [`CopyTo`]).
+pub fn canonicalise_in_place(root: &Path, max_path_len: usize) -> Result<()> {
+    let meta = fs::symlink_metadata(root).ctx("reading metadata of", root)?;
+    canonicalise_node(root, &meta, max_path_len)
+}
+
+fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize) -> Result<()> {
+    if path.as_os_str().len() > limit {
+        return Err(StoreError::PathTooLong {
+            path: path.to_owned(),
+            excess: path.as_os_str().len() - limit,
+        });
+    }
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        return set_mtime(path);
+    }
+    if !ft.is_file() && !ft.is_dir() {
+        let kind = if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_block_device() {
+            "block device"
+        } else {
+            "character device"
+        };
+        return Err(StoreError::SpecialFile {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    if ft.is_dir() {
+        // Readable and writable while its entries are fixed, whatever the
+        // builder left (the owner may always chmod).
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .ctx("setting permissions of", path)?;
+        for entry in fs::read_dir(path).ctx("reading directory", path)? {
+            let entry = entry.ctx("reading directory", path)?;
+            let child = entry.path();
+            let m = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
+            canonicalise_node(&child, &m, limit)?;
+        }
+    }
+    if let Ok(attrs) = xattr::list(path) {
+        for a in attrs {
+            if a == "security.selinux" {
+                continue; // the host's label, not the object's
+            }
+            xattr::remove(path, &a).ctx("removing extended attribute from", path)?;
+        }
+    }
+    let mode = if ft.is_dir() || meta.mode() & 0o100 != 0 {
+        0o555
+    } else {
+        0o444
+    };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .ctx("setting permissions of", path)?;
+    set_mtime(path)
+}
+
 fn dump_node<W: Write>(
     src: &Path,
     meta: &fs::Metadata,
