@@ -22,11 +22,14 @@
 //! sandbox: that is how the caller ([`run_via`]) enforces the wall-clock
 //! timeout (a process that has unshared a pid namespace cannot start the
 //! thread a timer would need).
-#![allow(unsafe_code)] // fork(2): the monitor is single-threaded when it forks
+//!
+//! The caller hands the monitor its spec and gets the outcome back through
+//! two pipes, fds 3 and 4 of the monitor.
+#![allow(unsafe_code)] // fork(2) (the monitor is single-threaded when it forks) and a pre_exec that places the two pipes
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -174,12 +177,6 @@ pub fn run_via_with(
     spec: &SandboxSpec,
     opts: RunOptions,
 ) -> Result<Outcome, SandboxError> {
-    let dir = tempfile::Builder::new()
-        .prefix("forge-sandbox-")
-        .tempdir()
-        .map_err(io_err("creating a temporary directory"))?;
-    let spec_file = dir.path().join("spec.json");
-    let outcome_file = dir.path().join("outcome.json");
     // As root, RLIMIT_NPROC does not hold (see `cgroup`): use a pids cgroup.
     let cgroup = if nix::unistd::geteuid().is_root() {
         let name = format!("{}-{}", std::process::id(), unique());
@@ -199,10 +196,33 @@ pub fn run_via_with(
     spec.pids_cgroup_dir = cgroup.as_ref().map(|c| c.path().to_owned());
     let spec = &spec;
     let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Monitor(e.to_string()))?;
-    fs::write(&spec_file, json).map_err(io_err("writing the sandbox spec"))?;
+    // The spec goes to the monitor, and its outcome comes back, through two
+    // pipes it finds as fds 3 and 4: no temporary files (creating and
+    // deleting inodes is a measurable part of a small build's cost).
+    let (spec_r, spec_w) = cloexec_pipe("the spec pipe")?;
+    let (outcome_r, outcome_w) = cloexec_pipe("the outcome pipe")?;
     let silence = spec.limits.silence_timeout;
     let mut command = std::process::Command::new(program);
-    command.args(args).arg(&spec_file).arg(&outcome_file);
+    command
+        .args(args)
+        .arg(format!("/proc/self/fd/{SPEC_FD}"))
+        .arg(format!("/proc/self/fd/{OUTCOME_FD}"));
+    let (sr, ow) = (spec_r.as_raw_fd(), outcome_w.as_raw_fd());
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls fcntl and dup2, which are async-signal-safe; it touches no
+    // memory of the parent's other threads.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            // Above 4 first, so that neither dup2 overwrites the other's
+            // source; the copies are close-on-exec, the dup2 targets not.
+            let a = libc::fcntl(sr, libc::F_DUPFD_CLOEXEC, 10);
+            let b = libc::fcntl(ow, libc::F_DUPFD_CLOEXEC, 10);
+            if a < 0 || b < 0 || libc::dup2(a, SPEC_FD) < 0 || libc::dup2(b, OUTCOME_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let capture = match opts.output {
         Output::Capture(w) => Some(Arc::new(std::sync::Mutex::new(w))),
         Output::Inherit => None,
@@ -211,10 +231,7 @@ pub fn run_via_with(
     // order in which the builder wrote.
     let mut merged: Option<fs::File> = None;
     if capture.is_some() {
-        let (r, w) = nix::unistd::pipe().map_err(|e| SandboxError::Io {
-            what: "creating the output pipe".into(),
-            source: e.into(),
-        })?;
+        let (r, w) = cloexec_pipe("the output pipe")?;
         let w2 = w
             .try_clone()
             .map_err(io_err("duplicating the output pipe"))?;
@@ -249,8 +266,22 @@ pub fn run_via_with(
     let start = Instant::now();
     let last_output = Arc::new(AtomicU64::new(0)); // ms since start
     let mut relays = Vec::new();
-    // Our copies of the pipe's write end must go, or the relay never ends.
+    // Our copies of the pipes' child ends must go, or the readers never
+    // see an end.
     drop(command);
+    drop(spec_r);
+    drop(outcome_w);
+    // A spec larger than a pipe's buffer (hundreds of inputs) needs a
+    // writer that runs while the monitor reads.
+    let spec_writer = std::thread::spawn(move || {
+        let mut w = fs::File::from(spec_w);
+        let _ = w.write_all(&json);
+    });
+    let outcome_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = fs::File::from(outcome_r).read_to_end(&mut bytes);
+        bytes
+    });
     if let (Some(r), Some(w)) = (merged, &capture) {
         relays.push(relay(r, Shared(w.clone()), start, last_output.clone()));
     }
@@ -306,14 +337,31 @@ pub fn run_via_with(
             warnings: Vec::new(),
         });
     }
-    match fs::read(&outcome_file) {
-        Ok(bytes) => serde_json::from_slice::<Result<Outcome, String>>(&bytes)
-            .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
-            .map_err(SandboxError::Reported),
-        Err(_) => Err(SandboxError::Monitor(format!(
+    let _ = spec_writer.join();
+    let bytes = outcome_reader.join().unwrap_or_default();
+    if bytes.is_empty() {
+        return Err(SandboxError::Monitor(format!(
             "the monitor ended ({status}) without reporting"
-        ))),
+        )));
     }
+    serde_json::from_slice::<Result<Outcome, String>>(&bytes)
+        .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
+        .map_err(SandboxError::Reported)
+}
+
+/// Where the monitor finds its spec (read to the end).
+const SPEC_FD: i32 = 3;
+/// Where the monitor writes its outcome.
+const OUTCOME_FD: i32 = 4;
+
+/// A pipe whose ends are closed on exec, so that children other threads
+/// start meanwhile never inherit them (a stray copy of a write end would
+/// keep its reader waiting for that child).
+fn cloexec_pipe(what: &str) -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::Io {
+        what: format!("creating {what}"),
+        source: e.into(),
+    })
 }
 
 fn unique() -> u128 {
