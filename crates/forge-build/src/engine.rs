@@ -200,6 +200,9 @@ struct Ctx<'a> {
     opts: &'a BuildOptions,
     reporter: &'a dyn Reporter,
     cancel: Arc<AtomicBool>,
+    /// Host trees hashed in this run (one `tools/` shared by 200 recipes
+    /// is looked at once).
+    source_hashes: Mutex<std::collections::HashMap<PathBuf, forge_store::SourceHash>>,
 }
 
 /// Builds the recipe at `recipe` (directory or file) in the store at
@@ -235,6 +238,7 @@ pub fn build(
         opts,
         reporter,
         cancel: cancel.clone(),
+        source_hashes: Mutex::new(std::collections::HashMap::new()),
     };
     let deps: Vec<Vec<usize>> = graph
         .nodes
@@ -838,7 +842,23 @@ impl Ctx<'_> {
             });
         };
         let want_sha = pinned.is_some_and(|h| h.algo() == HashAlgo::Sha256);
-        let hashed = self.store.lock().expect("store lock").hash_source(&host)?;
+        let known = self
+            .source_hashes
+            .lock()
+            .expect("source hashes lock")
+            .get(&host)
+            .cloned();
+        let hashed = match known {
+            Some(h) => h,
+            None => {
+                let h = self.store.lock().expect("store lock").hash_source(&host)?;
+                self.source_hashes
+                    .lock()
+                    .expect("source hashes lock")
+                    .insert(host.clone(), h.clone());
+                h
+            }
+        };
         let (b3, sha) = (hashed.nar_blake3, Some(hashed.nar_sha256));
         let name = StorePathName::sanitize(
             &Path::new(rel)

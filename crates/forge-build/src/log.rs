@@ -45,9 +45,9 @@ pub fn record_recipe(root: &Path, recipe_dir: &Path, hex: &str) -> io::Result<()
     if let Some(parent) = f.parent() {
         fs::create_dir_all(parent)?;
     }
-    let tmp = f.with_extension(format!("tmp-{}", std::process::id()));
-    fs::write(&tmp, hex)?;
-    fs::rename(&tmp, &f)
+    // Written in place: a torn write only makes `forge log RECIPE` miss,
+    // and a rename would allocate an inode per build.
+    fs::write(&f, hex)
 }
 
 /// The digest of the last build of `recipe_dir`, if any.
