@@ -62,8 +62,13 @@ recipe() {
     printf '\n[build]\ncommand = ["${sh}/sh", "-c", %s]\n' "'''$script'''"
   } >"$dir/recipe.toml"
 }
-# Paths in recipe.toml must be relative: rewrite the tools path.
-fix_tools() { sed -i "s|path = \"$work/recipes/tools\"|path = \"../tools\"|" "$1/recipe.toml"; }
+# Paths in recipe.toml must be relative: rewrite the tools path. Every recipe
+# gets the tools pin in its recipe.lock up front, as a committed recipe has
+# (a fresh lock would add one fsync'd file write to the first build only).
+fix_tools() {
+  sed -i "s|path = \"$work/recipes/tools\"|path = \"../tools\"|" "$1/recipe.toml"
+  if [ -f "$work/recipes/warm/recipe.lock" ]; then cp "$work/recipes/warm/recipe.lock" "$1/"; fi
+}
 
 nix_expr() { # NAME SCRIPT -> a derivation expression
   printf 'derivation { name = "%s"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" %s ]; }' "$1" "$2"
