@@ -474,6 +474,20 @@ fn check_finds_a_non_deterministic_recipe() {
     assert!(err.contains("0 of 1 reproducible"), "{err}");
     // The rebuild is kept for inspection.
     assert!(err.contains("rebuild kept at"), "{err}");
+    // Over a whole graph: every recipe rebuilt and compared, offenders listed.
+    recipe(
+        &env,
+        "both",
+        &["stable", "clock"],
+        "cat $stable/f $clock/f > $out",
+    );
+    build(&env, "both", &["--no-link"]);
+    let all = env.run(&["build", "--check", "--rebuild-all", "both"]);
+    let err = String::from_utf8_lossy(&all.stderr);
+    assert_eq!(all.status.code(), Some(3), "{err}");
+    assert!(err.contains("2 of 3 reproducible"), "{err}");
+    assert!(err.contains("not reproducible: clock-1 ("), "{err}");
+    assert!(!err.contains("not reproducible: stable-1"), "{err}");
 }
 
 #[test]
