@@ -233,7 +233,8 @@ impl Store {
             BTreeSet::new()
         };
         failpoint::hit("add-after-copy");
-        let path = StorePath::content_addressed(name, &digest.blake3, &digest.references, false);
+        // The resolved references, as docs/store.md says: part of the identity.
+        let path = StorePath::content_addressed(name, &digest.blake3, &references, false);
         let info = PathInfo {
             path: path.clone(),
             nar_blake3: digest.blake3,

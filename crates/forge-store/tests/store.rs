@@ -556,3 +556,32 @@ fn indirect_roots_need_utf8_link_paths() {
     let err = store.add_indirect_root(&link).unwrap_err();
     assert!(err.to_string().contains("not valid UTF-8"), "{err}");
 }
+
+/// Regression: the content address of `add_path` once ignored the
+/// references it found (the collecting scanner leaves its own list empty),
+/// contrary to docs/store.md.
+#[test]
+fn references_are_part_of_an_added_paths_identity() {
+    let (dir, mut with) = store();
+    let dep_src = dir.path().join("dep");
+    write(&dep_src, "a dependency\n");
+    let dep = with.add_path(&dep_src, None).unwrap().info.path;
+    let user_src = dir.path().join("user");
+    write(&user_src, &format!("uses {dep}\n"));
+    let in_with = with.add_path(&user_src, None).unwrap().info;
+    assert_eq!(in_with.references, BTreeSet::from([dep.clone()]));
+    // The same bytes in a store where `dep` is not valid: no reference, so
+    // another path.
+    let other = TempDir::new().unwrap();
+    let mut without = Store::open(other.path().join("root")).unwrap();
+    let in_without = without.add_path(&user_src, None).unwrap().info;
+    assert!(in_without.references.is_empty());
+    assert_ne!(in_with.path, in_without.path);
+    let expected = StorePath::content_addressed(
+        StorePathName::new("user").unwrap(),
+        &in_with.nar_blake3,
+        &BTreeSet::from([dep]),
+        false,
+    );
+    assert_eq!(in_with.path, expected);
+}
