@@ -5,20 +5,21 @@
 //! length of the final paths. Once the builder is done, each output's final
 //! path is computed from what it contains:
 //!
-//! 1. The output tree is serialised to NAR and hashed with every occurrence
-//!    of its own placeholder's digest replaced by a fixed mask (so the hash
-//!    does not depend on the placeholder), and the digests of sibling
-//!    outputs already finalised replaced by their final digests. The same
-//!    pass copies the tree, canonical, into a staging directory, and scans
-//!    it for references among the *candidates*: the closure of the
-//!    derivation's inputs and the sibling outputs. Nothing else can be a
-//!    reference, so the result does not depend on what else this store
-//!    happens to hold.
+//! 1. The output tree is made canonical where it lies (the builder is gone;
+//!    a rename into the store later costs nothing, a copy would cost an
+//!    inode per file and every byte written again), then serialised to NAR
+//!    and hashed with every occurrence of its own placeholder's digest
+//!    replaced by a fixed mask (so the hash does not depend on the
+//!    placeholder), and the digests of sibling outputs already finalised
+//!    replaced by their final digests. The same pass scans it for
+//!    references among the *candidates*: the closure of the derivation's
+//!    inputs and the sibling outputs. Nothing else can be a reference, so
+//!    the result does not depend on what else this store happens to hold.
 //! 2. The final path is [`StorePath::content_addressed`] of the masked hash,
 //!    the references and whether the output refers to itself.
-//! 3. If any digest had to be rewritten, the staged copy is rewritten in a
-//!    second pass (NAR out, rewrite, NAR back in), so that it names its final
-//!    path; its real NAR hash is what the store records. Digests are 32
+//! 3. If any digest had to be rewritten, a rewritten copy is made in a
+//!    staging directory in a second pass (NAR out, rewrite, NAR back in), so
+//!    that it names its final path; its real NAR hash is what the store records. Digests are 32
 //!    bytes before and after, so no length changes.
 //! 4. Every output is moved into the store and registered together with the
 //!    realisations `(action digest, output) -> path`, in one transaction.
