@@ -609,9 +609,10 @@ impl Ctx<'_> {
                 source,
             },
         )?;
+        let (monitor, args) = forge_sandbox::monitor_program(&self.opts.forge_exe);
         let outcome = forge_sandbox::run_via_with(
-            &self.opts.forge_exe,
-            &["sandbox", "__exec"],
+            &monitor,
+            &args,
             spec,
             forge_sandbox::RunOptions {
                 output: forge_sandbox::Output::Capture(Box::new(log.clone())),
@@ -657,7 +658,8 @@ impl Ctx<'_> {
         spec.limits.silence_timeout = None;
         spec.env
             .insert("PS1".into(), format!("[forge shell {}] $ ", drv.name));
-        let outcome = forge_sandbox::run_via(&self.opts.forge_exe, &["sandbox", "__exec"], &spec)?;
+        let (monitor, args) = forge_sandbox::monitor_program(&self.opts.forge_exe);
+        let outcome = forge_sandbox::run_via(&monitor, &args, &spec)?;
         Ok(outcome.exit_code())
     }
 

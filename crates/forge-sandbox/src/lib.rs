@@ -25,6 +25,7 @@ pub mod sys;
 
 pub use profile::{Profile, ProfileError};
 pub use run::{
-    monitor_main, run_here, run_via, run_via_with, Outcome, Output, RunOptions, SandboxError,
+    monitor_main, monitor_program, run_here, run_via, run_via_with, Outcome, Output, RunOptions,
+    SandboxError,
 };
 pub use spec::{Bind, Enforcement, Limits, SandboxSpec};

@@ -170,6 +170,22 @@ pub struct RunOptions {
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
+/// The name of the dedicated monitor binary, installed next to `forge`.
+pub const MONITOR_BINARY: &str = "forge-sandbox-exec";
+
+/// How to start a monitor for a `forge` executable: the small
+/// `forge-sandbox-exec` next to it when there is one (a fraction of the
+/// start-up cost), else `forge sandbox __exec`. Pass the result to
+/// [`run_via`]/[`run_via_with`].
+pub fn monitor_program(forge_exe: &Path) -> (PathBuf, Vec<&'static str>) {
+    let small = forge_exe.with_file_name(MONITOR_BINARY);
+    if small.is_file() {
+        (small, Vec::new())
+    } else {
+        (forge_exe.to_owned(), vec!["sandbox", "__exec"])
+    }
+}
+
 /// [`run_via`] with output capture and cancellation.
 pub fn run_via_with(
     program: &Path,

@@ -143,7 +143,10 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                 spec.enforcement = forge_sandbox::Enforcement::BestEffort;
             }
             let exe = std::env::current_exe().context("finding the forge binary")?;
-            let outcome = forge_sandbox::run_via(&exe, &["sandbox", "__exec"], &spec)?;
+            let outcome = {
+                let (monitor, args) = forge_sandbox::monitor_program(&exe);
+                forge_sandbox::run_via(&monitor, &args, &spec)
+            }?;
             for w in &outcome.warnings {
                 eprintln!("warning: {w}");
             }
@@ -278,7 +281,10 @@ fn check(json: bool) -> CmdResult {
             }
         }
     }
-    let result = forge_sandbox::run_via(&exe, &["sandbox", "__exec"], &spec);
+    let result = {
+        let (monitor, args) = forge_sandbox::monitor_program(&exe);
+        forge_sandbox::run_via(&monitor, &args, &spec)
+    };
     let (ran, error, enforced) = match result {
         Ok(o) if o.code == Some(0) => (true, None, o.enforced),
         Ok(o) => (
