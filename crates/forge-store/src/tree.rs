@@ -128,18 +128,9 @@ fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize) -> Result<(
         return set_mtime(path);
     }
     if !ft.is_file() && !ft.is_dir() {
-        let kind = if ft.is_fifo() {
-            "FIFO"
-        } else if ft.is_socket() {
-            "socket"
-        } else if ft.is_block_device() {
-            "block device"
-        } else {
-            "character device"
-        };
         return Err(StoreError::SpecialFile {
             path: path.to_owned(),
-            kind,
+            kind: special_kind(ft),
         });
     }
     if ft.is_dir() {
@@ -286,23 +277,28 @@ fn dump_node<W: Write>(
             set_mtime(dst)?;
         }
     } else {
-        let kind = if ft.is_fifo() {
-            "FIFO"
-        } else if ft.is_socket() {
-            "socket"
-        } else if ft.is_block_device() {
-            "block device"
-        } else if ft.is_char_device() {
-            "character device"
-        } else {
-            "special file"
-        };
         return Err(StoreError::SpecialFile {
             path: src.to_owned(),
-            kind,
+            kind: special_kind(ft),
         });
     }
     Ok(())
+}
+
+/// What to call a file that is neither a regular file, a directory nor a
+/// symlink.
+fn special_kind(ft: fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
 }
 
 /// Reads exactly `size` bytes of a file and notices if there are more.
