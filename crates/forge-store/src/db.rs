@@ -247,21 +247,19 @@ impl Db {
     }
 
     fn path_id(&self, path: &StorePath) -> Result<Option<i64>> {
-        self.conn
-            .query_row(
-                "SELECT id FROM valid_paths WHERE path = ?1",
-                [path.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
-            .db(|| format!("looking up {path}"))
+        self.cached_row(
+            "SELECT id FROM valid_paths WHERE path = ?1",
+            [path.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .db(|| format!("looking up {path}"))
     }
 
     /// Everything recorded about `path`, or `None` if it is not valid.
     pub fn path_info(&self, path: &StorePath) -> Result<Option<PathInfo>> {
         let row = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT id, nar_blake3, nar_sha256, nar_size, registered_at, deriver,
                         content_address, self_reference
                  FROM valid_paths WHERE path = ?1",
@@ -307,6 +305,16 @@ impl Db {
                 .collect::<Result<_>>()?,
             signatures: signatures.into_iter().collect(),
         }))
+    }
+
+    /// `query_row` through the statement cache: the lookups a build makes
+    /// for every input and output are prepared once per connection.
+    fn cached_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
     }
 
     fn strings(&self, sql: &str, id: i64) -> Result<Vec<String>> {
@@ -565,8 +573,7 @@ impl Db {
     /// The realisation of `output` of `action_digest`, if recorded.
     pub fn realisation(&self, action_digest: &str, output: &str) -> Result<Option<Realisation>> {
         let path: Option<String> = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT p.path FROM realisations r JOIN valid_paths p ON p.id = r.path_id
                  WHERE r.action_digest = ?1 AND r.output = ?2",
                 [action_digest, output],
