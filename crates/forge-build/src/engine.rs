@@ -521,7 +521,7 @@ impl Ctx<'_> {
     fn sandbox_spec(
         &self,
         drv: &Derivation,
-        work: &WorkDir,
+        work: &forge_store::ScratchDir,
     ) -> Result<(SandboxSpec, PathBuf, BTreeSet<StorePath>), BuildError> {
         let (input_closure, layers) = {
             let store = self.store.lock().expect("store lock");
@@ -531,7 +531,7 @@ impl Ctx<'_> {
             let layers: Vec<PathBuf> = drv.root.iter().map(|p| store.physical(p)).collect();
             (closure, layers)
         };
-        let store_dir = work.dir.join("store");
+        let store_dir = work.path().join("store");
         fs::create_dir(&store_dir).map_err(|source| BuildError::Io {
             what: format!("creating {}", store_dir.display()),
             source,
@@ -639,8 +639,11 @@ impl Ctx<'_> {
         hex: &str,
         command: &[String],
     ) -> Result<i32, BuildError> {
-        let tmp_root = self.store.lock().expect("store lock").layout().tmp_dir();
-        let work = WorkDir::new(&tmp_root, hex)?;
+        let work = self
+            .store
+            .lock()
+            .expect("store lock")
+            .scratch_dir(&format!("build-{}", &hex[..12]))?;
         let (mut spec, _, _) = self.sandbox_spec(drv, &work)?;
         spec.command = if command.is_empty() {
             // The root layers' /bin/sh, or the first input that has one.
@@ -673,8 +676,11 @@ impl Ctx<'_> {
         previous: Option<&BTreeMap<String, StorePath>>,
     ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
         let name = node.recipe.store_name();
-        let tmp_root = self.store.lock().expect("store lock").layout().tmp_dir();
-        let work = WorkDir::new(&tmp_root, hex)?;
+        let work = self
+            .store
+            .lock()
+            .expect("store lock")
+            .scratch_dir(&format!("build-{}", &hex[..12]))?;
         let (spec, store_dir, input_closure) = self.sandbox_spec(drv, &work)?;
         let placeholders = drv.placeholders();
         let log_path = log::log_file(&self.root, hex);
@@ -1106,9 +1112,12 @@ impl Ctx<'_> {
             recipe: node.recipe.store_name(),
             url: url.to_owned(),
         });
-        let tmp_root = self.store.lock().expect("store lock").layout().tmp_dir();
-        let work = WorkDir::new(&tmp_root, &key.to_hex())?;
-        let build_dir = work.dir.join("build");
+        let work = self
+            .store
+            .lock()
+            .expect("store lock")
+            .scratch_dir(&format!("fetch-{}", &key.to_hex()[..12]))?;
+        let build_dir = work.path().join("build");
         fs::create_dir(&build_dir).map_err(|source| BuildError::Io {
             what: format!("creating {}", build_dir.display()),
             source,
@@ -1397,48 +1406,6 @@ fn fingerprint_at(files: &[PathBuf], now: i64) -> Option<String> {
         forge_store::source::hash_metadata(&mut h, &m);
     }
     Some(h.finalize().to_hex().to_string())
-}
-
-/// A build's scratch directory under the store's `tmp/`, held by a lock
-/// file so that the store's stale-staging sweep leaves it alone, and
-/// removed on drop (or by that sweep if this process dies).
-struct WorkDir {
-    dir: PathBuf,
-    lock_path: PathBuf,
-    _lock: FileLock,
-}
-
-impl WorkDir {
-    fn new(tmp: &Path, hex: &str) -> Result<Self, BuildError> {
-        let unique = blake3::hash(
-            format!(
-                "{}-{:?}-{:?}",
-                std::process::id(),
-                std::thread::current().id(),
-                Instant::now()
-            )
-            .as_bytes(),
-        );
-        let dir = tmp.join(format!("build-{}-{}", &hex[..12], &unique.to_hex()[..8]));
-        let lock_path = dir.with_extension("lock");
-        let lock = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
-        fs::create_dir(&dir).map_err(|source| BuildError::Io {
-            what: format!("creating {}", dir.display()),
-            source,
-        })?;
-        Ok(WorkDir {
-            dir,
-            lock_path,
-            _lock: lock,
-        })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = forge_store::tree::remove_tree(&self.dir);
-        let _ = fs::remove_file(&self.lock_path);
-    }
 }
 
 #[cfg(test)]

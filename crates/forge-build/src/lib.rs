@@ -14,6 +14,7 @@ pub mod lockfile;
 pub mod log;
 pub mod schedule;
 pub mod seed;
+mod util;
 
 pub use engine::{build, BuildOptions, BuildReport, Event, Realised, Reporter, Silent};
 pub use error::BuildError;

@@ -588,33 +588,41 @@ fn unique_suffix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let n = blake3::hash(format!("{}-{t}", std::process::id()).as_bytes());
+    let n = blake3::hash(
+        format!(
+            "{}-{:?}-{t}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .as_bytes(),
+    );
     n.to_hex()[..12].to_owned()
 }
 
-/// A staging directory under `tmp/`, owned through a held lock file and
-/// removed on drop (or by the next addition if this process dies).
-struct Staging {
+/// A scratch directory under the store's `tmp/`, `<prefix>-<unique>`, owned
+/// through a held lock file `<dir>.lock`: the stale-staging sweep
+/// ([`Store::remove_stale_staging`]) removes only directories whose lock it
+/// can take, so this one stays while it lives, is removed on drop, and is
+/// swept by the next store operation if this process dies. Created 0700
+/// with inherited default ACLs cut (they would make copies non-canonical).
+#[derive(Debug)]
+pub struct ScratchDir {
     dir: PathBuf,
-    object: PathBuf,
     lock_path: PathBuf,
     _lock: FileLock,
 }
 
-impl Staging {
-    fn new(layout: &Layout) -> Result<Self> {
+impl ScratchDir {
+    fn new(layout: &Layout, prefix: &str) -> Result<Self> {
         let dir = layout
             .tmp_dir()
-            .join(format!("add-{}-{}", std::process::id(), unique_suffix()));
+            .join(format!("{prefix}-{}", unique_suffix()));
         let lock_path = dir.with_extension("lock");
         let lock = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .ctx("creating staging directory", &dir)?;
-        // A default ACL inherited from above would be copied onto every file
-        // the copy creates (as system.posix_acl_access), making objects
-        // non-canonical. Cut the inheritance here.
+            .ctx("creating scratch directory", &dir)?;
         for attr in ["system.posix_acl_default", "system.posix_acl_access"] {
             if let Err(e) = xattr::remove(&dir, attr) {
                 let benign = matches!(
@@ -626,19 +634,48 @@ impl Staging {
                 }
             }
         }
-        Ok(Staging {
-            object: dir.join("object"),
+        Ok(ScratchDir {
             dir,
             lock_path,
             _lock: lock,
         })
     }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
 }
 
-impl Drop for Staging {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = tree::remove_tree(&self.dir);
         let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+impl Store {
+    /// A fresh [`ScratchDir`] named after `prefix`, for work that ends in
+    /// the store (builds, seed assembly).
+    pub fn scratch_dir(&self, prefix: &str) -> Result<ScratchDir> {
+        ScratchDir::new(&self.layout, prefix)
+    }
+}
+
+/// Where an addition assembles its object: `object` inside a scratch
+/// directory.
+struct Staging {
+    object: PathBuf,
+    _scratch: ScratchDir,
+}
+
+impl Staging {
+    fn new(layout: &Layout) -> Result<Self> {
+        let scratch = ScratchDir::new(layout, &format!("add-{}", std::process::id()))?;
+        Ok(Staging {
+            object: scratch.path().join("object"),
+            _scratch: scratch,
+        })
     }
 }
 

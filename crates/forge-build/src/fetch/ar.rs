@@ -317,23 +317,11 @@ fn parse_num(field: &[u8], radix: u32) -> Option<u64> {
     u64::from_str_radix(s, radix).ok()
 }
 
+use crate::util::read_full;
+
 fn trim_end(s: &[u8], c: u8) -> &[u8] {
     let end = s.iter().rposition(|&b| b != c).map_or(0, |i| i + 1);
     &s[..end]
-}
-
-/// Reads until `buf` is full or the reader ends; returns how much was read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A minimal `ar` writer, for tests and fuzz seeds: short names when they

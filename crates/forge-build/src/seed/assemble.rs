@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{symlink, DirBuilderExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -485,7 +485,7 @@ impl Assembler<'_> {
         let mut head = [0u8; SHEBANG_MAX];
         let n = {
             let mut f = fs::File::open(copy).map_err(io_err("reading", p))?;
-            read_up_to(&mut f, &mut head).map_err(io_err("reading", p))?
+            crate::util::read_full(&mut f, &mut head).map_err(io_err("reading", p))?
         };
         let head = &head[..n];
         if elf::is_elf(head) {
@@ -660,19 +660,6 @@ pub fn resolve_in_tree(root: &Path, p: &Path) -> Option<PathBuf> {
 /// (which [`Assembler::walk`] resolves against real directories).
 fn lexical(p: &Path) -> PathBuf {
     p.components().collect()
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The interpreter named by a `#!` line, if `head` starts with one.

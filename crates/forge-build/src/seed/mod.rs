@@ -91,7 +91,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use forge_core::store_path::{StorePath, StorePathName};
-use forge_store::lock::{FileLock, LockMode};
 use forge_store::Store;
 use thiserror::Error;
 
@@ -306,24 +305,11 @@ pub fn import(store: &mut Store, decl: &SeedDecl) -> Result<(StorePath, SeedMani
         name: decl.name.clone(),
         source,
     };
-    // A staging directory the store's sweeper leaves alone: it removes
-    // entries of tmp/ whose `.lock` it can take, and we hold ours.
-    let tmp = store.layout().tmp_dir();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = tmp.join(format!("seed-{}-{nanos}", std::process::id()));
-    let lock =
-        FileLock::acquire(&dir.with_extension("lock"), LockMode::Exclusive).map_err(store_err)?;
-    let _guard = RemoveOnDrop {
-        dir: dir.clone(),
-        _lock: lock,
-    };
-    fs::create_dir(&dir).map_err(|source| SeedError::Io {
-        what: "creating staging directory",
-        path: dir.clone(),
-        source,
-    })?;
+    // Swept by the store if this process dies before it is removed.
+    let scratch = store
+        .scratch_dir(&format!("seed-{}", decl.name))
+        .map_err(store_err)?;
+    let dir = scratch.path();
     let tree = dir.join("tree");
     fs::create_dir(&tree).map_err(|source| SeedError::Io {
         what: "creating staging directory",
@@ -337,19 +323,4 @@ pub fn import(store: &mut Store, decl: &SeedDecl) -> Result<(StorePath, SeedMani
         .add_source(&tree, name, &forge_store::tree::NoProgress)
         .map_err(store_err)?;
     Ok((outcome.info.path, manifest))
-}
-
-/// Removes a staging directory, then its lock file; the lock itself is
-/// released when the field drops, after both are gone.
-#[derive(Debug)]
-struct RemoveOnDrop {
-    dir: PathBuf,
-    _lock: FileLock,
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = forge_store::tree::remove_tree(&self.dir);
-        let _ = fs::remove_file(self.dir.with_extension("lock"));
-    }
 }

@@ -135,6 +135,15 @@ impl Display {
         }
     }
 
+    /// What is happening now: the bar's message on a terminal, a line
+    /// otherwise.
+    fn status(&self, text: String) {
+        match &self.bar {
+            Some(b) => b.set_message(text),
+            None => self.line(text),
+        }
+    }
+
     fn json(&self, event: &str, recipe: Option<&str>, extra: serde_json::Value) {
         let mut out = std::io::stdout().lock();
         let _ = serde_json::to_writer(
@@ -221,18 +230,10 @@ impl Reporter for Display {
                 }
             }
             Event::BuildStarted { recipe } => {
-                if let Some(b) = &self.bar {
-                    b.set_message(format!("building {recipe}"));
-                } else {
-                    self.line(format!("building {recipe}"));
-                }
+                self.status(format!("building {recipe}"));
             }
             Event::Fetching { url, .. } => {
-                if let Some(b) = &self.bar {
-                    b.set_message(format!("fetching {url}"));
-                } else {
-                    self.line(format!("fetching {url}"));
-                }
+                self.status(format!("fetching {url}"));
             }
             Event::FetchProgress {
                 url, done, total, ..
@@ -250,11 +251,7 @@ impl Reporter for Display {
                 }
             }
             Event::ImportingSeed { seed, .. } => {
-                if let Some(b) = &self.bar {
-                    b.set_message(format!("importing seed {seed}"));
-                } else {
-                    self.line(format!("importing seed {seed}"));
-                }
+                self.status(format!("importing seed {seed}"));
             }
             Event::Finished {
                 recipe,
