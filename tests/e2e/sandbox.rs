@@ -919,3 +919,128 @@ fn hostile_32_bit_syscalls_kill_the_process() {
     // seccomp's architecture check kills it with SIGSYS (31): 128 + 31.
     assert!(s.contains("status=159"), "{s}");
 }
+
+// ---------------------------------------------------------------------------
+// Issue 8, sandbox side (items 4, 14, 16): set-id bits without chmod, vsock,
+// binds through symlinks out of the store, what a build can see of who runs
+// it and where the store is.
+
+#[test]
+fn hostile_setuid_bits_from_open_mkdir_and_mknod_are_refused() {
+    use std::os::unix::fs::MetadataExt;
+    hostile!(env, layer);
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let f = out.join("suid");
+    let o = attack(
+        &env,
+        &layer,
+        &["--rw", out.to_str().unwrap()],
+        &["setuid-create", f.to_str().unwrap()],
+    );
+    // From the host: nothing the build made has a set-id bit.
+    for p in [f.clone(), out.join("suid.d"), out.join("suid.node")] {
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            assert_eq!(m.mode() & 0o6000, 0, "{} is {:o}", p.display(), m.mode());
+        }
+    }
+    assert_blocked(&o, &["EPERM"]);
+    // In the sandbox's own /build and /tmp as well.
+    for f in ["/build/suid", "/tmp/suid"] {
+        let o = attack(&env, &layer, &[], &["setuid-create", f]);
+        assert_blocked(&o, &["EPERM"]);
+    }
+}
+
+#[test]
+fn hostile_vsock_sockets_are_refused_with_and_without_network() {
+    hostile!(env, layer);
+    for extra in [&[][..], &["--net"]] {
+        let o = attack(&env, &layer, extra, &["vsock"]);
+        assert_blocked(&o, &["EAFNOSUPPORT", "EPERM"]);
+    }
+}
+
+/// As many `../` as climb from `dir` to `/`: exactly (the sandbox's setup
+/// sees the host root at /oldroot, so a longer climb would end above it).
+fn climb(dir: &Path) -> String {
+    "../".repeat(dir.components().count() - 1)
+}
+
+#[test]
+fn hostile_a_bind_that_is_a_symlink_out_of_its_directory_shows_no_host_file() {
+    use std::os::unix::fs::PermissionsExt;
+    hostile!(env, layer);
+    // A store-like directory whose entries are symlinks climbing out of it:
+    // to the host's /etc, to a private (0600) file of the invoker, and to a
+    // directory holding a host unix socket.
+    let store = env.path("store");
+    std::fs::create_dir_all(&store).unwrap();
+    write(&env.path("private/key"), "TOP SECRET\n");
+    std::fs::set_permissions(env.path("private/key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
+    std::fs::create_dir_all(env.path("run")).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(env.path("run/host.sock")).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let links = [
+        ("etc-link", format!("{}etc", climb(&store))),
+        ("key-link", "../private/key".to_owned()),
+        ("private-link", "../private".to_owned()),
+        ("run-link", "../run".to_owned()),
+    ];
+    for (name, to) in &links {
+        std::os::unix::fs::symlink(to, store.join(name)).unwrap();
+    }
+    let s = store.display();
+    let mut extra = Vec::new();
+    for (name, _) in &links {
+        extra.push("--ro".to_owned());
+        extra.push(format!("{s}/{name}"));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let script = format!(
+        "cat {s}/etc-link/shadow 2>/dev/null && echo LEAK-shadow; \
+         cat {s}/etc-link/passwd 2>/dev/null | grep -q '^root:x:0:0:root:/root:' && echo LEAK-passwd; \
+         cat {s}/key-link 2>/dev/null; cat {s}/private-link/key 2>/dev/null; \
+         /bin/forge-hostile unix-connect {s}/run-link/host.sock; \
+         readlink {s}/key-link; echo done"
+    );
+    let o = attack_sh(&env, &layer, &extra, &script);
+    let out = stdout(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!out.contains("LEAK"), "{out}{err}");
+    assert!(!out.contains("TOP SECRET"), "{out}{err}");
+    assert!(!out.contains("ESCAPED"), "{out}{err}");
+    assert!(listener.accept().is_err(), "a connection reached the host");
+    // The symlink is there, as a symlink, with its target.
+    assert!(out.contains("../private/key\ndone"), "{out}{err}");
+}
+
+#[test]
+fn a_root_layer_that_is_a_symlink_is_refused() {
+    let Some(env) = ready() else { return };
+    let store = env.path("store");
+    std::fs::create_dir_all(&store).unwrap();
+    // Climbs to the host's root and down to a tree of the host (standing
+    // for /: its /usr, /etc… would become the build's).
+    let host_tree = env.path("host-tree");
+    std::fs::create_dir_all(host_tree.join("bin")).unwrap();
+    std::fs::copy(BUSYBOX, host_tree.join("bin/sh")).unwrap();
+    let to = format!(
+        "{}{}",
+        climb(&store),
+        host_tree.strip_prefix("/").unwrap().display()
+    );
+    std::os::unix::fs::symlink(to, store.join("layer")).unwrap();
+    let o = env
+        .forge()
+        .args(["sandbox", "run", "--root-layer"])
+        .arg(store.join("layer"))
+        .args(["--", "/bin/sh", "-c", "echo RAN"])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!out.contains("RAN"), "{out}{err}");
+    assert!(err.contains("symlink"), "{err}");
+}

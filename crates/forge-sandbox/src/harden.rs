@@ -291,7 +291,14 @@ const NET_FAMILIES: &[u64] = &[
     libc::AF_INET as u64,
     libc::AF_INET6 as u64,
     libc::AF_PACKET as u64,
+    libc::AF_VSOCK as u64,
 ];
+/// vsock reaches the hypervisor or host whatever the network namespace: refused in every
+/// profile (the last entry of [`NET_FAMILIES`]).
+const VSOCK_ONLY: &[u64] = &[libc::AF_VSOCK as u64];
+/// Terminal ioctls that push input into a terminal (TIOCSTI) or reach the console's
+/// selection and keyboard (TIOCLINUX): refused on every fd, whatever terminal a build reaches.
+const TTY_INJECT: &[u64] = &[libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 // Syscalls newer than some libc releases; the numbers are shared by x86_64 and aarch64.
 const SYS_FCHMODAT2: i64 = 452;
@@ -340,6 +347,43 @@ pub fn seccomp_denylist(policy: &SeccompPolicy) -> Vec<SeccompDeny> {
         AnyBitSet {
             arg: 2,
             bits: SET_ID_BITS,
+        },
+        eperm,
+    ));
+    // Nor set-id bits at creation: the umask does not strip them. The mode is argument 1 of
+    // creat/mkdir/mknod, 2 of open/mkdirat/mknodat, 3 of openat. open and openat use it only
+    // with O_CREAT or O_TMPFILE, and libc passes 0 otherwise, so the rule costs nothing there.
+    let set_id = |arg| AnyBitSet {
+        arg,
+        bits: SET_ID_BITS,
+    };
+    #[cfg(target_arch = "x86_64")]
+    for (name, nr, arg) in [
+        ("open", libc::SYS_open, 2),
+        ("creat", libc::SYS_creat, 1),
+        ("mkdir", libc::SYS_mkdir, 1),
+        ("mknod", libc::SYS_mknod, 1),
+    ] {
+        list.push((name, nr, set_id(arg), eperm));
+    }
+    for (name, nr, arg) in [
+        ("openat", libc::SYS_openat, 3),
+        ("mkdirat", libc::SYS_mkdirat, 2),
+        ("mknodat", libc::SYS_mknodat, 2),
+    ] {
+        list.push((name, nr, set_id(arg), eperm));
+    }
+    // openat2 passes its mode in a struct, out of the filter's reach: ENOSYS makes libc (and
+    // Go, Rust's std) fall back to openat, which is checked; the same trick as clone3 below.
+    list.push(("openat2", libc::SYS_openat2, always.clone(), libc::ENOSYS));
+    // No input pushed into a terminal, on any fd (the sandbox has no host terminal; this is
+    // the second line). The request is compared on 32 bits, as the kernel reads it.
+    list.push((
+        "ioctl",
+        libc::SYS_ioctl,
+        In {
+            arg: 1,
+            values: TTY_INJECT,
         },
         eperm,
     ));
@@ -446,18 +490,31 @@ pub fn seccomp_denylist(policy: &SeccompPolicy) -> Vec<SeccompDeny> {
         eperm,
     ));
 
-    if !policy.allow_network {
-        // AF_UNIX stays: the empty network namespace and landlock's scoping isolate it.
-        list.push((
-            "socket",
-            libc::SYS_socket,
-            In {
-                arg: 0,
-                values: NET_FAMILIES,
-            },
-            libc::EAFNOSUPPORT,
-        ));
-    }
+    // AF_UNIX stays: the empty network namespace and landlock's scoping isolate it. vsock is
+    // refused even with network: no namespace isolates it.
+    let families = if policy.allow_network {
+        VSOCK_ONLY
+    } else {
+        NET_FAMILIES
+    };
+    list.push((
+        "socket",
+        libc::SYS_socket,
+        In {
+            arg: 0,
+            values: families,
+        },
+        libc::EAFNOSUPPORT,
+    ));
+    list.push((
+        "socketpair",
+        libc::SYS_socketpair,
+        In {
+            arg: 0,
+            values: VSOCK_ONLY,
+        },
+        libc::EAFNOSUPPORT,
+    ));
 
     list.into_iter()
         .map(|(syscall, nr, when, errno)| SeccompDeny {

@@ -15,7 +15,7 @@
 //! ├── <binds>       host paths, read-only (or writable when asked); may
 //! │                 lie below /tmp, /build or /etc, not replace them
 //! ├── proc/         a fresh procfs of the sandbox's own pid namespace
-//! ├── dev/          tmpfs: null zero full random urandom tty, fd links,
+//! ├── dev/          tmpfs: null zero full random urandom, fd links,
 //! │                 a new devpts instance, shm tmpfs
 //! ├── etc/          passwd, group, hosts generated for the build user;
 //! │                 the root layers' other etc/ entries next to them
@@ -54,8 +54,9 @@ pub const NEW_ROOT: &str = "/newroot";
 /// Where the host's root is reachable during setup.
 pub const OLD_ROOT: &str = "/oldroot";
 
-/// Device nodes bound from the host into `/dev`.
-pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Device nodes bound from the host into `/dev`. Not `tty`: a build has no terminal, and the
+/// host's `/dev/tty` is the invoker's controlling terminal (input could be pushed into it).
+pub const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// Mount flags the plan uses (a subset of the kernel's `MS_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
