@@ -186,7 +186,8 @@ pub enum PlanError {
     BadCommand(Option<String>),
 }
 
-/// What a root layer has at a name (the runner looks, with lstat).
+/// What a root layer has at a name, or a bind's host path is (the runner
+/// looks, with lstat).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
     /// A directory.
@@ -195,7 +196,7 @@ pub enum Node {
     File,
     /// A symlink and its target, recreated as it is.
     Symlink(PathBuf),
-    /// A socket, fifo or device: ignored.
+    /// A socket, fifo or device: ignored in a layer, bound as a file.
     Other,
 }
 
@@ -308,19 +309,31 @@ fn merge_layers<'a>(
     made
 }
 
-/// Computes the plan for `spec`, which must have no root layers (see
-/// [`plan_with_layers`]). `bind_is_dir` tells, for each bind, whether its
-/// host path is a directory (the caller stats it; the plan stays pure).
+/// Computes the plan for `spec`, which must have no root layers and no
+/// symlink binds (see [`plan_with_layers`]). `bind_is_dir` tells, for each
+/// bind, whether its host path is a directory (the caller stats it; the
+/// plan stays pure).
 pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError> {
-    plan_with_layers(spec, bind_is_dir, &[])
+    let nodes: Vec<Node> = bind_is_dir
+        .iter()
+        .map(|&d| if d { Node::Dir } else { Node::File })
+        .collect();
+    plan_with_layers(spec, &nodes, &[])
 }
 
-/// Computes the plan for `spec`. `bind_is_dir` tells, for each bind,
-/// whether its host path is a directory, and `layers` lists each of
-/// `spec.root_layers` in order (the caller looks; the plan stays pure).
+/// Computes the plan for `spec`. `nodes` tells, for each bind, what its
+/// host path is without following a symlink there (the caller looks with
+/// lstat), and `layers` lists each of `spec.root_layers` in order (the
+/// caller looks; the plan stays pure).
+///
+/// A bind whose host path is a symlink is not bound (a mount would follow
+/// it, to wherever it points on the host, while the host's root is still
+/// reachable): the same symlink is made inside, where it resolves against
+/// the sandbox's own tree. A store path that is a symlink out of the store
+/// so shows nothing of the host.
 pub fn plan_with_layers(
     spec: &SandboxSpec,
-    bind_is_dir: &[bool],
+    nodes: &[Node],
     layers: &[LayerListing],
 ) -> Result<Plan, PlanError> {
     if layers.len() != spec.root_layers.len() {
@@ -413,10 +426,30 @@ pub fn plan_with_layers(
                 });
             }
         }
+        let is_dir = match nodes.get(i).unwrap_or(&Node::Dir) {
+            Node::Symlink(to) => {
+                // Landlock needs no rule: the link is part of the read-only
+                // root, and what it points to has rules of its own.
+                let link = under_new_root(&b.inside);
+                if let Some(parent) = link.parent() {
+                    steps.push(Step::Mkdir {
+                        path: parent.to_owned(),
+                        mode: 0o755,
+                    });
+                }
+                steps.push(Step::Symlink {
+                    target: to.clone(),
+                    link,
+                });
+                continue;
+            }
+            Node::Dir => true,
+            Node::File | Node::Other => false,
+        };
         steps.push(Step::Bind {
             source: under_old_root(&b.host),
             target: under_new_root(&b.inside),
-            is_dir: bind_is_dir.get(i).copied().unwrap_or(true),
+            is_dir,
             flags: if b.writable { Flags::SAFE } else { Flags::RO },
         });
         if b.writable {
@@ -644,6 +677,37 @@ mod tests {
     }
 
     #[test]
+    fn a_bind_that_is_a_symlink_is_recreated_as_a_symlink_not_bound() {
+        let mut s = spec();
+        s.binds.push(Bind {
+            host: "/host/store/evil".into(),
+            inside: "/forge/store/evil".into(),
+            writable: false,
+        });
+        let nodes = [
+            Node::Dir,
+            Node::Dir,
+            Node::File,
+            Node::Symlink("../../../../etc".into()),
+        ];
+        let p = plan_with_layers(&s, &nodes, &[]).unwrap();
+        assert!(
+            !p.steps.iter().any(|s| matches!(s, Step::Bind { source, .. }
+                if source.starts_with("/oldroot/host/store/evil"))),
+            "{:#?}",
+            p.steps
+        );
+        assert!(p.steps.contains(&Step::Symlink {
+            target: "../../../../etc".into(),
+            link: "/newroot/forge/store/evil".into()
+        }));
+        assert!(!p
+            .access
+            .read_exec
+            .contains(&PathBuf::from("/forge/store/evil")));
+    }
+
+    #[test]
     fn parents_are_bound_before_children() {
         let mut s = spec();
         s.binds.insert(
@@ -767,7 +831,7 @@ mod tests {
     #[test]
     fn root_layers_become_symlinks_binds_and_overlays() {
         let (s, l) = layered();
-        let p = plan_with_layers(&s, &[false], &l).unwrap();
+        let p = plan_with_layers(&s, &[Node::File], &l).unwrap();
         let at = |t: &str| {
             p.steps
                 .iter()
@@ -850,7 +914,7 @@ mod tests {
     #[test]
     fn layers_etc_entries_join_the_generated_etc_which_wins() {
         let (s, l) = layered();
-        let p = plan_with_layers(&s, &[false], &l).unwrap();
+        let p = plan_with_layers(&s, &[Node::File], &l).unwrap();
         let sources = |t: &str| {
             p.steps
                 .iter()
@@ -907,7 +971,7 @@ mod tests {
             inside: "/usr/local/x".into(),
             writable: false,
         });
-        let e = plan_with_layers(&s, &[false, false], &l).unwrap_err();
+        let e = plan_with_layers(&s, &[Node::File, Node::File], &l).unwrap_err();
         assert_eq!(
             e,
             PlanError::BindInLayer {
@@ -919,7 +983,7 @@ mod tests {
         let (mut s, l) = layered();
         s.root_layers[1] = "relative".into();
         assert_eq!(
-            plan_with_layers(&s, &[false], &l),
+            plan_with_layers(&s, &[Node::File], &l),
             Err(PlanError::BadLayer("relative".into()))
         );
         let (s, l) = layered();
@@ -930,6 +994,6 @@ mod tests {
                 declared: 2
             })
         );
-        assert!(plan_with_layers(&s, &[false], &l[..1]).is_err());
+        assert!(plan_with_layers(&s, &[Node::File], &l[..1]).is_err());
     }
 }

@@ -459,11 +459,11 @@ pub fn monitor_main(spec_file: &Path, outcome_file: &Path) -> i32 {
 pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
     let mut is_dir = Vec::with_capacity(spec.binds.len());
     for b in &spec.binds {
-        let meta = fs::metadata(&b.host).map_err(|source| SandboxError::MissingBind {
+        let node = sys::lstat_node(&b.host).map_err(|source| SandboxError::MissingBind {
             path: b.host.clone(),
             source,
         })?;
-        is_dir.push(meta.is_dir());
+        is_dir.push(node);
     }
     let mut layers = Vec::with_capacity(spec.root_layers.len());
     for l in &spec.root_layers {
@@ -554,6 +554,7 @@ fn list_layer(layer: &Path) -> std::io::Result<LayerListing> {
         }
         Ok(out)
     }
+    sys::check_layer(layer)?;
     let top = list(layer)?;
     let etc = match top.get(std::ffi::OsStr::new("etc")) {
         Some(Node::Dir) => list(&layer.join("etc"))?,

@@ -30,6 +30,11 @@ pub trait Syscalls {
         flags: MsFlags,
         data: Option<&str>,
     ) -> io::Result<()>;
+    /// A bind mount of `source` at `target` that never follows a symlink
+    /// at `source` itself: the source must still be a directory (if
+    /// `is_dir`) or a non-directory that is not a symlink, as it was when
+    /// the runner looked. Not recursive.
+    fn bind(&mut self, source: &Path, target: &Path, is_dir: bool) -> io::Result<()>;
     /// The flags the kernel reports for the mount holding `path`, as
     /// `MS_*` flags that a bind remount must keep.
     fn locked_flags(&mut self, path: &Path) -> io::Result<MsFlags>;
@@ -152,8 +157,7 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                 }
                 // Not recursive: mounts below a bound host path stay hidden
                 // rather than appearing without the read-only flag.
-                sys.mount(Some(source), target, None, MsFlags::MS_BIND, None)
-                    .map_err(|e| {
+                sys.bind(source, target, *is_dir).map_err(|e| {
                         ctx(
                             e,
                             format!(
@@ -289,6 +293,35 @@ impl Syscalls for Linux {
         mount(source, target, fstype, flags, data).map_err(io::Error::from)
     }
 
+    fn bind(&mut self, source: &Path, target: &Path, is_dir: bool) -> io::Result<()> {
+        use nix::fcntl::{open, OFlag};
+        use nix::sys::stat::{fstat, Mode, SFlag};
+        use std::os::fd::AsRawFd;
+        // O_PATH|O_NOFOLLOW pins what the runner lstat'ed: a symlink swapped
+        // in since then is opened as itself, and refused below, instead of
+        // being followed by mount(2) to wherever it points on the host.
+        let fd = open(
+            source,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
+        let st = fstat(fd.as_raw_fd()).map_err(io::Error::from)?;
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFLNK || (kind == SFlag::S_IFDIR) != is_dir {
+            return Err(io::Error::other(
+                "it changed (or became a symlink) after it was listed",
+            ));
+        }
+        // The host's /proc (under the old root) resolves the fd to exactly
+        // the object opened, not to a path that could be resolved again.
+        let by_fd = Path::new(OLD_ROOT)
+            .join("proc/self/fd")
+            .join(fd.as_raw_fd().to_string());
+        mount(Some(&by_fd), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(io::Error::from)
+    }
+
     fn locked_flags(&mut self, path: &Path) -> io::Result<MsFlags> {
         let st = statvfs(path).map_err(io::Error::from)?;
         let f = st.flags();
@@ -354,6 +387,34 @@ impl Syscalls for Linux {
     fn detach(&mut self, target: &Path) -> io::Result<()> {
         umount2(target, MntFlags::MNT_DETACH).map_err(io::Error::from)
     }
+}
+
+/// What a bind's host path is, without following a symlink there (the
+/// runner's look for [`crate::plan::plan_with_layers`]).
+pub fn lstat_node(path: &Path) -> io::Result<crate::plan::Node> {
+    use crate::plan::Node;
+    let kind = fs::symlink_metadata(path)?.file_type();
+    Ok(if kind.is_symlink() {
+        Node::Symlink(fs::read_link(path)?)
+    } else if kind.is_dir() {
+        Node::Dir
+    } else if kind.is_file() {
+        Node::File
+    } else {
+        Node::Other
+    })
+}
+
+/// Refuses a root layer that is a symlink: its entries would be bound
+/// through it, from wherever it points on the host.
+pub fn check_layer(layer: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(layer)?.file_type().is_symlink() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a symlink (a root layer must be a directory)",
+        ));
+    }
+    Ok(())
 }
 
 /// Brings the loopback interface up (in a fresh network namespace it exists
@@ -429,6 +490,9 @@ impl Syscalls for Recorder {
             fstype,
             data
         ))
+    }
+    fn bind(&mut self, source: &Path, target: &Path, _is_dir: bool) -> io::Result<()> {
+        self.mount(Some(source), target, None, MsFlags::MS_BIND, None)
     }
     fn locked_flags(&mut self, _path: &Path) -> io::Result<MsFlags> {
         Ok(MsFlags::MS_RELATIME)
@@ -506,6 +570,29 @@ mod tests {
             r.calls.last().unwrap(),
             "mount None /newroot None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND None"
         );
+    }
+
+    #[test]
+    fn a_bind_source_swapped_for_a_symlink_or_another_kind_is_refused_before_mounting() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc", &link).unwrap();
+        let target = dir.path().join("target");
+        fs::create_dir(&target).unwrap();
+        // Planned as a directory or a file: a symlink is never followed.
+        for is_dir in [true, false] {
+            let e = Linux.bind(&link, &target, is_dir).unwrap_err();
+            assert!(e.to_string().contains("symlink"), "{e}");
+        }
+        // A directory where the runner saw a file.
+        let e = Linux.bind(dir.path(), &target, false).unwrap_err();
+        assert!(e.to_string().contains("changed"), "{e}");
+        assert_eq!(
+            lstat_node(&link).unwrap(),
+            crate::plan::Node::Symlink("/etc".into())
+        );
+        assert!(check_layer(&link).is_err());
+        assert!(check_layer(dir.path()).is_ok());
     }
 
     #[test]
