@@ -977,8 +977,11 @@ fn hostile_a_bind_that_is_a_symlink_out_of_its_directory_shows_no_host_file() {
     let store = env.path("store");
     std::fs::create_dir_all(&store).unwrap();
     write(&env.path("private/key"), "TOP SECRET\n");
-    std::fs::set_permissions(env.path("private/key"), std::fs::Permissions::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(
+        env.path("private/key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     std::fs::create_dir_all(env.path("run")).unwrap();
     let listener = std::os::unix::net::UnixListener::bind(env.path("run/host.sock")).unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -1043,4 +1046,213 @@ fn a_root_layer_that_is_a_symlink_is_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!out.contains("RAN"), "{out}{err}");
     assert!(err.contains("symlink"), "{err}");
+}
+
+/// What a builder can see of who runs it and where the store is, with what
+/// differs from run to run anyway cut: mountinfo without its mount ids and
+/// device numbers, owners and modes without times.
+const OBSERVE: &str = "cut -d' ' -f4- /proc/self/mountinfo; \
+    stat -c '%n %A %u %g' /dev/* /tmp /build / /forge/store /forge/store/*-tools; \
+    stat -c '%n %Y' /dev/null /dev/zero /dev/full /dev/random /dev/urandom; \
+    id; nproc; echo cores=$FORGE_BUILD_CORES";
+
+/// A recipe in `dir` whose output is what its builder observed.
+fn observing_recipe(dir: &Path) {
+    let sh = dir.join("tools/sh");
+    std::fs::create_dir_all(sh.parent().unwrap()).unwrap();
+    std::fs::copy(BUSYBOX, &sh).unwrap();
+    write(
+        &dir.join("observe/recipe.toml"),
+        format!(
+            "[recipe]\nname = \"observe\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n\n\
+             [build]\ncommand = [\"${{sh}}/sh\", \"-c\", '''export PATH=${{sh}}; {{ {OBSERVE}; }} > $out''']\n"
+        ),
+    );
+}
+
+/// Builds the observing recipe with `forge` (as `user` if given) in the
+/// store `root`; returns what the builder saw.
+fn observe_build(dir: &Path, root: &Path, user: Option<&str>) -> String {
+    let mut cmd = match user {
+        Some(u) => {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", u, "--", "env", "-i", "PATH=/usr/bin:/bin"])
+                .arg(format!("FORGE_ROOT={}", root.display()))
+                .arg(crate::common::forge_bin());
+            c
+        }
+        None => {
+            let mut c = std::process::Command::new(crate::common::forge_bin());
+            c.env("FORGE_ROOT", root);
+            c
+        }
+    };
+    let o = cmd
+        .args(["build", "--json", "--no-link", "observe"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .last()
+        .unwrap();
+    let text = v.to_string();
+    let hash = text
+        .split("/forge/store/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no store path in {text}"));
+    std::fs::read_to_string(root.join("store").join(hash)).unwrap()
+}
+
+/// The facts that must not depend on the invoker or the store's place.
+fn assert_nothing_of_the_invoker(seen: &str, roots: &[&Path]) {
+    for root in roots {
+        assert!(
+            !seen.contains(root.to_str().unwrap()),
+            "the store's host path {} is visible:\n{seen}",
+            root.display()
+        );
+    }
+    for line in seen.lines().filter(|l| l.contains(" - tmpfs ")) {
+        assert!(
+            !line.contains("uid="),
+            "the invoker's uid is visible: {line}"
+        );
+    }
+    assert!(seen.contains("uid=1000(forge) gid=100(forge)"), "{seen}");
+}
+
+#[test]
+fn builds_see_the_same_sandbox_from_any_store_root_and_as_any_user() {
+    let Some(env) = ready() else { return };
+    let dir = env.path("w");
+    observing_recipe(&dir);
+    let a = env.path("a");
+    let b = env.path("b/a/much/deeper/store/root");
+    let seen_a = observe_build(&dir, &a, None);
+    let seen_b = observe_build(&dir, &b, None);
+    assert_nothing_of_the_invoker(&seen_a, &[&a, &b]);
+    assert_eq!(seen_a, seen_b, "two store roots");
+    // The same recipe as the unprivileged CI user (when run as root).
+    let ci = nix_is_root()
+        && std::process::Command::new("id")
+            .arg("forge-ci")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ci {
+        use std::os::unix::fs::PermissionsExt;
+        let mut d = env.dir.path().to_owned();
+        loop {
+            let m = std::fs::metadata(&d).unwrap().permissions().mode();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m | 0o005)).unwrap();
+            if !d.pop() || d == Path::new("/") {
+                break;
+            }
+        }
+        for sub in ["w", "w/tools", "w/observe"] {
+            std::fs::set_permissions(env.path(sub), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        let c = env.path("ci");
+        std::fs::create_dir_all(&c).unwrap();
+        assert!(std::process::Command::new("chown")
+            .args(["forge-ci:"])
+            .arg(&c)
+            .status()
+            .unwrap()
+            .success());
+        let root_c = c.join("store-root");
+        let seen_c = observe_build(&dir, &root_c, Some("forge-ci"));
+        assert_nothing_of_the_invoker(&seen_c, &[&root_c]);
+        // The one difference left (docs/sandbox.md, "What a build can still
+        // see"): as root the device nodes are forge's own copies, owned like
+        // the host's are for anyone else, on a tmpfs, not the devtmpfs.
+        let as_user = seen_a.replace(" - tmpfs devtmpfs ", " - devtmpfs devtmpfs ");
+        assert_eq!(as_user, seen_c, "root and forge-ci");
+    } else {
+        eprintln!("note: not root (or no forge-ci user): root and the CI user are compared only in the root run");
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+#[test]
+fn sandbox_run_sees_the_same_from_two_host_directories_and_its_build_cores() {
+    let Some(env) = ready() else { return };
+    // The same input at two host places, bound at one path inside (as
+    // forge build binds the store): forge sandbox run binds a path at the
+    // same path, so the two places are symlinked to one inside name.
+    let mut seen = Vec::new();
+    for place in ["one", "two/much/deeper"] {
+        let input = env.path(&format!("{place}/abc-input"));
+        write(&input.join("f"), "same\n");
+        let script = format!(
+            "{cut} -d' ' -f4- /proc/self/mountinfo | {grep} abc-input; {nproc}",
+            cut = bb("cut"),
+            grep = bb("grep"),
+            nproc = bb("nproc")
+        );
+        let o = sandboxed(
+            &env,
+            &[
+                "--ro",
+                input.to_str().unwrap(),
+                "--env",
+                "FORGE_BUILD_CORES=1",
+            ],
+            &script,
+        );
+        let out = stdout(&o);
+        assert!(
+            o.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The mount's root field (what it is within its filesystem) is the
+        // input's name, not its host path.
+        let line = out.lines().next().unwrap_or("");
+        let root_field = line.split(' ').next().unwrap_or("");
+        assert_eq!(root_field, "/abc-input", "{out}");
+        assert_eq!(
+            out.lines().last(),
+            Some("1"),
+            "nproc with FORGE_BUILD_CORES=1: {out}"
+        );
+        seen.push(out.replace(env.path(place).to_str().unwrap(), "PLACE"));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
+fn the_invokers_terminal_is_not_in_the_sandbox() {
+    let Some(env) = ready() else { return };
+    let o = sandboxed(
+        &env,
+        &[],
+        &format!(
+            "if [ -e /dev/tty ]; then echo LEAK-tty; fi; {ls} /dev",
+            ls = bb("ls")
+        ),
+    );
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.contains("LEAK"), "{out}");
+    assert!(out.contains("null"), "{out}");
 }

@@ -4,18 +4,18 @@
 //! [`plan`] is a pure function, so every mount flag and every landlock path
 //! can be checked by ordinary unit tests without root or namespaces; the
 //! [`crate::sys`] module then carries the plan out step by step. The plan
-//! builds the new root in a tmpfs mounted at [`NEW_ROOT`], with the host's
+//! builds the new root in a ramfs mounted at [`NEW_ROOT`], with the host's
 //! root reachable at [`OLD_ROOT`] for the duration of the setup only (the
 //! same two-step `pivot_root` that bubblewrap uses):
 //!
 //! ```text
-//! /                 tmpfs, read-only at the end
+//! /                 ramfs, read-only at the end
 //! ├── build/        writable: the build directory (cwd)
 //! ├── tmp/          tmpfs, size-limited, 1777
 //! ├── <binds>       host paths, read-only (or writable when asked); may
 //! │                 lie below /tmp, /build or /etc, not replace them
 //! ├── proc/         a fresh procfs of the sandbox's own pid namespace
-//! ├── dev/          tmpfs: null zero full random urandom, fd links,
+//! ├── dev/          ramfs: null zero full random urandom, fd links,
 //! │                 a new devpts instance, shm tmpfs
 //! ├── etc/          passwd, group, hosts generated for the build user;
 //! │                 the root layers' other etc/ entries next to them
@@ -94,7 +94,16 @@ impl Flags {
 /// One step of the setup, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
-    /// A tmpfs at `target` with `mode` and an optional size.
+    /// A ramfs at `target` (mode 0755, its default, so that its options
+    /// in mountinfo read `rw` for everyone): for the trees the plan fills
+    /// and then makes read-only (the root, `/dev`), which need no size
+    /// limit. Unlike a tmpfs, a ramfs does not show the uid of whoever
+    /// mounted it, the invoker's host uid.
+    Ramfs { target: PathBuf, flags: Flags },
+    /// A tmpfs at `target` with `mode` and an optional size. The executor
+    /// mounts it out of sight and shows it at `target` through an overlay
+    /// with the tmpfs as its upper layer: a tmpfs mounted in a user
+    /// namespace lists the invoker's host uid in its mount options.
     Tmpfs {
         target: PathBuf,
         mode: u32,
@@ -352,10 +361,8 @@ pub fn plan_with_layers(
         other => return Err(PlanError::BadCommand(other.cloned())),
     }
     check_inside(&spec.cwd)?;
-    let mut steps = vec![Step::Tmpfs {
+    let mut steps = vec![Step::Ramfs {
         target: NEW_ROOT.into(),
-        mode: 0o755,
-        size: Some(64 << 20),
         flags: Flags::SAFE,
     }];
     // The root itself is readable (not writable): directories have to be
@@ -467,10 +474,8 @@ pub fn plan_with_layers(
 
     // /dev
     let dev = under_new_root(Path::new("/dev"));
-    steps.push(Step::Tmpfs {
+    steps.push(Step::Ramfs {
         target: dev.clone(),
-        mode: 0o755,
-        size: Some(1 << 20),
         flags: Flags::SAFE_NOEXEC,
     });
     for d in DEVICES {
@@ -640,17 +645,17 @@ mod tests {
                 Step::Bind { target, flags, .. } if !target.starts_with("/newroot/dev") => {
                     assert!(flags.nosuid && flags.nodev, "{target:?}")
                 }
-                Step::Tmpfs { flags, .. } => assert!(flags.nosuid && flags.nodev),
+                Step::Tmpfs { flags, .. } | Step::Ramfs { flags, .. } => {
+                    assert!(flags.nosuid && flags.nodev)
+                }
                 _ => {}
             }
         }
         assert_eq!(p.steps.last(), Some(&Step::RemountRootReadOnly));
         assert_eq!(
             p.steps.first(),
-            Some(&Step::Tmpfs {
+            Some(&Step::Ramfs {
                 target: NEW_ROOT.into(),
-                mode: 0o755,
-                size: Some(64 << 20),
                 flags: Flags::SAFE
             })
         );

@@ -494,6 +494,13 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
 
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
+    if uid.is_root() {
+        // What a build sees must not depend on who runs it: root's
+        // supplementary groups and device owners as an ordinary user's
+        // (see sys::same_groups, sys::private_devices_as_root).
+        sys::same_groups(gid);
+        let _ = sys::private_devices_as_root();
+    }
     // The mount namespace is the init's alone (it unshares it after the
     // fork): pivot_root changes the root of every process in a namespace,
     // and the monitor must keep the host's view to report back.
@@ -528,7 +535,9 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
         }
         ForkResult::Parent { child } => {
             drop(err_write);
-            monitor(child, err_read)
+            let outcome = monitor(child, err_read);
+            sys::remove_workdirs(spec);
+            outcome
         }
     }
 }
@@ -639,6 +648,9 @@ fn harden_here(spec: &SandboxSpec, plan: &crate::plan::Plan) -> Result<HardenRep
         allow_network: sockets_allowed,
     })
     .map_err(e("building the seccomp filter"))?;
+    if let Some(n) = harden::build_cores(&spec.env) {
+        harden::restrict_cpus(n).map_err(e("restricting the cpus"))?;
+    }
     harden::apply_rlimits(&Rlimits {
         max_processes: spec.limits.max_processes,
         max_open_files: spec.limits.max_open_files,

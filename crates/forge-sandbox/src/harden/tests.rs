@@ -260,14 +260,21 @@ fn bpf_argument_checks() {
     assert_eq!(eval(net, libc::SYS_socket, af(libc::AF_INET)), allow);
     for policy in [p, net] {
         assert_eq!(eval(policy, libc::SYS_socket, af(libc::AF_VSOCK)), no_af);
-        assert_eq!(eval(policy, libc::SYS_socketpair, af(libc::AF_VSOCK)), no_af);
+        assert_eq!(
+            eval(policy, libc::SYS_socketpair, af(libc::AF_VSOCK)),
+            no_af
+        );
         assert_eq!(eval(policy, libc::SYS_socketpair, af(libc::AF_UNIX)), allow);
     }
     // Set-id modes at creation; the mode is argument 3 of openat.
     assert_eq!(eval(p, libc::SYS_openat, at(3, 0o4755)), eperm);
     assert_eq!(eval(p, libc::SYS_openat, at(3, 0o2644)), eperm);
     assert_eq!(eval(p, libc::SYS_openat, at(3, 0o644)), allow);
-    assert_eq!(eval(p, libc::SYS_openat, at(2, 0o4000)), allow, "flags are not a mode");
+    assert_eq!(
+        eval(p, libc::SYS_openat, at(2, 0o4000)),
+        allow,
+        "flags are not a mode"
+    );
     assert_eq!(eval(p, libc::SYS_mkdirat, at(2, 0o2755)), eperm);
     assert_eq!(eval(p, libc::SYS_mknodat, at(2, 0o104755)), eperm);
     assert_eq!(eval(p, libc::SYS_mknodat, at(2, 0o010644)), allow);
@@ -278,8 +285,14 @@ fn bpf_argument_checks() {
         eval(p, libc::SYS_ioctl, at(1, (1 << 32) | libc::TIOCSTI as u64)),
         eperm
     );
-    assert_eq!(eval(p, libc::SYS_ioctl, at(1, libc::TIOCLINUX as u64)), eperm);
-    assert_eq!(eval(p, libc::SYS_ioctl, at(1, libc::TIOCGWINSZ as u64)), allow);
+    assert_eq!(
+        eval(p, libc::SYS_ioctl, at(1, libc::TIOCLINUX as u64)),
+        eperm
+    );
+    assert_eq!(
+        eval(p, libc::SYS_ioctl, at(1, libc::TIOCGWINSZ as u64)),
+        allow
+    );
     // Ordinary calls pass through every stage.
     for nr in [
         libc::SYS_read,
@@ -769,7 +782,10 @@ fn pty_as_controlling_terminal() -> Result<(libc::c_int, libc::c_int), String> {
     unsafe {
         let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
         if master < 0 || libc::grantpt(master) != 0 || libc::unlockpt(master) != 0 {
-            return Err(format!("opening a pty: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "opening a pty: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let mut name = [0 as libc::c_char; 128];
         if libc::ptsname_r(master, name.as_mut_ptr(), name.len()) != 0 {
@@ -778,7 +794,10 @@ fn pty_as_controlling_terminal() -> Result<(libc::c_int, libc::c_int), String> {
         // Without O_NOCTTY: a session leader without a terminal gets this one.
         let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
         if slave < 0 {
-            return Err(format!("opening the pty slave: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "opening the pty slave: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         Ok((master, slave))
     }
@@ -792,7 +811,7 @@ fn tiocsti(fd: libc::c_int) -> std::io::Result<libc::c_long> {
 
 fn tioclinux(fd: libc::c_int) -> std::io::Result<libc::c_long> {
     let mut sub: libc::c_char = 0; // TIOCL_GETSHIFTSTATE would be 6; 0 is enough for the check
-    // SAFETY: TIOCLINUX reads (and may write) one byte at the pointer, which is live.
+                                   // SAFETY: TIOCLINUX reads (and may write) one byte at the pointer, which is live.
     raw(unsafe { libc::ioctl(fd, libc::TIOCLINUX, &mut sub) }.into())
 }
 
@@ -823,7 +842,11 @@ fn seccomp_refuses_tiocsti_and_tioclinux_on_any_fd() {
         apply_seccomp(&prog).map_err(|e| e.to_string())?;
         for (fd, what) in [(slave, "slave"), (master, "master")] {
             expect_errno(tiocsti(fd), &format!("TIOCSTI on the {what}"), libc::EPERM)?;
-            expect_errno(tioclinux(fd), &format!("TIOCLINUX on the {what}"), libc::EPERM)?;
+            expect_errno(
+                tioclinux(fd),
+                &format!("TIOCLINUX on the {what}"),
+                libc::EPERM,
+            )?;
         }
         // Other terminal ioctls still work.
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
@@ -856,7 +879,13 @@ fn create_with_mode(dir: &std::path::Path, name: &str, mode: u32) -> [std::io::R
         }
         [
             raw(fd).map(drop),
-            raw(libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, d.as_ptr(), mode)).map(drop),
+            raw(libc::syscall(
+                libc::SYS_mkdirat,
+                libc::AT_FDCWD,
+                d.as_ptr(),
+                mode,
+            ))
+            .map(drop),
             raw(libc::syscall(
                 libc::SYS_mknodat,
                 libc::AT_FDCWD,
@@ -882,7 +911,10 @@ fn set_id_modes_survive_creation_without_the_filter() {
         }
         // (mkdir itself drops S_ISUID on this kernel; the filter refuses it anyway.)
         for s in [".file", ".node"] {
-            let m = ok(std::fs::metadata(dir.path().join(format!("suid{s}"))), "stat")?;
+            let m = ok(
+                std::fs::metadata(dir.path().join(format!("suid{s}"))),
+                "stat",
+            )?;
             if m.mode() & 0o4000 == 0 {
                 return Err(format!("suid{s} lost S_ISUID without the filter"));
             }
@@ -901,10 +933,11 @@ fn seccomp_refuses_set_id_modes_at_creation_openat2_and_vsock() {
         .map_err(|e| e.to_string())?;
         apply_seccomp(&prog).map_err(|e| e.to_string())?;
         for (mode, name) in [(0o4755, "u"), (0o2755, "g"), (0o6700, "ug")] {
-            for (r, how) in create_with_mode(dir.path(), name, mode)
-                .into_iter()
-                .zip(["open(O_CREAT)", "mkdir", "mknod"])
-            {
+            for (r, how) in create_with_mode(dir.path(), name, mode).into_iter().zip([
+                "open(O_CREAT)",
+                "mkdir",
+                "mknod",
+            ]) {
                 expect_errno(r, &format!("{how} with mode {mode:o}"), libc::EPERM)?;
             }
         }
@@ -935,11 +968,13 @@ fn seccomp_refuses_set_id_modes_at_creation_openat2_and_vsock() {
             )
         });
         expect_errno(r, "openat2", libc::ENOSYS)?;
-        ok(std::fs::write(dir.path().join("ordinary"), b"x"), "an ordinary create")?;
+        ok(
+            std::fs::write(dir.path().join("ordinary"), b"x"),
+            "an ordinary create",
+        )?;
         // SAFETY: socket with constant arguments.
-        let r = raw(unsafe {
-            libc::syscall(libc::SYS_socket, libc::AF_VSOCK, libc::SOCK_STREAM, 0)
-        });
+        let r =
+            raw(unsafe { libc::syscall(libc::SYS_socket, libc::AF_VSOCK, libc::SOCK_STREAM, 0) });
         expect_errno(r, "socket(AF_VSOCK)", libc::EAFNOSUPPORT)?;
         Ok(())
     });
@@ -962,4 +997,31 @@ fn vsock_sockets_exist_without_the_filter() {
     } else {
         assert_eq!(code, 0);
     }
+}
+
+#[test]
+fn build_cores_come_from_the_environment_and_take_the_first_allowed_cpus() {
+    let env = |v: &str| {
+        [("FORGE_BUILD_CORES".to_owned(), v.to_owned())]
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(build_cores(&env("3")), Some(3));
+    assert_eq!(build_cores(&env("0")), None);
+    assert_eq!(build_cores(&env("many")), None);
+    assert_eq!(build_cores(&Default::default()), None);
+    assert_eq!(first_cpus(&[5, 2, 7, 3], 2), [2, 3]);
+    assert_eq!(first_cpus(&[1], 4), [1]);
+}
+
+#[test]
+fn restrict_cpus_in_kernel_leaves_one_cpu() {
+    check_in_child(|| {
+        let n = restrict_cpus(1).map_err(|e| e.to_string())?;
+        let seen = std::thread::available_parallelism().map_or(0, |n| n.get());
+        if n != 1 || seen != 1 {
+            return Err(format!("restricted to {n}, the process sees {seen} cpus"));
+        }
+        Ok(())
+    });
 }
