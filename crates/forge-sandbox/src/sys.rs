@@ -247,8 +247,9 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                 .map_err(|e| ctx(e, format!("mounting tmpfs for {}", target.display())))?;
                 for (dir, m) in [("u", *mode), ("w", 0o700), ("e", 0o755)] {
                     sys.mkdir_all(&backing.join(dir), m)?;
-                    sys.chmod(&backing.join(dir), m)?;
                 }
+                // The umask may have taken bits of the overlay root's mode.
+                sys.chmod(&backing.join("u"), *mode)?;
                 sys.mkdir_all(target, 0o755)?;
                 sys.chdir(&backing)?;
                 let mounted = sys.mount(
@@ -454,37 +455,39 @@ impl Syscalls for Linux {
 
     fn bind(&mut self, source: &Path, target: &Path, is_dir: bool, via: Via) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        // O_PATH|O_NOFOLLOW pins what the runner lstat'ed: a symlink swapped
-        // in since then is opened as itself, and refused, instead of being
-        // followed by mount(2) to wherever it points on the host.
-        let fd = open_checked(source, is_dir)?;
-        let mut from = fd;
-        if via != Via::Direct && !is_mount_root(&from) {
+        // What is at `source` now, without following a symlink there; and
+        // whether it is a mount of its own, which a parent's overlay would
+        // hide (then it is bound directly).
+        let (kind, mount_root) = lstat_kind(source)?;
+        check_kind(kind, is_dir)?;
+        let mut from = None;
+        if via != Via::Direct && !mount_root {
             if let (Some(parent), Some(name)) = (source.parent(), source.file_name()) {
                 let hidden = match via {
                     Via::ParentOverlay => parent_overlay(parent, name, is_dir),
                     _ => upper_overlay(parent, name, target),
                 };
                 match hidden {
-                    Ok(Some(fd)) => from = fd,
+                    Ok(Some(fd)) => from = Some(fd),
                     Ok(None) => return Ok(()), // mounted at target already
                     Err(_) => {}               // the direct bind below
                 }
             }
         }
+        // O_PATH|O_NOFOLLOW pins what was looked at: a symlink swapped in
+        // since then is opened as itself, and refused, instead of being
+        // followed by mount(2) to wherever it points on the host.
+        let from = match from {
+            Some(fd) => fd,
+            None => open_checked(source, is_dir)?,
+        };
         // The host's /proc (under the old root) resolves the fd to exactly
         // the object opened, not to a path that could be resolved again.
         let by_fd = Path::new(OLD_ROOT)
             .join("proc/self/fd")
             .join(from.as_raw_fd().to_string());
-        mount(
-            Some(&by_fd),
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(io::Error::from)
+        mount(Some(&by_fd), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(io::Error::from)
     }
 
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
@@ -562,17 +565,88 @@ impl Syscalls for Linux {
 /// Opens `path` with O_PATH|O_NOFOLLOW and checks it is (still) a
 /// directory if `is_dir`, else a non-directory, and not a symlink.
 fn open_checked(path: &Path, is_dir: bool) -> io::Result<fs::File> {
+    let mut flags = libc::O_PATH | libc::O_NOFOLLOW;
+    if is_dir {
+        // A symlink or a non-directory fails here (ELOOP, ENOTDIR).
+        flags |= libc::O_DIRECTORY;
+    }
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-        .open(path)?;
-    let kind = file.metadata()?.file_type();
-    if kind.is_symlink() || kind.is_dir() != is_dir {
-        return Err(io::Error::other(
-            "it changed (or became a symlink) after it was listed",
-        ));
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) => changed(),
+            _ => e,
+        })?;
+    if !is_dir {
+        check_kind(file.metadata()?.file_type().into(), false)?;
     }
     Ok(file)
+}
+
+fn changed() -> io::Error {
+    io::Error::other("it changed (or became a symlink) after it was listed")
+}
+
+/// What a bind source is, as far as the checks care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl From<fs::FileType> for Kind {
+    fn from(t: fs::FileType) -> Self {
+        if t.is_symlink() {
+            Kind::Symlink
+        } else if t.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// A symlink, or a directory where a non-directory was planned (or the
+/// reverse), is refused.
+fn check_kind(kind: Kind, is_dir: bool) -> io::Result<()> {
+    if kind == Kind::Symlink || (kind == Kind::Dir) != is_dir {
+        return Err(changed());
+    }
+    Ok(())
+}
+
+/// `lstat` of `path` with, in the same call, whether it is the root of a
+/// mount (statx's STATX_ATTR_MOUNT_ROOT; true when the kernel cannot say,
+/// so that the caller binds it directly).
+fn lstat_kind(path: &Path) -> io::Result<(Kind, bool)> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statx writes one `struct statx` into `buf`, zeroed plain data
+    // that lives for the call; `c` is a NUL-terminated path.
+    let (ret, buf) = unsafe {
+        let mut buf: libc::statx = std::mem::zeroed();
+        let ret = libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_TYPE,
+            &mut buf,
+        );
+        (ret, buf)
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    let mount_root = buf.stx_attributes_mask & bit == 0 || buf.stx_attributes & bit != 0;
+    let kind = match u32::from(buf.stx_mode) & libc::S_IFMT {
+        libc::S_IFLNK => Kind::Symlink,
+        libc::S_IFDIR => Kind::Dir,
+        _ => Kind::Other,
+    };
+    Ok((kind, mount_root))
 }
 
 /// A directory opened O_PATH, for fchdir.
@@ -583,27 +657,6 @@ fn open_dir(path: &Path) -> io::Result<fs::File> {
         .open(path)
 }
 
-/// Whether `fd` is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT);
-/// true when the kernel cannot say, so that the caller binds it directly.
-fn is_mount_root(fd: &fs::File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: statx writes one `struct statx` into `buf`, which is zeroed
-    // plain data and lives for the call; the path is an empty C string.
-    let (ret, buf) = unsafe {
-        let mut buf: libc::statx = std::mem::zeroed();
-        let ret = libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_TYPE,
-            &mut buf,
-        );
-        (ret, buf)
-    };
-    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    ret != 0 || buf.stx_attributes_mask & bit == 0 || buf.stx_attributes & bit != 0
-}
-
 /// [`Via::ParentOverlay`]: the read-only overlay of `parent` (mounted once
 /// per parent, in the setup root) and `name` in it, opened and checked.
 fn parent_overlay(
@@ -611,8 +664,13 @@ fn parent_overlay(
     name: &std::ffi::OsStr,
     is_dir: bool,
 ) -> io::Result<Option<fs::File>> {
+    thread_local! {
+        /// The parents whose overlay this process has mounted.
+        static MOUNTED: std::cell::RefCell<std::collections::BTreeSet<std::path::PathBuf>> =
+            Default::default();
+    }
     let ovl = Path::new(LOWER).join(flat_name(parent));
-    if !ovl.exists() {
+    if !MOUNTED.with(|m| m.borrow().contains(parent)) {
         fs::DirBuilder::new().recursive(true).create(EMPTY)?;
         fs::DirBuilder::new().recursive(true).create(&ovl)?;
         let dir = open_dir(parent)?;
@@ -629,6 +687,7 @@ fn parent_overlay(
             let _ = fs::remove_dir(&ovl);
             return Err(e.into());
         }
+        MOUNTED.with(|m| m.borrow_mut().insert(parent.to_owned()));
     }
     open_checked(&ovl.join(name), is_dir).map(Some)
 }
