@@ -214,7 +214,16 @@ pub fn apply_landlock(rules: &LandlockRules) -> Result<LandlockStatus, HardenErr
             // Directory-only rights (read-dir, make-*, remove-*) on a file
             // would be dropped by the crate and reported as partial
             // enforcement; a file gets the file subset of its rights.
-            let access = if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+            // fstat of the fd just opened: one path walk per rule, not two.
+            let is_file = {
+                use std::os::fd::{AsFd, AsRawFd};
+                nix::sys::stat::fstat(fd.as_fd().as_raw_fd()).is_ok_and(|st| {
+                    nix::sys::stat::SFlag::from_bits_truncate(st.st_mode)
+                        & nix::sys::stat::SFlag::S_IFMT
+                        != nix::sys::stat::SFlag::S_IFDIR
+                })
+            };
+            let access = if is_file {
                 access & AccessFs::from_file(abi)
             } else {
                 access

@@ -35,7 +35,15 @@ pub trait Syscalls {
     /// `is_dir`) or a non-directory that is not a symlink, as it was when
     /// the runner looked. Not recursive. `via` says how the source's host
     /// path is kept out of the mount's entry in mountinfo.
-    fn bind(&mut self, source: &Path, target: &Path, is_dir: bool, via: Via) -> io::Result<()>;
+    /// Returns the flags the new mount has when they are known without
+    /// asking the kernel (a bind from forge's own overlay), else `None`.
+    fn bind(
+        &mut self,
+        source: &Path,
+        target: &Path,
+        is_dir: bool,
+        via: Via,
+    ) -> io::Result<Option<MsFlags>>;
     /// chmod(2), exactly (no umask).
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()>;
     /// The flags the kernel reports for the mount holding `path`, as
@@ -307,7 +315,7 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                 } else {
                     Via::Direct
                 };
-                sys.bind(source, target, *is_dir, via).map_err(|e| {
+                let known = sys.bind(source, target, *is_dir, via).map_err(|e| {
                     ctx(
                         e,
                         format!(
@@ -317,7 +325,10 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                         ),
                     )
                 })?;
-                let keep = sys.locked_flags(target)?;
+                let keep = match known {
+                    Some(f) => f,
+                    None => sys.locked_flags(target)?,
+                };
                 sys.mount(
                     None,
                     target,
@@ -453,30 +464,38 @@ impl Syscalls for Linux {
         mount(source, target, fstype, flags, data).map_err(io::Error::from)
     }
 
-    fn bind(&mut self, source: &Path, target: &Path, is_dir: bool, via: Via) -> io::Result<()> {
+    fn bind(
+        &mut self,
+        source: &Path,
+        target: &Path,
+        is_dir: bool,
+        via: Via,
+    ) -> io::Result<Option<MsFlags>> {
         use std::os::fd::AsRawFd;
-        // What is at `source` now, without following a symlink there; and
-        // whether it is a mount of its own, which a parent's overlay would
-        // hide (then it is bound directly).
-        let (kind, mount_root) = lstat_kind(source)?;
-        check_kind(kind, is_dir)?;
         let mut from = None;
-        if via != Via::Direct && !mount_root {
+        let mut known = None;
+        // A source that is a mount of its own would be hidden by its
+        // parent's overlay (which shows what is under it): bound directly.
+        if via != Via::Direct && !is_mount_point(source) {
             if let (Some(parent), Some(name)) = (source.parent(), source.file_name()) {
                 let hidden = match via {
                     Via::ParentOverlay => parent_overlay(parent, name, is_dir),
                     _ => upper_overlay(parent, name, target),
                 };
                 match hidden {
-                    Ok(Some(fd)) => from = Some(fd),
-                    Ok(None) => return Ok(()), // mounted at target already
-                    Err(_) => {}               // the direct bind below
+                    Ok(Some(fd)) => {
+                        from = Some(fd);
+                        known = Some(PARENT_OVERLAY_FLAGS);
+                    }
+                    Ok(None) => return Ok(None), // mounted at target already
+                    // The direct bind below (which checks the source again).
+                    Err(_) => {}
                 }
             }
         }
-        // O_PATH|O_NOFOLLOW pins what was looked at: a symlink swapped in
-        // since then is opened as itself, and refused, instead of being
-        // followed by mount(2) to wherever it points on the host.
+        // O_PATH|O_NOFOLLOW pins what the runner looked at: a symlink
+        // swapped in since then is opened as itself, and refused, instead of
+        // being followed by mount(2) to wherever it points on the host.
         let from = match from {
             Some(fd) => fd,
             None => open_checked(source, is_dir)?,
@@ -486,8 +505,15 @@ impl Syscalls for Linux {
         let by_fd = Path::new(OLD_ROOT)
             .join("proc/self/fd")
             .join(from.as_raw_fd().to_string());
-        mount(Some(&by_fd), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(io::Error::from)
+        mount(
+            Some(&by_fd),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(io::Error::from)?;
+        Ok(known)
     }
 
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
@@ -617,36 +643,53 @@ fn check_kind(kind: Kind, is_dir: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// `lstat` of `path` with, in the same call, whether it is the root of a
-/// mount (statx's STATX_ATTR_MOUNT_ROOT; true when the kernel cannot say,
-/// so that the caller binds it directly).
-fn lstat_kind(path: &Path) -> io::Result<(Kind, bool)> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: statx writes one `struct statx` into `buf`, zeroed plain data
-    // that lives for the call; `c` is a NUL-terminated path.
-    let (ret, buf) = unsafe {
-        let mut buf: libc::statx = std::mem::zeroed();
-        let ret = libc::statx(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_TYPE,
-            &mut buf,
-        );
-        (ret, buf)
-    };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
+/// The flags of a bind from a parent's overlay: those forge mounted the
+/// overlay with (and the default atime mode), which the bind copies.
+const PARENT_OVERLAY_FLAGS: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_RELATIME);
+
+/// Whether `path` (under the old root) is a mount point, by the mount
+/// table read once (one read for every bind instead of a syscall each). A
+/// path that reaches a mount point through a symlink is not recognised;
+/// the sandbox's callers pass canonical host paths for host files.
+fn is_mount_point(path: &Path) -> bool {
+    thread_local! {
+        static POINTS: std::collections::BTreeSet<std::path::PathBuf> = mount_points();
     }
-    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    let mount_root = buf.stx_attributes_mask & bit == 0 || buf.stx_attributes & bit != 0;
-    let kind = match u32::from(buf.stx_mode) & libc::S_IFMT {
-        libc::S_IFLNK => Kind::Symlink,
-        libc::S_IFDIR => Kind::Dir,
-        _ => Kind::Other,
-    };
-    Ok((kind, mount_root))
+    POINTS.with(|p| p.contains(path))
+}
+
+fn mount_points() -> std::collections::BTreeSet<std::path::PathBuf> {
+    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| std::path::PathBuf::from(unescape_mountinfo(p)))
+        .collect()
+}
+
+/// mountinfo's octal escapes (`\040` for a space…).
+fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::ffi::OsString::from_vec(out)
 }
 
 /// A directory opened O_PATH, for fchdir.
@@ -941,9 +984,16 @@ impl Syscalls for Recorder {
             data
         ))
     }
-    fn bind(&mut self, source: &Path, target: &Path, _is_dir: bool, via: Via) -> io::Result<()> {
+    fn bind(
+        &mut self,
+        source: &Path,
+        target: &Path,
+        _is_dir: bool,
+        via: Via,
+    ) -> io::Result<Option<MsFlags>> {
         self.mount(Some(source), target, None, MsFlags::MS_BIND, None)?;
-        self.record(format!("  via {via:?}"))
+        self.record(format!("  via {via:?}"))?;
+        Ok(None)
     }
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
         self.record(format!("chmod {} {mode:o}", path.display()))
@@ -1069,7 +1119,7 @@ mod tests {
         }
         // A directory where the runner saw a file.
         let e = Linux
-            .bind(dir.path(), &target, false, Via::ParentOverlay)
+            .bind(dir.path(), &target, false, Via::Direct)
             .unwrap_err();
         assert!(e.to_string().contains("changed"), "{e}");
         assert_eq!(
@@ -1078,6 +1128,13 @@ mod tests {
         );
         assert!(check_layer(&link).is_err());
         assert!(check_layer(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\134c"), "/a b\\c");
+        assert_eq!(unescape_mountinfo(r"/plain\"), r"/plain\");
+        assert!(mount_points().contains(Path::new("/")));
     }
 
     #[test]
