@@ -1101,7 +1101,7 @@ fn observe_build(dir: &Path, root: &Path, user: Option<&str>) -> String {
     let v: serde_json::Value = stdout(&o)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .last()
+        .next_back()
         .unwrap();
     let text = v.to_string();
     let hash = text

@@ -309,6 +309,7 @@ const NET_FAMILIES: &[u64] = &[
 const VSOCK_ONLY: &[u64] = &[libc::AF_VSOCK as u64];
 /// Terminal ioctls that push input into a terminal (TIOCSTI) or reach the console's
 /// selection and keyboard (TIOCLINUX): refused on every fd, whatever terminal a build reaches.
+#[allow(clippy::unnecessary_cast)] // the request type is c_ulong on glibc, c_int on musl
 const TTY_INJECT: &[u64] = &[libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 // Syscalls newer than some libc releases; the numbers are shared by x86_64 and aarch64.

@@ -1,5 +1,6 @@
 //! Pure tests run the seccomp program in a small BPF interpreter; real-kernel tests run in a
 //! forked child so no restriction ever reaches the test process.
+#![allow(clippy::unnecessary_cast)] // ioctl requests are c_ulong on glibc, c_int on musl
 
 use super::*;
 use std::os::unix::fs::PermissionsExt;
@@ -964,7 +965,7 @@ fn seccomp_refuses_set_id_modes_at_creation_openat2_and_vsock() {
                 libc::AT_FDCWD,
                 p.as_ptr(),
                 how.as_ptr(),
-                std::mem::size_of_val(&how),
+                size_of_val(&how),
             )
         });
         expect_errno(r, "openat2", libc::ENOSYS)?;
