@@ -256,6 +256,48 @@ fn a_seed_naming_a_private_host_file_is_refused() {
         "{:?}",
         store_names(&env)
     );
+    // A private host tool (0700): imported with --allow-private only, and
+    // a later build without the flag is refused again, though the import
+    // is cached.
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let host = env.path("host/opt/busybox");
+    fs::create_dir_all(host.parent().unwrap()).unwrap();
+    for d in [env.path("host"), env.path("host/opt")] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fs::copy("/bin/busybox", &host).unwrap();
+    fs::set_permissions(&host, fs::Permissions::from_mode(0o700)).unwrap();
+    write(
+        &proj.join("recipes/seeds/tool.toml"),
+        format!(
+            "[seed]\nname = \"tool\"\npaths = [\"{}\"]\n",
+            host.display()
+        ),
+    );
+    let app = proj.join("recipes/tool-app");
+    write(
+        &app.join("recipe.toml"),
+        format!(
+            "[recipe]\nname = \"tool-app\"\nversion = \"1\"\n\n[inputs]\nt = {{ seed = \"tool\" }}\n\n[build]\ncommand = [\"${{t}}{}\", \"sh\", \"-c\", \"echo ok > $out\"]\n",
+            host.display()
+        ),
+    );
+    let a = app.to_str().unwrap();
+    let out = run_bounded(&env, &["build", "--no-link", a]);
+    assert!(
+        stderr(&out).contains("not readable by other users"),
+        "{}",
+        stderr(&out)
+    );
+    // The seed cache only remembers host files unchanged for a few
+    // seconds: let them age, so that the next builds hit it.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = run_bounded(&env, &["build", "--no-link", "--allow-private", a]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_bounded(&env, &["build", "--no-link", a]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not readable by other users"), "{err}");
 }
 
 fn mkfifo(p: &Path) {

@@ -1087,8 +1087,10 @@ impl Ctx<'_> {
     fn seed_cache_file(&self, file: &Path) -> PathBuf {
         let abs = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
         // v2: entries also watch the directories a reassembly would look in.
+        // v3: entries are made only by imports that passed the seed trust
+        // rule (older ones may hold private host files).
         let mut key = blake3::Hasher::new();
-        key.update(b"forge:seed-cache:v2\0");
+        key.update(b"forge:seed-cache:v3\0");
         key.update(abs.as_os_str().as_encoded_bytes());
         let key = key.finalize();
         self.root
@@ -1119,6 +1121,24 @@ impl Ctx<'_> {
         };
         if fp != entry.fingerprint {
             return Ok(None);
+        }
+        // The seed trust rule holds for a cached import too (it may have
+        // been made with --allow-private): anything private means a real
+        // import, which checks and explains.
+        if !self.opts.host_access.allow_private {
+            let present: Vec<(PathBuf, bool)> = entry
+                .files
+                .iter()
+                .filter_map(|p| {
+                    let m = fs::symlink_metadata(p).ok()?;
+                    Some((p.clone(), m.file_type().is_symlink()))
+                })
+                .collect();
+            if crate::inputs::check_seed_paths(present.iter().map(|(p, l)| (p.as_path(), *l)))
+                .is_err()
+            {
+                return Ok(None);
+            }
         }
         let (Ok(path), Ok(hash)) = (
             StorePath::parse(&entry.path),
