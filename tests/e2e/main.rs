@@ -18,5 +18,6 @@ mod fetch;
 mod gc;
 mod nar_oracle;
 mod recipes;
+mod isolation;
 mod sandbox;
 mod store_cli;

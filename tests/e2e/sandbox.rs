@@ -27,7 +27,7 @@ fn sandboxed(env: &Env, extra: &[&str], script: &str) -> Output {
     cmd.output().expect("running forge sandbox run")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -39,7 +39,7 @@ fn assert_contains_all(text: &str, wanted: &[&str]) {
 }
 
 /// Asserts no process on the host has `needle` in its command line.
-fn assert_no_process_matching(needle: &str) {
+pub(crate) fn assert_no_process_matching(needle: &str) {
     std::thread::sleep(Duration::from_millis(300));
     let ps = std::process::Command::new("ps")
         .args(["-eo", "args"])
@@ -633,7 +633,7 @@ fn the_built_in_profiles_are_the_files_in_sandbox_profiles() {
 // per test. Each test fails if the attack prints ESCAPED.
 
 /// `forge-hostile`, built next to `forge` by `cargo build -p forge-hostile`.
-fn hostile_bin() -> Option<std::path::PathBuf> {
+pub(crate) fn hostile_bin() -> Option<std::path::PathBuf> {
     let bin = Path::new(crate::common::forge_bin()).with_file_name("forge-hostile");
     oracle_present(
         &format!(
@@ -648,7 +648,7 @@ fn hostile_bin() -> Option<std::path::PathBuf> {
 /// A root layer holding forge-hostile at /bin/forge-hostile, the shared
 /// libraries it needs (as `ldd` lists them) at their paths, and busybox as
 /// /bin/sh; nothing else of the host.
-fn hostile_layer(env: &Env) -> Option<std::path::PathBuf> {
+pub(crate) fn hostile_layer(env: &Env) -> Option<std::path::PathBuf> {
     let bin = hostile_bin()?;
     if !oracle_present("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists()) {
         return None;
