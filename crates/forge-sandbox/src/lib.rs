@@ -21,6 +21,7 @@ pub mod plan;
 pub mod profile;
 pub mod run;
 pub mod spec;
+mod stdio;
 pub mod sys;
 
 pub use profile::{Profile, ProfileError};
