@@ -419,3 +419,40 @@ fn the_invokers_file_descriptors_do_not_reach_the_builder() {
     assert!(all.contains("blocked: EBADF"), "{all}");
     assert_eq!(fs::read_to_string(&hostfile).unwrap(), "unchanged\n");
 }
+
+#[test]
+fn forge_shell_runs_on_a_pty_of_its_own_and_restores_the_terminal() {
+    let env = Env::new();
+    let Some(layer) = hostile_layer(&env) else {
+        return;
+    };
+    let Some(mut term) = Terminal::start(&env) else {
+        return;
+    };
+    let canary = env.path("canary-shell");
+    hostile_recipe(&env, &layer, "dbg", "echo x > $out");
+    term.type_line("stty -g > before.stty");
+    term.type_line(&format!("{} shell dbg; echo SHELL-ENDED-$?", forge_bin()));
+    term.wait_for("[forge shell dbg]", 60);
+    // Inside: a terminal (forge's pty, the shell's controlling terminal),
+    // and typing into it reaches only the shell in the sandbox.
+    term.type_line("[ -t 0 ] && [ -t 1 ] && echo IN-SHELL-$((6*7))");
+    term.wait_for("IN-SHELL-42", 20);
+    term.type_line(&format!(
+        "/bin/forge-hostile tiocsti 'touch {}\n'; exit 3",
+        canary.display()
+    ));
+    // Typed only once forge is done: what forge read from its terminal
+    // while the shell ran went to the shell.
+    term.wait_for("SHELL-ENDED-3", 20);
+    let seen = term.run_then_exit("stty -g > after.stty");
+    assert!(
+        !canary.exists(),
+        "the invoker's shell ran what forge shell typed:\n{seen}"
+    );
+    assert_eq!(
+        fs::read_to_string(env.path("before.stty")).unwrap(),
+        fs::read_to_string(env.path("after.stty")).unwrap(),
+        "the terminal is restored"
+    );
+}
