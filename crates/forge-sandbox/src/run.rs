@@ -9,23 +9,30 @@
 //!    user, pid, uts, ipc, cgroup and (unless networking is allowed)
 //!    network namespace, maps the fixed build uid/gid to the invoking user
 //!    (`setgroups` denied), and forks.
-//! 2. The **init** is pid 1 of the new pid namespace. It unshares its own
-//!    mount namespace (so the monitor keeps the host's view), builds the root from
-//!    the [`Plan`](crate::plan::Plan), sets the hostname, brings up
-//!    loopback, enters the root for good and `execve`s the command with
-//!    exactly the spec's environment. Because the command *is* pid 1, the
-//!    kernel kills every process left in the namespace when it exits: no
-//!    daemon outlives the build.
+//! 2. The **init** is pid 1 of the new pid namespace, and it is forge's own
+//!    code, not the builder. It unshares its own mount namespace (so the
+//!    monitor keeps the host's view), builds the root from the
+//!    [`Plan`](crate::plan::Plan), sets the hostname, brings up loopback,
+//!    enters the root for good, then forks the **builder**, reaps orphans,
+//!    and exits as soon as the builder does: the kernel then kills every
+//!    process left in the namespace, so no daemon outlives the build
+//!    whatever it did to its parent-death signal or session.
+//! 3. The **builder** (pid 2) starts a session of its own, applies the
+//!    in-process layers and `execve`s the command with exactly the spec's
+//!    environment and only fds 0-2.
 //!
-//! The monitor waits and reports how the command ended. Both processes have a
-//! parent-death signal of SIGKILL, so killing the monitor kills the whole
-//! sandbox: that is how the caller ([`run_via`]) enforces the wall-clock
-//! timeout (a process that has unshared a pid namespace cannot start the
-//! thread a timer would need).
+//! The monitor waits for the init and reports how the builder ended. The
+//! monitor and the init have a parent-death signal of SIGKILL, so forge
+//! dying kills the whole sandbox. The caller ([`run_via`]) enforces the
+//! timeouts (a process that has unshared a pid namespace cannot start the
+//! thread a timer would need) by sending the monitor SIGTERM: it kills the
+//! init and exits once the init is reaped, which the kernel does only after
+//! every process of the namespace is gone.
 //!
 //! The caller hands the monitor its spec and gets the outcome back through
-//! two pipes, fds 3 and 4 of the monitor.
-#![allow(unsafe_code)] // fork(2) (the monitor is single-threaded when it forks) and a pre_exec that places the two pipes
+//! two pipes, fds 3 and 4 of the monitor; the sandbox's streams are forge's
+//! own pipes or pty ([`crate::stdio`]), never the caller's descriptors.
+#![allow(unsafe_code)] // fork(2) (the monitor and the init are single-threaded when they fork), a pre_exec that places the two pipes, prctl, close_range and signal handlers
 
 use std::fs;
 use std::io::{Read, Write};
