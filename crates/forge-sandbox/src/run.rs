@@ -39,7 +39,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sched::{unshare, CloneFlags};
@@ -281,7 +281,6 @@ pub fn run_via_with(
     let start = Instant::now();
     let last_output = Arc::new(AtomicU64::new(0)); // ms since start
     let mut stop = Stop::new().map_err(io_err("creating the relay stop pipe"))?;
-    let mut relays = Vec::new();
     let mut stdin_relay = None;
     let mut pty_relay = None;
     let mut raw_mode = None;
@@ -325,7 +324,7 @@ pub fn run_via_with(
                 .stderr(std::process::Stdio::from(ew));
             out_pipes.push((or, Box::new(std::io::stdout())));
             out_pipes.push((er, Box::new(std::io::stderr())));
-            if stdio::is_terminal(0) {
+            if stdio::is_terminal(0) || stdio::is_dev_null(0) {
                 command.stdin(std::process::Stdio::null());
             } else {
                 let (ir, iw) = pipe_pair("the stdin pipe")?;
@@ -353,14 +352,6 @@ pub fn run_via_with(
             });
         }
     }
-    for (r, w) in out_pipes {
-        relays.push(stdio::relay(
-            r,
-            w,
-            stop.watch(),
-            Some((start, last_output.clone())),
-        ));
-    }
     if let Some(w) = stdin_pipe {
         stdin_relay = Some(stdio::relay_stdin(w, stop.watch()));
     }
@@ -372,69 +363,107 @@ pub fn run_via_with(
         None => None,
     };
     // A spec larger than a pipe's buffer (hundreds of inputs) needs a
-    // writer that runs while the monitor reads.
-    let spec_writer = std::thread::spawn(move || {
-        let mut w = fs::File::from(spec_w);
-        let _ = w.write_all(&json);
-    });
-    let outcome_reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = fs::File::from(outcome_r).read_to_end(&mut bytes);
-        bytes
-    });
-    // Timeouts live here, not in the monitor: a process that has unshared a
-    // pid namespace cannot start threads. The monitor, asked with SIGTERM,
-    // kills the sandbox's pid 1 (and so the whole pid namespace) and exits
-    // only once that pid 1 is reaped: when it has exited, every process of
-    // the sandbox is gone.
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    // writer that runs while the monitor reads; a small one fits the empty
+    // pipe and is written at once.
+    let spec_writer = if json.len() <= PIPE_CAPACITY {
+        let _ = fs::File::from(spec_w).write_all(&json);
+        None
+    } else {
+        Some(std::thread::spawn(move || {
+            let mut w = fs::File::from(spec_w);
+            let _ = w.write_all(&json);
+        }))
+    };
+    // This thread relays the output and reads the outcome until the
+    // monitor exits (its outcome pipe ends), and enforces the timeouts
+    // (a process that has unshared a pid namespace cannot start threads,
+    // so they live here): the monitor, asked with SIGTERM, kills the
+    // sandbox's pid 1 (and so the whole pid namespace) and exits only once
+    // that pid 1 is reaped, which the kernel does only once every process
+    // of the sandbox is gone.
     let pid = Pid::from_raw(child.id() as i32);
     let wall = spec.limits.wall_timeout;
     let silence = spec.limits.silence_timeout;
-    let cancel = opts.cancel.clone();
-    let watchdog = std::thread::spawn(move || -> Option<Kill> {
-        let mut killed: Option<(Kill, Instant)> = None;
-        loop {
-            match stop_rx.recv_timeout(Duration::from_millis(50)) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return killed.map(|k| k.0),
-            }
-            if let Some((why, at)) = killed {
-                // A monitor that does not end (it never should) is killed
-                // outright; its pid 1 then dies by its parent-death signal.
-                if at.elapsed() > MONITOR_GRACE {
-                    let _ = kill(pid, Signal::SIGKILL);
-                }
-                let _ = why;
-                continue;
-            }
-            let now = start.elapsed();
-            let why = if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-                Some(Kill::Cancel)
-            } else if wall.is_some_and(|w| now >= w) {
-                Some(Kill::Wall)
-            } else {
-                let quiet =
-                    now.saturating_sub(Duration::from_millis(last_output.load(Ordering::Relaxed)));
-                silence.filter(|s| quiet >= *s).map(|_| Kill::Silence)
-            };
-            if let Some(why) = why {
-                let _ = kill(pid, Signal::SIGTERM);
-                killed = Some((why, Instant::now()));
+    let watch = wall.is_some() || silence.is_some() || opts.cancel.is_some();
+    let mut outcome_r = Some(fs::File::from(outcome_r));
+    let mut bytes = Vec::new();
+    let mut outputs: Vec<(fs::File, Box<dyn Write + Send>)> = out_pipes
+        .into_iter()
+        .map(|(fd, w)| (fs::File::from(fd), w))
+        .collect();
+    let mut killed: Option<(Kill, Instant)> = None;
+    let mut buf = vec![0u8; 65536];
+    while let Some(outcome) = &mut outcome_r {
+        let mut fds = vec![outcome.as_raw_fd()];
+        fds.extend(outputs.iter().map(|o| o.0.as_raw_fd()));
+        let ready = stdio::poll_in(&fds, if watch { 50 } else { -1 });
+        if ready[0] {
+            match outcome.read(&mut buf) {
+                Ok(0) => outcome_r = None,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => outcome_r = None,
             }
         }
-    });
+        let mut i = 0;
+        outputs.retain_mut(|(from, out)| {
+            i += 1;
+            if !ready[i] {
+                return true;
+            }
+            match from.read(&mut buf) {
+                Ok(0) => false,
+                Ok(n) => {
+                    last_output.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    out.write_all(&buf[..n]).and_then(|()| out.flush()).is_ok()
+                }
+                Err(e) => e.kind() == std::io::ErrorKind::Interrupted,
+            }
+        });
+        if !watch {
+            continue;
+        }
+        if let Some((_, at)) = killed {
+            // A monitor that does not end (it never should) is killed
+            // outright; its pid 1 then dies by its parent-death signal.
+            if at.elapsed() > MONITOR_GRACE {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            continue;
+        }
+        let now = start.elapsed();
+        let why = if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            Some(Kill::Cancel)
+        } else if wall.is_some_and(|w| now >= w) {
+            Some(Kill::Wall)
+        } else {
+            let quiet =
+                now.saturating_sub(Duration::from_millis(last_output.load(Ordering::Relaxed)));
+            silence.filter(|s| quiet >= *s).map(|_| Kill::Silence)
+        };
+        if let Some(why) = why {
+            let _ = kill(pid, Signal::SIGTERM);
+            killed = Some((why, Instant::now()));
+        }
+    }
     let status = child
         .wait()
         .map_err(io_err(format!("waiting for {}", program.display())));
-    let _ = stop_tx.send(());
-    let killed = watchdog.join().ok().flatten();
     // The sandbox is dead (its monitor waited for its pid 1): whatever is
-    // still buffered is copied, then every relay ends.
-    stop.stop();
-    for r in relays {
-        let _ = r.join();
+    // still buffered is copied without blocking, then the relays end.
+    for (from, out) in &mut outputs {
+        stdio::set_nonblocking(from.as_raw_fd());
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
     }
+    stop.stop();
     if let Some(r) = stdin_relay {
         let _ = r.join();
     }
@@ -443,7 +472,7 @@ pub fn run_via_with(
     }
     drop(raw_mode);
     let status = status?;
-    if let Some(why) = killed {
+    if let Some((why, _)) = killed {
         return Ok(Outcome {
             code: None,
             signal: Some(Signal::SIGKILL as i32),
@@ -454,8 +483,9 @@ pub fn run_via_with(
             warnings: Vec::new(),
         });
     }
-    let _ = spec_writer.join();
-    let bytes = outcome_reader.join().unwrap_or_default();
+    if let Some(w) = spec_writer {
+        let _ = w.join();
+    }
     if bytes.is_empty() {
         return Err(SandboxError::Monitor(format!(
             "the monitor ended ({status}) without reporting"
@@ -465,6 +495,9 @@ pub fn run_via_with(
         .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
         .map_err(SandboxError::Reported)
 }
+
+/// What an empty pipe takes without blocking (Linux's default: 16 pages).
+const PIPE_CAPACITY: usize = 65536;
 
 /// How long a monitor asked to stop may take before it is killed outright.
 const MONITOR_GRACE: Duration = Duration::from_secs(10);

@@ -5,14 +5,16 @@
 //! invoker's shell (`TIOCSTI`), read keystrokes and write escape sequences;
 //! a file lets it read or append to what the invoker opened. So the
 //! sandbox's stdin, stdout and stderr are always forge's own: pipes that
-//! forge copies to and from its own streams ([`relay`]), or, for an
-//! interactive `forge shell`, a pseudo-terminal forge opens ([`Pty`]) and
-//! relays while its own terminal is in raw mode ([`RawMode`]).
+//! forge copies to and from its own streams (the output in the thread that
+//! waits for the monitor, see `run`; stdin with [`relay_stdin`]), or, for
+//! an interactive `forge shell`, a pseudo-terminal forge opens ([`Pty`])
+//! and relays ([`PtyRelay`]) while its own terminal is in raw mode
+//! ([`RawMode`]).
 //!
-//! Every relay also watches a stop pipe: when the sandbox is known to be
-//! dead the caller closes it, and each relay drains what is already
-//! buffered without blocking and ends. A relay never waits for an end of
-//! file that a leftover process could withhold.
+//! No relay waits for an end of file that a leftover process could
+//! withhold: the output relay ends when the monitor has exited (then the
+//! sandbox is dead) and drains what is buffered without blocking; the
+//! threads here watch a [`Stop`] pipe that the caller closes at that point.
 #![allow(unsafe_code)] // poll, termios, the pty calls and a SIGWINCH handler: libc calls nix does not wrap for us
 
 use std::fs::File;
@@ -46,8 +48,9 @@ impl Stop {
     }
 }
 
-/// Polls `fds` for input; returns which are readable (or hung up).
-fn poll_in(fds: &[RawFd]) -> Vec<bool> {
+/// Polls `fds` for input for at most `timeout_ms` (-1: no limit); returns
+/// which are readable (or hung up).
+pub(crate) fn poll_in(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
         .map(|&fd| libc::pollfd {
@@ -58,7 +61,7 @@ fn poll_in(fds: &[RawFd]) -> Vec<bool> {
         .collect();
     loop {
         // SAFETY: `p` is a valid array of `p.len()` pollfds for the call.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, -1) };
+        let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
         if n >= 0 {
             break;
         }
@@ -73,7 +76,7 @@ fn poll_in(fds: &[RawFd]) -> Vec<bool> {
         .collect()
 }
 
-fn set_nonblocking(fd: RawFd) {
+pub(crate) fn set_nonblocking(fd: RawFd) {
     // SAFETY: fcntl on an fd we own; flags only.
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
@@ -83,44 +86,66 @@ fn set_nonblocking(fd: RawFd) {
     }
 }
 
-/// Copies `from` to `out` until `from` ends, or until `stop` fires (then
-/// what is already buffered is copied without blocking). Records when
-/// output last arrived in `last` (ms since `start`), if given.
+/// Copies each pipe to its writer, all in one thread, until every pipe
+/// ends, or until `stop` fires (then what is already buffered is copied
+/// without blocking). Records when output last arrived in `last` (ms since
+/// `start`), if given.
 pub(crate) fn relay(
-    from: OwnedFd,
-    mut out: impl Write + Send + 'static,
+    pipes: Vec<(OwnedFd, Box<dyn Write + Send>)>,
     stop: Arc<OwnedFd>,
     last: Option<(Instant, Arc<AtomicU64>)>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let fd = from.as_raw_fd();
-        let mut from = File::from(from);
+        let mut open: Vec<(RawFd, File, Box<dyn Write + Send>)> = pipes
+            .into_iter()
+            .map(|(fd, w)| (fd.as_raw_fd(), File::from(fd), w))
+            .collect();
         let mut buf = [0u8; 8192];
         let mut draining = false;
-        loop {
-            if !draining {
-                let ready = poll_in(&[fd, stop.as_raw_fd()]);
-                if !ready[0] {
+        while !open.is_empty() {
+            let ready = if draining {
+                vec![true; open.len()]
+            } else {
+                let mut fds: Vec<RawFd> = open.iter().map(|p| p.0).collect();
+                fds.push(stop.as_raw_fd());
+                let ready = poll_in(&fds, -1);
+                if !ready[..open.len()].iter().any(|r| *r) {
                     // Only the stop: drain without blocking.
-                    set_nonblocking(fd);
+                    for p in &open {
+                        set_nonblocking(p.0);
+                    }
                     draining = true;
+                    vec![true; open.len()]
+                } else {
+                    ready[..open.len()].to_vec()
+                }
+            };
+            let mut done = vec![false; open.len()];
+            for (i, (_, from, out)) in open.iter_mut().enumerate() {
+                if !ready[i] {
+                    continue;
+                }
+                match from.read(&mut buf) {
+                    Ok(0) => done[i] = true,
+                    Ok(n) => {
+                        if let Some((start, last)) = &last {
+                            last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                        }
+                        if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                            done[i] = true;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    // EAGAIN while draining, EIO from a pty master whose
+                    // slave is gone, anything else: done with this one.
+                    Err(_) => done[i] = true,
                 }
             }
-            match from.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    if let Some((start, last)) = &last {
-                        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    }
-                    if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // EAGAIN while draining, EIO from a pty master whose
-                // slave is gone, anything else: done.
-                Err(_) => return,
-            }
+            let mut i = 0;
+            open.retain(|_| {
+                i += 1;
+                !done[i - 1]
+            });
         }
     })
 }
@@ -133,7 +158,7 @@ pub(crate) fn relay_stdin(to: OwnedFd, stop: Arc<OwnedFd>) -> std::thread::JoinH
         let mut to = File::from(to);
         let mut buf = [0u8; 8192];
         loop {
-            let ready = poll_in(&[0, stop.as_raw_fd()]);
+            let ready = poll_in(&[0, stop.as_raw_fd()], -1);
             if ready[1] {
                 return;
             }
@@ -156,6 +181,15 @@ pub(crate) fn relay_stdin(to: OwnedFd, stop: Arc<OwnedFd>) -> std::thread::JoinH
 pub(crate) fn is_terminal(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the fd.
     unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Whether `fd` is /dev/null (then the sandbox opens its own: nothing to
+/// relay).
+pub(crate) fn is_dev_null(fd: RawFd) -> bool {
+    let (Ok(st), Ok(null)) = (nix::sys::stat::fstat(fd), nix::sys::stat::stat("/dev/null")) else {
+        return false;
+    };
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null.st_rdev
 }
 
 /// A pseudo-terminal pair of forge's own: the sandbox gets the slave (as
@@ -280,8 +314,7 @@ impl PtyRelay {
         let master_in = master.try_clone()?;
         let resize = master.try_clone()?;
         let mut threads = vec![relay(
-            master,
-            std::io::stdout(),
+            vec![(master, Box::new(std::io::stdout()))],
             stop.clone(),
             Some((start, last)),
         )];
@@ -302,7 +335,7 @@ impl PtyRelay {
             let mut to = File::from(master_in);
             let mut buf = [0u8; 8192];
             loop {
-                let ready = poll_in(&[0, stop2.as_raw_fd(), wr.as_raw_fd()]);
+                let ready = poll_in(&[0, stop2.as_raw_fd(), wr.as_raw_fd()], -1);
                 if ready[1] {
                     return;
                 }
