@@ -17,8 +17,8 @@
 //!    and exits as soon as the builder does: the kernel then kills every
 //!    process left in the namespace, so no daemon outlives the build
 //!    whatever it did to its parent-death signal or session.
-//! 3. The **builder** (pid 2) starts a session of its own, applies the
-//!    in-process layers and `execve`s the command with exactly the spec's
+//! 3. The **builder** (pid 2) applies the in-process layers, starts a
+//!    session of its own and `execve`s the command with exactly the spec's
 //!    environment and only fds 0-2.
 //!
 //! The monitor waits for the init and reports how the builder ended. The
@@ -450,6 +450,16 @@ pub fn run_via_with(
             killed = Some((why, Instant::now()));
         }
     }
+    // A ^C reaches the monitor too (it stops the sandbox itself): still a
+    // cancel when the caller asked for one meanwhile.
+    if killed.is_none()
+        && opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    {
+        killed = Some((Kill::Cancel, Instant::now()));
+    }
     let status = child
         .wait()
         .map_err(io_err(format!("waiting for {}", program.display())));
@@ -794,9 +804,6 @@ fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, err: &OwnedFd, alive: Owne
         unsafe { libc::_exit(126) }
     }
     drop(alive);
-    // A session of its own: the invoker's terminal is not the sandbox's
-    // controlling terminal, so /dev/tty and TIOCSTI cannot reach it.
-    let _ = nix::unistd::setsid();
     // Only 0-2 (forge's pipes) and the report pipe stay: not the
     // monitor's spec and outcome pipes, nothing of the caller's.
     let efd = err.as_raw_fd();
@@ -870,8 +877,8 @@ fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, err: &OwnedFd, alive: Owne
     unsafe { libc::_exit(0) }
 }
 
-/// The builder, pid 2: its own session (with forge's pty as its controlling
-/// terminal when it has one), the in-process layers, the report, then the
+/// The builder, pid 2: the in-process layers, its own session (with forge's
+/// pty as its controlling terminal when it has one), the report, then the
 /// command with exactly the spec's environment and only fds 0-2. Returns
 /// only on failure, with the message.
 fn builder(
@@ -881,17 +888,25 @@ fn builder(
     warnings: Vec<String>,
 ) -> String {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    let _ = nix::unistd::setsid();
+    let report = match harden_here(spec, plan) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    // A session of its own: the invoker's terminal is not the build's
+    // controlling terminal, so /dev/tty and TIOCSTI cannot reach it. Last
+    // thing before exec on purpose: with autogroup scheduling a new session
+    // is a new task group, which the scheduler starts at almost no weight
+    // (its load average has no history), so the less work done in it
+    // before exec, the less a loaded machine slows a sandbox's start.
+    if let Err(e) = nix::unistd::setsid() {
+        return format!("setsid: {e}");
+    }
     if stdio::is_terminal(0) {
         // Only ever forge's own pty (the caller never hands over a
         // terminal): the shell's controlling terminal, for job control.
         // SAFETY: TIOCSCTTY takes an integer argument.
         unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
     }
-    let report = match harden_here(spec, plan) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
     // The report goes to the monitor on the same close-on-exec pipe as
     // errors: one line starting with 'R'; errors are unprefixed text.
     let mut w = fs::File::from(match err.try_clone() {
