@@ -682,7 +682,16 @@ impl Ctx<'_> {
         spec.env
             .insert("PS1".into(), format!("[forge shell {}] $ ", drv.name));
         let (monitor, args) = forge_sandbox::monitor_program(&self.opts.forge_exe);
-        let outcome = forge_sandbox::run_via(&monitor, &args, &spec)?;
+        // A pty of forge's own when run from a terminal, never the caller's.
+        let outcome = forge_sandbox::run_via_with(
+            &monitor,
+            &args,
+            &spec,
+            forge_sandbox::RunOptions {
+                output: forge_sandbox::Output::Terminal,
+                cancel: None,
+            },
+        )?;
         Ok(outcome.exit_code())
     }
 

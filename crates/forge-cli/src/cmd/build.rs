@@ -157,6 +157,17 @@ impl Display {
         }
     }
 
+    /// Lines only, never a bar: for `forge shell`, whose session owns the
+    /// terminal once it starts (a bar would keep redrawing over it).
+    fn lines(quiet: bool) -> Self {
+        Display {
+            bar: None,
+            json: false,
+            quiet,
+            state: Mutex::new((0, 0)),
+        }
+    }
+
     fn line(&self, text: String) {
         if self.quiet {
             return;
@@ -528,7 +539,7 @@ pub fn shell(global: &GlobalArgs, args: ShellArgs) -> CmdResult {
     if args.best_effort {
         opts.enforcement = Enforcement::BestEffort;
     }
-    let display = Display::new(global.quiet(), false);
+    let display = Display::lines(global.quiet());
     let cancel = Arc::new(AtomicBool::new(false));
     let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
     display.finish();
