@@ -456,3 +456,35 @@ fn forge_shell_runs_on_a_pty_of_its_own_and_restores_the_terminal() {
         "the terminal is restored"
     );
 }
+
+/// Signal dispositions survive `execve`: the builder would inherit the
+/// SIGPIPE that Rust's runtime (forge's) ignores, and whatever the invoker
+/// ignored or blocked (`nohup`, `trap '' INT`). A builder that ignores
+/// SIGPIPE behaves differently (`yes | head` never ends), and a build's
+/// behaviour must not depend on how forge was started.
+#[test]
+fn the_builder_starts_with_default_signal_dispositions_and_an_empty_mask() {
+    let Some(env) = crate::sandbox::ready() else {
+        return;
+    };
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' HUP INT QUIT TERM USR1; exec {} sandbox run --ro /bin/busybox -- \
+             /bin/busybox grep -E '^Sig(Ign|Blk)' /proc/self/status",
+            forge_bin()
+        ))
+        .env("FORGE_ROOT", env.root())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("SigIgn:\t0000000000000000") && text.contains("SigBlk:\t0000000000000000"),
+        "the builder inherited ignored or blocked signals:\n{text}"
+    );
+}

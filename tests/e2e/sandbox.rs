@@ -50,7 +50,7 @@ pub(crate) fn assert_no_process_matching(needle: &str) {
     assert!(left.is_empty(), "survivors: {left:?}");
 }
 
-fn ready() -> Option<Env> {
+pub(crate) fn ready() -> Option<Env> {
     oracle_present("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists()).then(Env::new)
 }
 

@@ -512,6 +512,56 @@ const PIPE_CAPACITY: usize = 65536;
 /// How long a monitor asked to stop may take before it is killed outright.
 const MONITOR_GRACE: Duration = Duration::from_secs(10);
 
+/// Every signal back to its default action and none blocked: ignored
+/// dispositions and the mask survive `execve`, so the builder would inherit
+/// the SIGPIPE that Rust's runtime ignores in forge and whatever the
+/// invoker ignored or blocked (`nohup`, `trap '' INT`).
+fn default_signals() {
+    /// The kernel's `struct sigaction` (glibc's wrapper refuses the two
+    /// real-time signals it keeps for itself, which are inherited too).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: rt_sigaction(2) reads `default`, which outlives the
+            // call, and writes nothing (null old action); the size is the
+            // kernel's 8-byte signal set.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig as libc::c_long,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8 as libc::c_long,
+                )
+            };
+        }
+    }
+    let none: u64 = 0;
+    // SAFETY: rt_sigprocmask(2) reads an empty 8-byte set that outlives
+    // the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as libc::c_long,
+            &none as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8 as libc::c_long,
+        )
+    };
+}
+
 /// Closes (or, with `cloexec`, marks close-on-exec) every fd from `first`
 /// up. Async-signal-safe: raw syscalls only.
 fn close_from(first: i32, cloexec: bool) {
@@ -888,6 +938,7 @@ fn builder(
     warnings: Vec<String>,
 ) -> String {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    default_signals();
     let report = match harden_here(spec, plan) {
         Ok(r) => r,
         Err(e) => return e,
