@@ -16,6 +16,8 @@ mod concurrency;
 mod crash;
 mod fetch;
 mod gc;
+mod inputs;
+mod isolation;
 mod nar_oracle;
 mod recipes;
 mod sandbox;
