@@ -81,6 +81,8 @@ pub enum HardenError {
     SeccompTooLong { len: usize, max: usize },
     #[error("cannot install the seccomp filter")]
     SeccompApply(#[source] seccompiler::Error),
+    #[error("cannot restrict the build to its cpus")]
+    Affinity(#[source] nix::Error),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,7 +214,16 @@ pub fn apply_landlock(rules: &LandlockRules) -> Result<LandlockStatus, HardenErr
             // Directory-only rights (read-dir, make-*, remove-*) on a file
             // would be dropped by the crate and reported as partial
             // enforcement; a file gets the file subset of its rights.
-            let access = if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+            // fstat of the fd just opened: one path walk per rule, not two.
+            let is_file = {
+                use std::os::fd::{AsFd, AsRawFd};
+                nix::sys::stat::fstat(fd.as_fd().as_raw_fd()).is_ok_and(|st| {
+                    nix::sys::stat::SFlag::from_bits_truncate(st.st_mode)
+                        & nix::sys::stat::SFlag::S_IFMT
+                        != nix::sys::stat::SFlag::S_IFDIR
+                })
+            };
+            let access = if is_file {
                 access & AccessFs::from_file(abi)
             } else {
                 access
@@ -291,7 +302,15 @@ const NET_FAMILIES: &[u64] = &[
     libc::AF_INET as u64,
     libc::AF_INET6 as u64,
     libc::AF_PACKET as u64,
+    libc::AF_VSOCK as u64,
 ];
+/// vsock reaches the hypervisor or host whatever the network namespace: refused in every
+/// profile (the last entry of [`NET_FAMILIES`]).
+const VSOCK_ONLY: &[u64] = &[libc::AF_VSOCK as u64];
+/// Terminal ioctls that push input into a terminal (TIOCSTI) or reach the console's
+/// selection and keyboard (TIOCLINUX): refused on every fd, whatever terminal a build reaches.
+#[allow(clippy::unnecessary_cast)] // the request type is c_ulong on glibc, c_int on musl
+const TTY_INJECT: &[u64] = &[libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 // Syscalls newer than some libc releases; the numbers are shared by x86_64 and aarch64.
 const SYS_FCHMODAT2: i64 = 452;
@@ -340,6 +359,43 @@ pub fn seccomp_denylist(policy: &SeccompPolicy) -> Vec<SeccompDeny> {
         AnyBitSet {
             arg: 2,
             bits: SET_ID_BITS,
+        },
+        eperm,
+    ));
+    // Nor set-id bits at creation: the umask does not strip them. The mode is argument 1 of
+    // creat/mkdir/mknod, 2 of open/mkdirat/mknodat, 3 of openat. open and openat use it only
+    // with O_CREAT or O_TMPFILE, and libc passes 0 otherwise, so the rule costs nothing there.
+    let set_id = |arg| AnyBitSet {
+        arg,
+        bits: SET_ID_BITS,
+    };
+    #[cfg(target_arch = "x86_64")]
+    for (name, nr, arg) in [
+        ("open", libc::SYS_open, 2),
+        ("creat", libc::SYS_creat, 1),
+        ("mkdir", libc::SYS_mkdir, 1),
+        ("mknod", libc::SYS_mknod, 1),
+    ] {
+        list.push((name, nr, set_id(arg), eperm));
+    }
+    for (name, nr, arg) in [
+        ("openat", libc::SYS_openat, 3),
+        ("mkdirat", libc::SYS_mkdirat, 2),
+        ("mknodat", libc::SYS_mknodat, 2),
+    ] {
+        list.push((name, nr, set_id(arg), eperm));
+    }
+    // openat2 passes its mode in a struct, out of the filter's reach: ENOSYS makes libc (and
+    // Go, Rust's std) fall back to openat, which is checked; the same trick as clone3 below.
+    list.push(("openat2", libc::SYS_openat2, always.clone(), libc::ENOSYS));
+    // No input pushed into a terminal, on any fd (the sandbox has no host terminal; this is
+    // the second line). The request is compared on 32 bits, as the kernel reads it.
+    list.push((
+        "ioctl",
+        libc::SYS_ioctl,
+        In {
+            arg: 1,
+            values: TTY_INJECT,
         },
         eperm,
     ));
@@ -446,18 +502,31 @@ pub fn seccomp_denylist(policy: &SeccompPolicy) -> Vec<SeccompDeny> {
         eperm,
     ));
 
-    if !policy.allow_network {
-        // AF_UNIX stays: the empty network namespace and landlock's scoping isolate it.
-        list.push((
-            "socket",
-            libc::SYS_socket,
-            In {
-                arg: 0,
-                values: NET_FAMILIES,
-            },
-            libc::EAFNOSUPPORT,
-        ));
-    }
+    // AF_UNIX stays: the empty network namespace and landlock's scoping isolate it. vsock is
+    // refused even with network: no namespace isolates it.
+    let families = if policy.allow_network {
+        VSOCK_ONLY
+    } else {
+        NET_FAMILIES
+    };
+    list.push((
+        "socket",
+        libc::SYS_socket,
+        In {
+            arg: 0,
+            values: families,
+        },
+        libc::EAFNOSUPPORT,
+    ));
+    list.push((
+        "socketpair",
+        libc::SYS_socketpair,
+        In {
+            arg: 0,
+            values: VSOCK_ONLY,
+        },
+        libc::EAFNOSUPPORT,
+    ));
 
     list.into_iter()
         .map(|(syscall, nr, when, errno)| SeccompDeny {
@@ -715,6 +784,46 @@ pub fn apply_rlimits(limits: &Rlimits) -> Result<(), HardenError> {
         setrlimit(resource, value, value).map_err(err)?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPUs
+// ---------------------------------------------------------------------------------------------
+
+/// The number of CPUs a build is given: `FORGE_BUILD_CORES` of its environment, if it is a
+/// positive integer.
+pub fn build_cores(env: &std::collections::BTreeMap<String, String>) -> Option<usize> {
+    env.get("FORGE_BUILD_CORES")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+}
+
+/// The first `n` CPUs of `allowed` (ascending), or all of them if there are fewer (pure).
+pub fn first_cpus(allowed: &[usize], n: usize) -> Vec<usize> {
+    let mut cpus = allowed.to_vec();
+    cpus.sort_unstable();
+    cpus.truncate(n);
+    cpus
+}
+
+/// Restricts the calling thread, and so what it executes, to the first `n` CPUs of its allowed
+/// set, so that `nproc`, `sched_getaffinity` and the tools that size their parallelism by them
+/// see the build's share rather than the host's CPU count. Returns how many it has now.
+pub fn restrict_cpus(n: usize) -> Result<usize, HardenError> {
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let me = Pid::from_raw(0);
+    let current = sched_getaffinity(me).map_err(HardenError::Affinity)?;
+    let allowed: Vec<usize> = (0..CpuSet::count())
+        .filter(|&i| current.is_set(i).unwrap_or(false))
+        .collect();
+    let mut set = CpuSet::new();
+    let chosen = first_cpus(&allowed, n);
+    for &cpu in &chosen {
+        set.set(cpu).map_err(HardenError::Affinity)?;
+    }
+    sched_setaffinity(me, &set).map_err(HardenError::Affinity)?;
+    Ok(chosen.len())
 }
 
 // ---------------------------------------------------------------------------------------------

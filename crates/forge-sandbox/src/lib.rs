@@ -9,7 +9,7 @@
 //! forge's own streams ([`stdio`]). It works the same as root and as an unprivileged user: the
 //! invoking user is mapped to the fixed build uid/gid 1000/100.
 //!
-//! Layers, outermost first: namespaces; a root assembled in a tmpfs and
+//! Layers, outermost first: namespaces; a root assembled in a ramfs and
 //! entered with `pivot_root` (binds read-only unless asked, everything
 //! nosuid/nodev, the root itself read-only); then, in the process just
 //! before `exec`, the restrictions of `harden` (rlimits, capabilities,

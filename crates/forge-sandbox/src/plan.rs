@@ -4,18 +4,18 @@
 //! [`plan`] is a pure function, so every mount flag and every landlock path
 //! can be checked by ordinary unit tests without root or namespaces; the
 //! [`crate::sys`] module then carries the plan out step by step. The plan
-//! builds the new root in a tmpfs mounted at [`NEW_ROOT`], with the host's
+//! builds the new root in a ramfs mounted at [`NEW_ROOT`], with the host's
 //! root reachable at [`OLD_ROOT`] for the duration of the setup only (the
 //! same two-step `pivot_root` that bubblewrap uses):
 //!
 //! ```text
-//! /                 tmpfs, read-only at the end
+//! /                 ramfs, read-only at the end
 //! ├── build/        writable: the build directory (cwd)
 //! ├── tmp/          tmpfs, size-limited, 1777
 //! ├── <binds>       host paths, read-only (or writable when asked); may
 //! │                 lie below /tmp, /build or /etc, not replace them
 //! ├── proc/         a fresh procfs of the sandbox's own pid namespace
-//! ├── dev/          tmpfs: null zero full random urandom tty, fd links,
+//! ├── dev/          ramfs: null zero full random urandom, fd links,
 //! │                 a new devpts instance, shm tmpfs
 //! ├── etc/          passwd, group, hosts generated for the build user;
 //! │                 the root layers' other etc/ entries next to them
@@ -54,8 +54,9 @@ pub const NEW_ROOT: &str = "/newroot";
 /// Where the host's root is reachable during setup.
 pub const OLD_ROOT: &str = "/oldroot";
 
-/// Device nodes bound from the host into `/dev`.
-pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Device nodes bound from the host into `/dev`. Not `tty`: a build has no terminal, and the
+/// host's `/dev/tty` is the invoker's controlling terminal (input could be pushed into it).
+pub const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// Mount flags the plan uses (a subset of the kernel's `MS_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -93,7 +94,16 @@ impl Flags {
 /// One step of the setup, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
-    /// A tmpfs at `target` with `mode` and an optional size.
+    /// A ramfs at `target` (mode 0755, its default, so that its options
+    /// in mountinfo read `rw` for everyone): for the trees the plan fills
+    /// and then makes read-only (the root, `/dev`), which need no size
+    /// limit. Unlike a tmpfs, a ramfs does not show the uid of whoever
+    /// mounted it, the invoker's host uid.
+    Ramfs { target: PathBuf, flags: Flags },
+    /// A tmpfs at `target` with `mode` and an optional size. The executor
+    /// mounts it out of sight and shows it at `target` through an overlay
+    /// with the tmpfs as its upper layer: a tmpfs mounted in a user
+    /// namespace lists the invoker's host uid in its mount options.
     Tmpfs {
         target: PathBuf,
         mode: u32,
@@ -185,7 +195,8 @@ pub enum PlanError {
     BadCommand(Option<String>),
 }
 
-/// What a root layer has at a name (the runner looks, with lstat).
+/// What a root layer has at a name, or a bind's host path is (the runner
+/// looks, with lstat).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
     /// A directory.
@@ -194,7 +205,7 @@ pub enum Node {
     File,
     /// A symlink and its target, recreated as it is.
     Symlink(PathBuf),
-    /// A socket, fifo or device: ignored.
+    /// A socket, fifo or device: ignored in a layer, bound as a file.
     Other,
 }
 
@@ -307,19 +318,31 @@ fn merge_layers<'a>(
     made
 }
 
-/// Computes the plan for `spec`, which must have no root layers (see
-/// [`plan_with_layers`]). `bind_is_dir` tells, for each bind, whether its
-/// host path is a directory (the caller stats it; the plan stays pure).
+/// Computes the plan for `spec`, which must have no root layers and no
+/// symlink binds (see [`plan_with_layers`]). `bind_is_dir` tells, for each
+/// bind, whether its host path is a directory (the caller stats it; the
+/// plan stays pure).
 pub fn plan(spec: &SandboxSpec, bind_is_dir: &[bool]) -> Result<Plan, PlanError> {
-    plan_with_layers(spec, bind_is_dir, &[])
+    let nodes: Vec<Node> = bind_is_dir
+        .iter()
+        .map(|&d| if d { Node::Dir } else { Node::File })
+        .collect();
+    plan_with_layers(spec, &nodes, &[])
 }
 
-/// Computes the plan for `spec`. `bind_is_dir` tells, for each bind,
-/// whether its host path is a directory, and `layers` lists each of
-/// `spec.root_layers` in order (the caller looks; the plan stays pure).
+/// Computes the plan for `spec`. `nodes` tells, for each bind, what its
+/// host path is without following a symlink there (the caller looks with
+/// lstat), and `layers` lists each of `spec.root_layers` in order (the
+/// caller looks; the plan stays pure).
+///
+/// A bind whose host path is a symlink is not bound (a mount would follow
+/// it, to wherever it points on the host, while the host's root is still
+/// reachable): the same symlink is made inside, where it resolves against
+/// the sandbox's own tree. A store path that is a symlink out of the store
+/// so shows nothing of the host.
 pub fn plan_with_layers(
     spec: &SandboxSpec,
-    bind_is_dir: &[bool],
+    nodes: &[Node],
     layers: &[LayerListing],
 ) -> Result<Plan, PlanError> {
     if layers.len() != spec.root_layers.len() {
@@ -338,10 +361,8 @@ pub fn plan_with_layers(
         other => return Err(PlanError::BadCommand(other.cloned())),
     }
     check_inside(&spec.cwd)?;
-    let mut steps = vec![Step::Tmpfs {
+    let mut steps = vec![Step::Ramfs {
         target: NEW_ROOT.into(),
-        mode: 0o755,
-        size: Some(64 << 20),
         flags: Flags::SAFE,
     }];
     // The root itself is readable (not writable): directories have to be
@@ -412,10 +433,30 @@ pub fn plan_with_layers(
                 });
             }
         }
+        let is_dir = match nodes.get(i).unwrap_or(&Node::Dir) {
+            Node::Symlink(to) => {
+                // Landlock needs no rule: the link is part of the read-only
+                // root, and what it points to has rules of its own.
+                let link = under_new_root(&b.inside);
+                if let Some(parent) = link.parent() {
+                    steps.push(Step::Mkdir {
+                        path: parent.to_owned(),
+                        mode: 0o755,
+                    });
+                }
+                steps.push(Step::Symlink {
+                    target: to.clone(),
+                    link,
+                });
+                continue;
+            }
+            Node::Dir => true,
+            Node::File | Node::Other => false,
+        };
         steps.push(Step::Bind {
             source: under_old_root(&b.host),
             target: under_new_root(&b.inside),
-            is_dir: bind_is_dir.get(i).copied().unwrap_or(true),
+            is_dir,
             flags: if b.writable { Flags::SAFE } else { Flags::RO },
         });
         if b.writable {
@@ -433,10 +474,8 @@ pub fn plan_with_layers(
 
     // /dev
     let dev = under_new_root(Path::new("/dev"));
-    steps.push(Step::Tmpfs {
+    steps.push(Step::Ramfs {
         target: dev.clone(),
-        mode: 0o755,
-        size: Some(1 << 20),
         flags: Flags::SAFE_NOEXEC,
     });
     for d in DEVICES {
@@ -606,17 +645,17 @@ mod tests {
                 Step::Bind { target, flags, .. } if !target.starts_with("/newroot/dev") => {
                     assert!(flags.nosuid && flags.nodev, "{target:?}")
                 }
-                Step::Tmpfs { flags, .. } => assert!(flags.nosuid && flags.nodev),
+                Step::Tmpfs { flags, .. } | Step::Ramfs { flags, .. } => {
+                    assert!(flags.nosuid && flags.nodev)
+                }
                 _ => {}
             }
         }
         assert_eq!(p.steps.last(), Some(&Step::RemountRootReadOnly));
         assert_eq!(
             p.steps.first(),
-            Some(&Step::Tmpfs {
+            Some(&Step::Ramfs {
                 target: NEW_ROOT.into(),
-                mode: 0o755,
-                size: Some(64 << 20),
                 flags: Flags::SAFE
             })
         );
@@ -640,6 +679,37 @@ mod tests {
         assert_eq!(ro, ["/", "/bin/sh", "/forge/store/abc-x", "/proc", "/etc"]);
         assert_eq!(rw, ["/build", "/tmp", "/forge/store/out", "/dev/shm"]);
         assert_eq!(p.access.devices, [PathBuf::from("/dev")]);
+    }
+
+    #[test]
+    fn a_bind_that_is_a_symlink_is_recreated_as_a_symlink_not_bound() {
+        let mut s = spec();
+        s.binds.push(Bind {
+            host: "/host/store/evil".into(),
+            inside: "/forge/store/evil".into(),
+            writable: false,
+        });
+        let nodes = [
+            Node::Dir,
+            Node::Dir,
+            Node::File,
+            Node::Symlink("../../../../etc".into()),
+        ];
+        let p = plan_with_layers(&s, &nodes, &[]).unwrap();
+        assert!(
+            !p.steps.iter().any(|s| matches!(s, Step::Bind { source, .. }
+                if source.starts_with("/oldroot/host/store/evil"))),
+            "{:#?}",
+            p.steps
+        );
+        assert!(p.steps.contains(&Step::Symlink {
+            target: "../../../../etc".into(),
+            link: "/newroot/forge/store/evil".into()
+        }));
+        assert!(!p
+            .access
+            .read_exec
+            .contains(&PathBuf::from("/forge/store/evil")));
     }
 
     #[test]
@@ -766,7 +836,7 @@ mod tests {
     #[test]
     fn root_layers_become_symlinks_binds_and_overlays() {
         let (s, l) = layered();
-        let p = plan_with_layers(&s, &[false], &l).unwrap();
+        let p = plan_with_layers(&s, &[Node::File], &l).unwrap();
         let at = |t: &str| {
             p.steps
                 .iter()
@@ -849,7 +919,7 @@ mod tests {
     #[test]
     fn layers_etc_entries_join_the_generated_etc_which_wins() {
         let (s, l) = layered();
-        let p = plan_with_layers(&s, &[false], &l).unwrap();
+        let p = plan_with_layers(&s, &[Node::File], &l).unwrap();
         let sources = |t: &str| {
             p.steps
                 .iter()
@@ -906,7 +976,7 @@ mod tests {
             inside: "/usr/local/x".into(),
             writable: false,
         });
-        let e = plan_with_layers(&s, &[false, false], &l).unwrap_err();
+        let e = plan_with_layers(&s, &[Node::File, Node::File], &l).unwrap_err();
         assert_eq!(
             e,
             PlanError::BindInLayer {
@@ -918,7 +988,7 @@ mod tests {
         let (mut s, l) = layered();
         s.root_layers[1] = "relative".into();
         assert_eq!(
-            plan_with_layers(&s, &[false], &l),
+            plan_with_layers(&s, &[Node::File], &l),
             Err(PlanError::BadLayer("relative".into()))
         );
         let (s, l) = layered();
@@ -929,6 +999,6 @@ mod tests {
                 declared: 2
             })
         );
-        assert!(plan_with_layers(&s, &[false], &l[..1]).is_err());
+        assert!(plan_with_layers(&s, &[Node::File], &l[..1]).is_err());
     }
 }

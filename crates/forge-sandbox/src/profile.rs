@@ -465,13 +465,16 @@ impl Profile {
     }
 
     /// The host files of this profile that exist on this host, as read-only
-    /// binds at the same path.
+    /// binds at the same path. Symlinks on the host (`/etc/resolv.conf` ->
+    /// `../run/systemd/resolve/stub-resolv.conf`) are resolved here, as the
+    /// host's own configuration: the sandbox never binds through a symlink
+    /// (it recreates one as a symlink inside, which would dangle).
     pub fn host_binds(&self) -> Vec<Bind> {
         self.host_files
             .iter()
             .filter(|p| p.exists())
             .map(|p| Bind {
-                host: p.clone(),
+                host: std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()),
                 inside: p.clone(),
                 writable: false,
             })

@@ -669,11 +669,11 @@ pub fn monitor_main(spec_file: &Path, outcome_file: &Path) -> i32 {
 pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
     let mut is_dir = Vec::with_capacity(spec.binds.len());
     for b in &spec.binds {
-        let meta = fs::metadata(&b.host).map_err(|source| SandboxError::MissingBind {
+        let node = sys::lstat_node(&b.host).map_err(|source| SandboxError::MissingBind {
             path: b.host.clone(),
             source,
         })?;
-        is_dir.push(meta.is_dir());
+        is_dir.push(node);
     }
     let mut layers = Vec::with_capacity(spec.root_layers.len());
     for l in &spec.root_layers {
@@ -704,6 +704,13 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
 
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
+    if uid.is_root() {
+        // What a build sees must not depend on who runs it: root's
+        // supplementary groups and device owners as an ordinary user's
+        // (see sys::same_groups, sys::private_devices_as_root).
+        sys::same_groups(gid);
+        let _ = sys::private_devices_as_root();
+    }
     // The mount namespace is the init's alone (it unshares it after the
     // fork): pivot_root changes the root of every process in a namespace,
     // and the monitor must keep the host's view to report back.
@@ -755,7 +762,9 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
             if STOP_REQUESTED.load(Ordering::SeqCst) {
                 let _ = kill(child, Signal::SIGKILL);
             }
-            monitor(child, err_read)
+            let outcome = monitor(child, err_read);
+            sys::remove_workdirs(spec);
+            outcome
         }
     }
 }
@@ -811,6 +820,7 @@ fn list_layer(layer: &Path) -> std::io::Result<LayerListing> {
         }
         Ok(out)
     }
+    sys::check_layer(layer)?;
     let top = list(layer)?;
     let etc = match top.get(std::ffi::OsStr::new("etc")) {
         Some(Node::Dir) => list(&layer.join("etc"))?,
@@ -1012,6 +1022,9 @@ fn harden_here(spec: &SandboxSpec, plan: &crate::plan::Plan) -> Result<HardenRep
         allow_network: sockets_allowed,
     })
     .map_err(e("building the seccomp filter"))?;
+    if let Some(n) = harden::build_cores(&spec.env) {
+        harden::restrict_cpus(n).map_err(e("restricting the cpus"))?;
+    }
     harden::apply_rlimits(&Rlimits {
         max_processes: spec.limits.max_processes,
         max_open_files: spec.limits.max_open_files,

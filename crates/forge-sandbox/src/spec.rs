@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 /// A host path made visible inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
-    /// The path on the host (file or directory; symlinks are followed).
+    /// The path on the host: a file or directory, bound; a symlink, made
+    /// again as the same symlink inside (never followed, so a store path
+    /// that points out of the store shows nothing of the host). Symlinks in
+    /// its parent directories are the host's own and are followed.
     pub host: PathBuf,
     /// Where it appears inside (absolute).
     pub inside: PathBuf,

@@ -37,6 +37,10 @@ attacks:
   personality                     personality(READ_IMPLIES_EXEC)
   int80                           a 32-bit syscall (getpid) via int 0x80
   setuid-chmod FILE               chmod 4755 / 2755
+  setuid-create FILE              create FILE, FILE.d and FILE.node with set-id
+                                  modes (open O_CREAT 06755, mkdir 06755, mknod
+                                  S_IFREG|06755) and stat them
+  vsock                           socket(AF_VSOCK, SOCK_STREAM)
   tiocsti TEXT                    push TEXT into the terminal's input queue with
                                   ioctl(TIOCSTI) on fds 0-2 and /dev/tty
   no-pdeathsig MARKER [PORT]      clear the parent-death signal, start a daemon
@@ -72,6 +76,7 @@ fn errno_text(e: &io::Error) -> String {
         Some(libc::ECONNREFUSED) => "ECONNREFUSED",
         Some(libc::EBUSY) => "EBUSY",
         Some(libc::ESTALE) => "ESTALE",
+        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT",
         Some(libc::ENOTTY) => "ENOTTY",
         Some(libc::ENXIO) => "ENXIO",
         Some(libc::EIO) => "EIO",
@@ -409,6 +414,77 @@ fn setuid_chmod(file: &str) -> Attempt {
     Err(first_err.map_or_else(|| Blocked("the bits were dropped".into()), Blocked::from))
 }
 
+// ---------------------------------------------------------------------------
+// Set-id bits without chmod, and vsock (issue 8, items 14).
+
+/// Creates `file` (open O_CREAT), `file.d` (mkdir) and `file.node` (mknod)
+/// with set-id modes: umask 022 does not strip S_ISUID/S_ISGID, so only the
+/// sandbox can. Escaped if any of them exists with a set-id bit.
+fn setuid_create(file: &str) -> Attempt {
+    use std::os::unix::fs::MetadataExt;
+    let mut first_err: Option<io::Error> = None;
+    let mut note = |r: libc::c_long| {
+        if r < 0 {
+            first_err.get_or_insert(io::Error::last_os_error());
+        }
+        r
+    };
+    let f = cstr(file);
+    // SAFETY: `f` is a valid C string; a successful open returns an fd we close.
+    let fd = note(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o6755,
+        )
+    });
+    if fd >= 0 {
+        // SAFETY: closes the fd the open above returned.
+        unsafe { libc::close(fd as libc::c_int) };
+    }
+    let d = cstr(format!("{file}.d"));
+    // SAFETY: `d` is a valid C string.
+    note(unsafe { libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, d.as_ptr(), 0o6755) });
+    let n = cstr(format!("{file}.node"));
+    // SAFETY: `n` is a valid C string; a regular-file node needs no device number.
+    note(unsafe {
+        libc::syscall(
+            libc::SYS_mknodat,
+            libc::AT_FDCWD,
+            n.as_ptr(),
+            libc::S_IFREG | 0o6755,
+            0,
+        )
+    });
+    for p in [file.to_owned(), format!("{file}.d"), format!("{file}.node")] {
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if m.mode() & 0o6000 != 0 {
+                return Ok(format!("{p} was created {:o}", m.mode() & 0o7777));
+            }
+        }
+    }
+    Err(first_err.map_or_else(|| Blocked("the bits were dropped".into()), Blocked::from))
+}
+
+/// A vsock socket reaches the hypervisor or host across every network
+/// namespace.
+fn vsock() -> Attempt {
+    // SAFETY: socket(2) with constant arguments; a returned fd is closed.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            libc::AF_VSOCK,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: closes the fd socket returned.
+    unsafe { libc::close(fd as libc::c_int) };
+    Ok(format!("socket(AF_VSOCK) gave fd {fd}"))
+}
+
 /// ioctl(TIOCSTI) of every byte of `text` into `fd`.
 fn sti(fd: libc::c_int, text: &str) -> io::Result<()> {
     for b in text.bytes() {
@@ -600,6 +676,8 @@ fn main() {
         "personality" => personality(),
         "int80" => int80(),
         "setuid-chmod" => setuid_chmod(arg(1)),
+        "setuid-create" => setuid_create(arg(1)),
+        "vsock" => vsock(),
         "tiocsti" => tiocsti(arg(1)),
         "no-pdeathsig" => no_pdeathsig(arg(1), args.get(2).map(String::as_str)),
         "daemon" => daemon(args.get(2).map_or("", String::as_str)),
