@@ -1261,3 +1261,105 @@ fn the_invokers_terminal_is_not_in_the_sandbox() {
     assert!(!out.contains("LEAK"), "{out}");
     assert!(out.contains("null"), "{out}");
 }
+
+/// As root the build uid maps to the host's root, which owns the host's
+/// device nodes: a bind that is not read-only let a builder `chmod 000
+/// /dev/null` or change its times on the host (red-team finding).
+#[test]
+fn device_nodes_cannot_be_changed_from_inside() {
+    let Some(env) = ready() else { return };
+    let stat = |p: &str| {
+        let m = std::fs::metadata(p).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        (m.mode(), m.mtime(), m.mtime_nsec(), m.uid())
+    };
+    let before: Vec<_> = ["/dev/null", "/dev/full", "/dev/zero"].map(stat).into();
+    let o = sandboxed(
+        &env,
+        &[],
+        &format!(
+            "{chmod} 0600 /dev/full; {chmod} 000 /dev/null; {touch} -d 2001-01-01 /dev/zero; \
+             echo written > /dev/null && echo WRITE-OK; {head} -c 4 /dev/zero | {wc} -c",
+            chmod = bb("chmod"),
+            touch = bb("touch"),
+            head = bb("head"),
+            wc = bb("wc"),
+        ),
+    );
+    let s = stdout(&o);
+    let after: Vec<_> = ["/dev/null", "/dev/full", "/dev/zero"].map(stat).into();
+    assert_eq!(
+        before, after,
+        "a builder changed the host's device nodes:\n{s}"
+    );
+    assert!(
+        s.contains("WRITE-OK") && s.contains('4'),
+        "devices still work: {s}"
+    );
+}
+
+/// procfs is the kernel's own window: as root (the build uid mapped to the
+/// host's root) the owner bits of /proc/sys and /proc/sysrq-trigger are the
+/// builder's, held back only by landlock; /proc/timer_list, /proc/kpage*,
+/// /proc/slabinfo, /proc/keys tell about the host and other users. The
+/// writable ones are read-only mounts (EROFS, which the kernel checks
+/// before landlock's EACCES), the revealing ones are empty.
+#[test]
+fn proc_sys_is_read_only_and_revealing_proc_files_are_empty() {
+    let Some(env) = ready() else { return };
+    let host = std::fs::read_to_string("/proc/sys/kernel/printk_ratelimit").unwrap();
+    let o = sandboxed(
+        &env,
+        &[],
+        &format!(
+            "{{ echo 7 > /proc/sys/kernel/printk_ratelimit; }} 2>/tmp/e; {cat} /tmp/e; \
+             for f in keys key-users timer_list slabinfo vmallocinfo kpagecount kpageflags kpagecgroup sched_debug cmdline; do \
+               [ -e /proc/$f ] && echo \"$f $({cat} /proc/$f 2>/dev/null | {wc} -c)\"; done; echo END",
+            cat = bb("cat"),
+            wc = bb("wc"),
+        ),
+    );
+    let s = stdout(&o);
+    assert!(
+        s.contains("END"),
+        "{s}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        s.contains("Read-only file system"),
+        "/proc/sys is not a read-only mount:\n{s}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/printk_ratelimit").unwrap(),
+        host
+    );
+    let revealing: Vec<&str> = s
+        .lines()
+        .filter(|l| l.split_whitespace().count() == 2)
+        .filter(|l| l.split_whitespace().nth(1) != Some("0"))
+        .collect();
+    assert!(revealing.is_empty(), "readable inside: {revealing:?}\n{s}");
+}
+
+/// A tmpfs without `nr_inodes` allows about RAM/8K files whatever its size:
+/// 500,000 empty files in an 8 MiB /tmp took half a gigabyte of kernel
+/// memory (red-team finding). The inode count follows the size.
+#[test]
+fn a_small_tmp_also_limits_its_number_of_files() {
+    let Some(env) = ready() else { return };
+    let o = sandboxed(
+        &env,
+        &["--tmp-size", "8M"],
+        &format!(
+            "i=0; while [ $i -lt 5000 ]; do true > /tmp/f$i 2>/dev/null || break; i=$((i+1)); done; echo made=$i; {rm} -f /tmp/f*",
+            rm = bb("rm")
+        ),
+    );
+    let s = stdout(&o);
+    let made: u64 = s
+        .trim()
+        .strip_prefix("made=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{s}{}", String::from_utf8_lossy(&o.stderr)));
+    assert!(made < 5000, "8 MiB of /tmp held {made} files");
+}

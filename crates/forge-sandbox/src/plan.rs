@@ -483,10 +483,13 @@ pub fn plan_with_layers(
             source: under_old_root(&Path::new("/dev").join(d)),
             target: dev.join(d),
             is_dir: false,
+            // Read-only: I/O on a device node ignores it, while chmod and
+            // utimes of the host's node fail (as root the build uid owns
+            // the host's devices).
             flags: Flags {
                 nodev: false,
                 noexec: true,
-                ..Flags::SAFE
+                ..Flags::RO
             },
         });
     }

@@ -242,9 +242,7 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                 let backing = Path::new(HIDDEN).join(flat_name(target));
                 sys.mkdir_all(&backing, 0o700)?;
                 let mut data = String::from("mode=700");
-                if let Some(size) = size {
-                    data.push_str(&format!(",size={size}"));
-                }
+                push_size(&mut data, *size);
                 sys.mount(
                     Some(Path::new("tmpfs")),
                     &backing,
@@ -277,9 +275,7 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                         inside.display()
                     ));
                     let mut data = format!("mode={mode:o}");
-                    if let Some(size) = size {
-                        data.push_str(&format!(",size={size}"));
-                    }
+                    push_size(&mut data, *size);
                     sys.mount(
                         Some(Path::new("tmpfs")),
                         target,
@@ -387,6 +383,7 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
                     None,
                 )
                 .map_err(|e| ctx(e, "mounting /proc".into()))?;
+                harden_proc(sys, target)?;
             }
             Step::Devpts { target } => {
                 sys.mount(
@@ -433,6 +430,95 @@ pub fn apply_steps(sys: &mut dyn Syscalls, steps: &[Step]) -> io::Result<Vec<Str
         }
     }
     Ok(warnings)
+}
+
+/// A tmpfs's `size=` and `nr_inodes=` options: without an inode limit a
+/// tmpfs takes about RAM/8K files whatever its size, each costing kernel
+/// memory its size does not count (500,000 empty files in an 8 MiB /tmp
+/// took half a gigabyte). One inode per 8 KiB of size, at least 1,024.
+fn push_size(data: &mut String, size: Option<u64>) {
+    if let Some(size) = size {
+        data.push_str(&format!(",size={size},nr_inodes={}", inode_limit(size)));
+    }
+}
+
+/// The inode limit of a tmpfs of `size` bytes.
+pub fn inode_limit(size: u64) -> u64 {
+    (size / 8192).max(1024)
+}
+
+/// procfs entries a build gets read-only: the kernel's tunables and
+/// triggers. As root the build uid is the host's root, whose owner bits
+/// on them would otherwise be held back by landlock alone.
+pub const PROC_READ_ONLY: [&str; 6] = ["sys", "sysrq-trigger", "irq", "bus", "fs", "asound"];
+
+/// procfs entries a build sees empty: what they tell is about the host,
+/// its other users and its kernel's memory (timers with their owners' pids
+/// and names, page flags, slab and vmalloc addresses, keyrings, the kernel
+/// command line), and none of it belongs in a build. `true` for
+/// directories.
+pub const PROC_MASKED: [(&str, bool); 14] = [
+    ("keys", false),
+    ("key-users", false),
+    ("timer_list", false),
+    ("sched_debug", false),
+    ("slabinfo", false),
+    ("vmallocinfo", false),
+    ("kpagecount", false),
+    ("kpageflags", false),
+    ("kpagecgroup", false),
+    ("kcore", false),
+    ("latency_stats", false),
+    ("cmdline", false),
+    ("acpi", true),
+    ("scsi", true),
+];
+
+/// Makes a fresh procfs at `proc` safe to show: [`PROC_READ_ONLY`] as
+/// read-only binds of themselves, [`PROC_MASKED`] covered by an empty,
+/// read-only file or directory of the setup root. Entries this kernel does
+/// not have are skipped.
+fn harden_proc(sys: &mut dyn Syscalls, proc: &Path) -> io::Result<()> {
+    let ro = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    // On a ramfs of their own: the setup tmpfs's options would show the
+    // invoker's uid in mountinfo, a ramfs's show nothing.
+    let masks = Path::new(HIDDEN).join("proc-masks");
+    sys.mkdir_all(&masks, 0o755)?;
+    sys.mount(
+        Some(Path::new("ramfs")),
+        &masks,
+        Some("ramfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    )
+    .map_err(|e| ctx(e, "mounting the ramfs for /proc's masks".into()))?;
+    let empty_file = masks.join("empty");
+    let empty_dir = masks.join("empty.d");
+    sys.mkdir_all(&empty_dir, 0o555)?;
+    sys.touch(&empty_file)?;
+    let cover = |sys: &mut dyn Syscalls, source: &Path, target: &Path| -> io::Result<()> {
+        match sys.mount(Some(source), target, None, MsFlags::MS_BIND, None) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            Err(e) => Err(ctx(e, format!("binding over {}", target.display()))),
+            Ok(()) => sys
+                .mount(None, target, None, ro, None)
+                .map_err(|e| ctx(e, format!("making {} read-only", target.display()))),
+        }
+    };
+    for name in PROC_READ_ONLY {
+        let target = proc.join(name);
+        cover(sys, &target, &target)?;
+    }
+    for (name, is_dir) in PROC_MASKED {
+        let source = if is_dir { &empty_dir } else { &empty_file };
+        cover(sys, source, &proc.join(name))?;
+    }
+    Ok(())
 }
 
 /// Moves into the assembled root for good and drops the host's root.
@@ -1131,6 +1217,41 @@ mod tests {
     }
 
     #[test]
+    fn proc_gets_read_only_tunables_and_empty_masks_from_a_ramfs() {
+        let mut r = Recorder::default();
+        let proc = Path::new("/newroot/proc");
+        apply_steps(
+            &mut r,
+            &[Step::Proc {
+                target: proc.to_owned(),
+            }],
+        )
+        .unwrap();
+        let ro = "MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_REMOUNT | MS_BIND";
+        for name in PROC_READ_ONLY {
+            let t = proc.join(name);
+            let bind = format!("mount Some({t:?}) {} None MS_BIND None", t.display());
+            let i = r.calls.iter().position(|c| *c == bind).expect(&bind);
+            assert_eq!(
+                r.calls[i + 1],
+                format!("mount None {} None {ro} None", t.display())
+            );
+        }
+        assert!(r.calls.contains(
+            &"mount Some(\"ramfs\") /.hidden/proc-masks Some(\"ramfs\") MS_NOSUID | MS_NODEV | MS_NOEXEC None".to_owned()
+        ));
+        for (name, is_dir) in PROC_MASKED {
+            let src = if is_dir { "empty.d" } else { "empty" };
+            let bind = format!(
+                "mount Some(\"/.hidden/proc-masks/{src}\") /newroot/proc/{name} None MS_BIND None"
+            );
+            assert!(r.calls.contains(&bind), "{bind} in {:#?}", r.calls);
+        }
+        assert_eq!(inode_limit(8 << 20), 1024);
+        assert_eq!(inode_limit(1 << 30), 131072);
+    }
+
+    #[test]
     fn mountinfo_escapes_are_decoded() {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), "/a b\\c");
         assert_eq!(unescape_mountinfo(r"/plain\"), r"/plain\");
@@ -1150,7 +1271,7 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].starts_with("overlayfs refused for /tmp ("));
         assert!(r.calls.contains(
-            &"mount Some(\"tmpfs\") /newroot/tmp Some(\"tmpfs\") MS_NOSUID | MS_NODEV Some(\"mode=1777,size=1073741824\")".to_owned()
+            &"mount Some(\"tmpfs\") /newroot/tmp Some(\"tmpfs\") MS_NOSUID | MS_NODEV Some(\"mode=1777,size=1073741824,nr_inodes=131072\")".to_owned()
         ), "{:#?}", r.calls);
     }
 
