@@ -372,8 +372,14 @@ impl Store {
             let lock_path = p.with_extension("lock");
             if let Some(_l) = FileLock::try_acquire(&lock_path, LockMode::Exclusive)? {
                 tracing::debug!(path = %p.display(), "removing stale staging directory");
-                tree::remove_tree(&p)?;
-                let _ = fs::remove_file(&lock_path);
+                // One leftover that cannot be removed (not ours to remove,
+                // say) must not stop every later build: warn and go on.
+                match tree::remove_tree(&p) {
+                    Ok(_) => {
+                        let _ = fs::remove_file(&lock_path);
+                    }
+                    Err(e) => tracing::warn!("cannot remove stale staging directory: {e}"),
+                }
             }
         }
         Ok(())
