@@ -16,6 +16,7 @@ mod concurrency;
 mod crash;
 mod fetch;
 mod gc;
+mod integrity;
 mod nar_oracle;
 mod recipes;
 mod sandbox;

@@ -712,25 +712,22 @@ impl Ctx<'_> {
             .collect();
         if let Some(expected) = &drv.output_hash {
             let staged = &built[0].staged;
-            // Its hash is checked before any rewriting, so a fixed output
-            // naming its own path could never match what is stored.
+            // One pass: the hash, and a scan for its own path (its hash is
+            // checked before any rewriting, so a fixed output naming its own
+            // path could never match what is stored) and for every input's.
+            let candidates = std::iter::once(&built[0].placeholder).chain(input_closure.iter());
             let scan = forge_store::tree::hash_tree(
                 staged,
-                false,
-                Some(forge_core::refs::RefScanner::new([&built[0].placeholder])),
+                expected.algo() == HashAlgo::Sha256,
+                Some(forge_core::refs::RefScanner::new(candidates)),
             )?;
-            if !scan.references.is_empty() {
+            if scan.references.contains(&built[0].placeholder) {
                 return Err(BuildError::SelfReferencingFixedOutput { name });
             }
-            let (b3, sha, _) = forge_store::hash_path(
-                staged,
-                expected.algo() == HashAlgo::Sha256,
-                &forge_store::tree::NoProgress,
-            )?;
             let actual = if expected.algo() == HashAlgo::Sha256 {
-                sha.expect("asked for sha256")
+                scan.sha256.expect("asked for sha256")
             } else {
-                b3
+                scan.blake3
             };
             if &actual != expected {
                 return Err(BuildError::HashMismatch {
@@ -738,6 +735,15 @@ impl Ctx<'_> {
                     algo: expected.algo().to_string(),
                     expected: expected.to_hex(),
                     actual: actual.to_hex(),
+                });
+            }
+            // Its path comes from its hash alone and it is registered
+            // without references, as in Nix: so it may have none.
+            if let Some(reference) = scan.references.iter().next() {
+                return Err(BuildError::FixedOutputReferences {
+                    name,
+                    output: built[0].output.clone(),
+                    reference: reference.to_string(),
                 });
             }
         }

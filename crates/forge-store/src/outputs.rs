@@ -366,6 +366,9 @@ impl Store {
             output: out.output.clone(),
             placeholder: out.placeholder.clone(),
         })?;
+        crate::refuse_symlink_out_of_store(&out.staged, || {
+            format!("output `{}` ({})", out.output, out.placeholder)
+        })?;
         // The builder is gone and the tree is ours: canonicalise it where it
         // is (a rename into the store later, not a copy).
         let limit = self.max_copy_len(&out.staged, out.placeholder.name().as_str());

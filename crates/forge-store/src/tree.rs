@@ -777,7 +777,8 @@ mod remove {
                     Err(Errno::ENOENT) => return Ok(0),
                     Err(e) => return Err(io::Error::from(e)).ctx("reading metadata of", shown),
                 };
-                let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+                let is_dir =
+                    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
                 if !is_dir {
                     match unlinkat(Some(pfd), name, UnlinkatFlags::NoRemoveDir) {
                         Ok(()) => return Ok(st.st_size.max(0) as u64),
@@ -861,8 +862,12 @@ mod remove {
             loop {
                 self.hoisted += 1;
                 let to = format!(".forge-remove-{}", self.hoisted);
-                let taken = fstatat(Some(top.as_raw_fd()), to.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .is_ok();
+                let taken = fstatat(
+                    Some(top.as_raw_fd()),
+                    to.as_str(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok();
                 if taken {
                     continue;
                 }

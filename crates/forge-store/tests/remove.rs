@@ -86,7 +86,8 @@ fn removal_never_follows_a_directory_swapped_for_a_symlink() {
         let left = canaries_left(&canary);
         let mode = fs::metadata(&canary).unwrap().permissions().mode() & 0o777;
         assert_eq!(
-            left, CANARIES,
+            left,
+            CANARIES,
             "round {round}: removal followed a symlink and deleted {} canary files",
             CANARIES - left
         );
