@@ -131,8 +131,47 @@ fn a_tree_deeper_than_path_max_does_not_wedge_the_store() {
     assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);
     recipe(&env, "after", "echo fine > $out", "");
     env.ok(&["build", "--no-link", "after"]);
+    // A successful build that leaves a deep /build behind.
+    recipe(
+        &env,
+        "deepbuild",
+        "i=0; while [ $i -lt 5000 ]; do mkdir dddddddddd; cd dddddddddd; i=$((i+1)); done; echo ok > $out",
+        "",
+    );
+    env.ok(&["build", "--no-link", "deepbuild"]);
+    assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);
+    // Deep leftovers in the store and in the trash are collected.
+    deep_chain(
+        &env.root()
+            .join("store/00000000000000000000000000000000-leftover"),
+    );
+    deep_chain(&env.root().join("trash/leftover"));
     env.ok(&["store", "gc"]);
+    assert!(!env
+        .root()
+        .join("store/00000000000000000000000000000000-leftover")
+        .exists());
+    assert_eq!(fs::read_dir(env.root().join("trash")).unwrap().count(), 0);
+    env.ok(&["build", "--no-link", "after"]);
     env.ok(&["store", "verify"]);
+}
+
+/// Creates a 5000-deep chain of read-only directories at `top`, without
+/// ever naming a long path.
+fn deep_chain(top: &Path) {
+    fs::create_dir_all(top).unwrap();
+    let mut cur = fs::File::open(top).unwrap();
+    let mut fds = Vec::new();
+    for _ in 0..5000 {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&cur);
+        let next = format!("/proc/self/fd/{fd}/dddddddddd");
+        fs::create_dir(&next).unwrap();
+        let opened = fs::File::open(&next).unwrap();
+        fds.push(std::mem::replace(&mut cur, opened));
+        let old = fds.pop().unwrap();
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&old));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o555)).unwrap();
+    }
 }
 
 /// 4 KiB naming `$out` inside a 256 MiB sparse file: rewritten to the final

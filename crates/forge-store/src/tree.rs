@@ -84,7 +84,32 @@ pub fn dump_tree_with_progress<W: Write>(
 ) -> Result<()> {
     let meta = fs::symlink_metadata(src).ctx("reading metadata of", src)?;
     let limit = copy_to.map_or(usize::MAX, |c| c.max_path_len);
-    dump_node(src, &meta, enc, copy_to.map(|c| c.dest), limit, progress)
+    let ctx = Walk {
+        path_limit: limit,
+        progress,
+    };
+    dump_node(src, &meta, enc, copy_to.map(|c| c.dest), &ctx, 0)
+}
+
+/// The deepest tree the store holds: directory levels below an object's
+/// top. Every walk of a store object recurses once per level, and a tree
+/// much deeper than this cannot be reached by path anyway (PATH_MAX).
+pub const MAX_DEPTH: usize = 256;
+
+/// What [`dump_node`] carries down the tree.
+struct Walk<'a> {
+    path_limit: usize,
+    progress: &'a dyn Progress,
+}
+
+fn too_deep(path: &Path, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(StoreError::TooDeep {
+            path: path.to_owned(),
+            limit: MAX_DEPTH,
+        });
+    }
+    Ok(())
 }
 
 fn nar_err(path: &Path) -> impl FnOnce(forge_core::nar::NarWriteError) -> StoreError + '_ {
@@ -113,16 +138,21 @@ fn set_mtime(path: &Path) -> Result<()> {
 /// and so is any path longer than `max_path_len` (see [`CopyTo`]).
 pub fn canonicalise_in_place(root: &Path, max_path_len: usize) -> Result<()> {
     let meta = fs::symlink_metadata(root).ctx("reading metadata of", root)?;
-    canonicalise_node(root, &meta, max_path_len)
+    canonicalise_node(root, &meta, max_path_len, 0)
 }
 
-fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize) -> Result<()> {
+fn path_too_long(path: &Path, limit: usize) -> Result<()> {
     if path.as_os_str().len() > limit {
         return Err(StoreError::PathTooLong {
             path: path.to_owned(),
             excess: path.as_os_str().len() - limit,
         });
     }
+    Ok(())
+}
+
+fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize, depth: usize) -> Result<()> {
+    path_too_long(path, limit)?;
     let ft = meta.file_type();
     if ft.is_symlink() {
         return set_mtime(path);
@@ -141,8 +171,12 @@ fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize) -> Result<(
         for entry in fs::read_dir(path).ctx("reading directory", path)? {
             let entry = entry.ctx("reading directory", path)?;
             let child = entry.path();
+            // Before touching it: a path too long for the kernel fails
+            // with ENAMETOOLONG, which says less.
+            path_too_long(&child, limit)?;
+            too_deep(&child, depth + 1)?;
             let m = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
-            canonicalise_node(&child, &m, limit)?;
+            canonicalise_node(&child, &m, limit, depth + 1)?;
         }
     }
     if let Ok(attrs) = xattr::list(path) {
@@ -168,9 +202,10 @@ fn dump_node<W: Write>(
     meta: &fs::Metadata,
     enc: &mut NarEncoder<W>,
     copy_to: Option<&Path>,
-    path_limit: usize,
-    progress: &dyn Progress,
+    walk: &Walk<'_>,
+    depth: usize,
 ) -> Result<()> {
+    let (path_limit, progress) = (walk.path_limit, walk.progress);
     progress.node();
     if let Some(dst) = copy_to {
         if dst.as_os_str().len() > path_limit {
@@ -258,6 +293,7 @@ fn dump_node<W: Write>(
         enc.begin_directory().map_err(nar_err(src))?;
         for name in entries {
             let child = src.join(&name);
+            too_deep(&child, depth + 1)?;
             enc.entry(name.as_bytes()).map_err(nar_err(&child))?;
             let child_meta = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
             let child_dst = copy_to.map(|d| d.join(&name));
@@ -266,8 +302,8 @@ fn dump_node<W: Write>(
                 &child_meta,
                 enc,
                 child_dst.as_deref(),
-                path_limit,
-                progress,
+                walk,
+                depth + 1,
             )?;
         }
         enc.end_directory().map_err(nar_err(src))?;
@@ -912,11 +948,12 @@ pub struct NonCanonical {
 /// extended attributes, special files).
 pub fn check_canonical(root: &Path) -> Result<Vec<NonCanonical>> {
     let mut out = Vec::new();
-    check_node(root, &mut out)?;
+    check_node(root, &mut out, 0)?;
     Ok(out)
 }
 
-fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
+fn check_node(path: &Path, out: &mut Vec<NonCanonical>, depth: usize) -> Result<()> {
+    too_deep(path, depth)?;
     let meta = fs::symlink_metadata(path).ctx("reading metadata of", path)?;
     let mut problem = |p: String| {
         out.push(NonCanonical {
@@ -962,7 +999,7 @@ fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
         }
         children.sort();
         for c in children {
-            check_node(&c, out)?;
+            check_node(&c, out, depth + 1)?;
         }
     }
     Ok(())
