@@ -247,6 +247,7 @@ impl Store {
             self_reference: false,
             references,
             signatures: BTreeSet::new(),
+            listing: Some(tree::encode_listing(&tree::listing(&staging.object)?)),
         };
         let already_valid = self.install(&staging.object, &info)?;
         let info = if already_valid {

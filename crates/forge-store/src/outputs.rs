@@ -338,6 +338,7 @@ impl Store {
                     self_reference: scanned.self_reference,
                     references,
                     signatures: BTreeSet::new(),
+                    listing: Some(tree::encode_listing(&tree::listing(&source)?)),
                 };
                 finals.insert(out.output.clone(), path);
                 staged_objects.insert(out.output.clone(), (source, staging, info));
