@@ -94,6 +94,16 @@ pub enum BuildError {
         output: String,
         reference: String,
     },
+    /// An output grew past the output size limit (the build was stopped,
+    /// or refused before registration).
+    #[error("{name}: output `{output}` exceeds the limit of {limit} (at least {size} bytes; log: {})", log.display())]
+    OutputTooLarge {
+        name: String,
+        output: String,
+        size: u64,
+        limit: String,
+        log: PathBuf,
+    },
     /// A recipe not built because a dependency failed.
     #[error("{name}: not built because {dependency} failed")]
     DependencyFailed { name: String, dependency: String },

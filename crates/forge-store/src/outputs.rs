@@ -220,12 +220,15 @@ impl NarVisitor for Restorer {
         contents: &mut dyn Read,
     ) -> io::Result<()> {
         let p = self.at(path);
-        let mut f = fs::OpenOptions::new()
+        let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&p)?;
-        io::copy(contents, &mut f)?;
+        // Holes stay holes: 4 KiB in a sparse 512 MiB file is not 512 MiB.
+        let mut w = tree::SparseWriter::new(f);
+        w.copy_from(contents)?;
+        let f = w.finish()?;
         f.set_permissions(fs::Permissions::from_mode(if executable {
             0o555
         } else {

@@ -935,6 +935,125 @@ mod remove {
     }
 }
 
+/// The apparent size of the tree at `path`: the sizes of its files and
+/// symlinks added up (about its NAR size, whatever holes its files have),
+/// from an lstat walk that never follows a symlink. Stops counting once past
+/// `stop_above`. On an error (a tree that changes meanwhile, or one deeper
+/// than [`MAX_DEPTH`]) returns what it counted so far as the error.
+pub fn apparent_size(path: &Path, stop_above: u64) -> std::result::Result<u64, u64> {
+    let mut total = 0u64;
+    match size_node(path, 0, stop_above, &mut total) {
+        Ok(()) => Ok(total),
+        Err(()) => Err(total),
+    }
+}
+
+fn size_node(path: &Path, depth: usize, stop: u64, total: &mut u64) -> std::result::Result<(), ()> {
+    if depth > MAX_DEPTH {
+        return Err(());
+    }
+    let meta = fs::symlink_metadata(path).map_err(|_| ())?;
+    if !meta.is_dir() {
+        *total = total.saturating_add(meta.len());
+        return Ok(());
+    }
+    // Not through a symlink swapped in since the lstat.
+    // The names first: one descriptor open at a time, at any depth.
+    let mut dir = remove::open_dir(None, path, false).map_err(|_| ())?;
+    let mut names = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry.map_err(|_| ())?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsStr::from_bytes(name).to_owned());
+        }
+    }
+    drop(dir);
+    for name in names {
+        if *total > stop {
+            return Ok(());
+        }
+        size_node(&path.join(name), depth + 1, stop, total)?;
+    }
+    Ok(())
+}
+
+/// Writes a new file, leaving holes where aligned blocks are zero,
+/// so that a sparse file copied through a stream (the placeholder rewrite)
+/// stays sparse. [`SparseWriter::finish`] sets the final length, which
+/// covers a trailing hole.
+#[derive(Debug)]
+pub struct SparseWriter {
+    file: File,
+    pos: u64,
+}
+
+/// The unit of holes: a page, the smallest block a filesystem allocates.
+const HOLE_BLOCK: usize = 4096;
+
+impl SparseWriter {
+    /// Writes into `file`, which must be new and empty.
+    pub fn new(file: File) -> Self {
+        SparseWriter { file, pos: 0 }
+    }
+
+    /// Copies everything `r` yields.
+    pub fn copy_from(&mut self, r: &mut dyn Read) -> io::Result<u64> {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0;
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+
+    /// Sets the file's length to what was written and returns it.
+    pub fn finish(self) -> io::Result<File> {
+        self.file.set_len(self.pos)?;
+        Ok(self.file)
+    }
+}
+
+impl Write for SparseWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut i = 0; // start of the piece being looked at
+        let mut run = 0; // start of the data not yet written
+        while i < data.len() {
+            let at = self.pos + i as u64;
+            let to_boundary = HOLE_BLOCK - (at % HOLE_BLOCK as u64) as usize;
+            let end = (i + to_boundary).min(data.len());
+            let block = &data[i..end];
+            // The file is new: what is not written reads as zeros, so a zero
+            // piece of a block (whole or at either end of a write) is skipped.
+            if block.iter().fold(0u8, |a, &b| a | b) == 0 {
+                if run < i {
+                    self.file
+                        .write_all_at(&data[run..i], self.pos + run as u64)?;
+                }
+                run = end;
+            }
+            i = end;
+        }
+        if run < data.len() {
+            self.file
+                .write_all_at(&data[run..], self.pos + run as u64)?;
+        }
+        self.pos += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What a node of a [`listing`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListedKind {
@@ -1167,6 +1286,41 @@ mod tests {
             let d = sink.finish();
             assert_eq!(d.blake3, HashAlgo::Blake3.digest(&data));
             assert_eq!(d.sha256, None);
+        }
+    }
+
+    /// Whatever the write sizes and offsets, the file holds exactly the
+    /// bytes written, and long zero runs take no blocks.
+    #[test]
+    fn sparse_writer_keeps_bytes_and_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = vec![0u8; 64 << 20];
+        data[5000..5100].fill(7);
+        data[(32 << 20) + 3] = 1;
+        data.extend_from_slice(&[9u8; 4097]);
+        data.extend_from_slice(&[0u8; 3 << 20]);
+        for write_len in [1, 4095, 4096, 100_000, 1 << 20] {
+            let p = dir.path().join(format!("f{write_len}"));
+            let mut w = SparseWriter::new(File::create(&p).unwrap());
+            let mut chunks = data.chunks(if write_len == 1 { 1 << 16 } else { write_len });
+            if write_len == 1 {
+                // Unaligned start: a few single bytes, then big pieces.
+                let (head, rest) = data.split_at(3);
+                for b in head {
+                    w.write_all(std::slice::from_ref(b)).unwrap();
+                }
+                chunks = rest.chunks(1 << 16);
+            }
+            for c in chunks {
+                w.write_all(c).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(fs::read(&p).unwrap(), data, "write_len {write_len}");
+            let blocks = fs::metadata(&p).unwrap().blocks() * 512;
+            assert!(
+                blocks < 1 << 20,
+                "write_len {write_len}: {blocks} bytes allocated"
+            );
         }
     }
 
