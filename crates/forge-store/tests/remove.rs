@@ -12,9 +12,9 @@ use forge_store::tree::remove_tree;
 
 const CANARIES: usize = 16;
 
-/// Rounds of the race: each is cheap, and the old path-following removal
-/// lost it within the first few hundred.
-const ROUNDS: usize = 3000;
+/// Rounds of the race: the old path-following removal lost it within the
+/// first few rounds.
+const ROUNDS: usize = 500;
 
 fn canary(dir: &Path) -> PathBuf {
     let c = dir.join("canary");
@@ -36,8 +36,11 @@ fn make_tree(root: &Path, n: usize) {
     for i in 0..n {
         let d = root.join(format!("d{i}"));
         fs::create_dir(&d).unwrap();
-        for j in 0..8 {
-            fs::write(d.join(format!("f{j}")), "x").unwrap();
+        // Named like the canary's files: a removal that lists a directory
+        // and then removes its entries by path deletes the canary's once
+        // the directory is swapped for a link to it.
+        for j in 0..CANARIES {
+            fs::write(d.join(format!("file{j}")), "x").unwrap();
         }
         if i % 2 == 0 {
             fs::set_permissions(&d, fs::Permissions::from_mode(0o555)).unwrap();
