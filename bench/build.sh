@@ -44,6 +44,8 @@ BENCH_DIR=${BENCH_DIR:-/var/tmp/forge-bench-build}
 run_id="$(date +%s)-$$"
 work="$BENCH_DIR/$run_id"
 mkdir -p "$work/recipes/tools"
+# A repository (docs/recipes.md): `path` inputs may be anywhere inside it.
+mkdir -p "$work/.git"
 cp /bin/busybox "$work/recipes/tools/sh"
 export FORGE_ROOT="$work/root"
 trap 'rm -rf "$work"' EXIT

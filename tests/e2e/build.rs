@@ -553,6 +553,8 @@ fn two_store_roots_and_two_users_give_identical_paths() {
             .tempdir()
             .unwrap();
         fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        // A repository, so that `../tools` is inside it.
+        fs::create_dir(shared.path().join(".git")).unwrap();
         let status = Command::new("cp")
             .args(["-r"])
             .arg(env.path("tools"))
@@ -593,6 +595,9 @@ fn two_store_roots_and_two_users_give_identical_paths() {
 #[test]
 fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
     let env = Env::new();
+    // Seeds copy only what every user may read already: the "host" here
+    // is the test's directory, so it must be searchable by others.
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     // A seed taken from a "host" directory this test controls.
     let host = env.path("host/opt/tool");
     fs::create_dir_all(host.parent().unwrap()).unwrap();

@@ -17,9 +17,11 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The scratch directory is a repository: recipes in it may name
+        // `path` inputs anywhere in it (`../tools`), as in a checkout.
+        fs::create_dir(dir.path().join(".git")).expect("mkdir .git");
+        Env { dir }
     }
 
     pub fn root(&self) -> PathBuf {

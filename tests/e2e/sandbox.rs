@@ -27,7 +27,7 @@ fn sandboxed(env: &Env, extra: &[&str], script: &str) -> Output {
     cmd.output().expect("running forge sandbox run")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -39,7 +39,7 @@ fn assert_contains_all(text: &str, wanted: &[&str]) {
 }
 
 /// Asserts no process on the host has `needle` in its command line.
-fn assert_no_process_matching(needle: &str) {
+pub(crate) fn assert_no_process_matching(needle: &str) {
     std::thread::sleep(Duration::from_millis(300));
     let ps = std::process::Command::new("ps")
         .args(["-eo", "args"])
@@ -50,7 +50,7 @@ fn assert_no_process_matching(needle: &str) {
     assert!(left.is_empty(), "survivors: {left:?}");
 }
 
-fn ready() -> Option<Env> {
+pub(crate) fn ready() -> Option<Env> {
     oracle_present("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists()).then(Env::new)
 }
 
@@ -78,7 +78,7 @@ fn host_files_are_not_there() {
     let script = format!(
         "for f in /etc/shadow /etc/hostname /root {home} {db} /usr/bin /var/lib /proc/1/root/etc/shadow /proc/self/root/etc/shadow; do \
            if {cat} $f >/dev/null 2>&1 || {ls} $f >/dev/null 2>&1; then echo LEAK $f; fi; done; \
-         {cat} /proc/1/root/etc/passwd",
+         {cat} /proc/1/root/etc/passwd 2>/dev/null || echo PID1-HIDDEN; {cat} /proc/2/root/etc/passwd",
         db = db.display(),
         cat = bb("cat"),
         ls = bb("ls"),
@@ -86,10 +86,10 @@ fn host_files_are_not_there() {
     let o = sandboxed(&env, &[], &script);
     let out = stdout(&o);
     assert!(!out.contains("LEAK"), "{out}");
-    assert!(
-        out.contains("forge:x:1000:100:"),
-        "pid 1's root is the sandbox's: {out}"
-    );
+    // pid 1 is forge's own init, which the builder cannot look into; the
+    // builder's own root (pid 2) is the sandbox's.
+    assert!(out.contains("PID1-HIDDEN"), "{out}");
+    assert!(out.contains("forge:x:1000:100:"), "pid 2's root: {out}");
 }
 
 #[test]
@@ -633,7 +633,7 @@ fn the_built_in_profiles_are_the_files_in_sandbox_profiles() {
 // per test. Each test fails if the attack prints ESCAPED.
 
 /// `forge-hostile`, built next to `forge` by `cargo build -p forge-hostile`.
-fn hostile_bin() -> Option<std::path::PathBuf> {
+pub(crate) fn hostile_bin() -> Option<std::path::PathBuf> {
     let bin = Path::new(crate::common::forge_bin()).with_file_name("forge-hostile");
     oracle_present(
         &format!(
@@ -648,7 +648,7 @@ fn hostile_bin() -> Option<std::path::PathBuf> {
 /// A root layer holding forge-hostile at /bin/forge-hostile, the shared
 /// libraries it needs (as `ldd` lists them) at their paths, and busybox as
 /// /bin/sh; nothing else of the host.
-fn hostile_layer(env: &Env) -> Option<std::path::PathBuf> {
+pub(crate) fn hostile_layer(env: &Env) -> Option<std::path::PathBuf> {
     let bin = hostile_bin()?;
     if !oracle_present("busybox-static (/bin/busybox)", Path::new(BUSYBOX).exists()) {
         return None;
@@ -884,8 +884,8 @@ fn hostile_namespace_and_mount_calls_are_refused() {
     hostile!(env, layer);
     for args in [
         &["unshare-user"][..],
-        &["setns", "/proc/1/ns/mnt"],
-        &["setns", "/proc/1/ns/user"],
+        &["setns", "/proc/self/ns/mnt"],
+        &["setns", "/proc/self/ns/user"],
         &["mount-tmpfs", "/tmp"],
         &["mount-tmpfs", "/build"],
         &["pivot-root"],
@@ -893,6 +893,11 @@ fn hostile_namespace_and_mount_calls_are_refused() {
     ] {
         let o = attack(&env, &layer, &[], args);
         assert_blocked(&o, &["EPERM"]);
+    }
+    // pid 1 (forge's init) is not even open to inspection.
+    for ns in ["/proc/1/ns/mnt", "/proc/1/ns/user"] {
+        let o = attack(&env, &layer, &[], &["setns", ns]);
+        assert_blocked(&o, &["EPERM", "EACCES"]);
     }
 }
 

@@ -69,14 +69,19 @@ pub struct BuildOptions {
     pub enforcement: Enforcement,
     /// Cores each build is told it may use (`FORGE_BUILD_CORES`).
     pub cores: usize,
-    /// Print build logs on stderr as they come.
-    pub print_logs: bool,
+    /// Hand each line of the build logs, as it comes, to this (`-L`).
+    pub print_logs: Option<log::Echo>,
+    /// The cap of each stored build log, in bytes (0: none).
+    pub max_log_size: u64,
     /// Create this symlink (and `<link>-<output>` for the other outputs) to
     /// the result, registered as an indirect GC root.
     pub out_link: Option<PathBuf>,
     /// Only (re)compute the pins of `path` and `seed` inputs and write the
     /// lock files (`forge lock`); build nothing.
     pub lock_only: bool,
+    /// What host files `path` inputs and seeds may reach beyond the
+    /// defaults (`--allow-path`, `--allow-private`; see [`crate::inputs`]).
+    pub host_access: crate::inputs::HostAccess,
     /// `forge shell`: build the dependencies, then run this command (a
     /// shell if empty) in the requested recipe's sandbox instead of its
     /// builder.
@@ -102,9 +107,11 @@ impl BuildOptions {
             system: default_system(),
             enforcement: Enforcement::Hard,
             cores,
-            print_logs: false,
+            print_logs: None,
+            max_log_size: log::DEFAULT_MAX_LOG_SIZE,
             out_link: None,
             lock_only: false,
+            host_access: crate::inputs::HostAccess::default(),
             shell: None,
             max_output_size: Some(crate::limits::DEFAULT_MAX_OUTPUT_SIZE),
         }
@@ -209,6 +216,8 @@ struct Ctx<'a> {
     /// Host trees hashed in this run (one `tools/` shared by 200 recipes
     /// is looked at once).
     source_hashes: Mutex<std::collections::HashMap<PathBuf, forge_store::SourceHash>>,
+    /// (host path, repository) pairs found acceptable as `path` inputs.
+    host_paths_ok: Mutex<BTreeSet<(PathBuf, PathBuf)>>,
 }
 
 /// Builds the recipe at `recipe` (directory or file) in the store at
@@ -245,6 +254,7 @@ pub fn build(
         reporter,
         cancel: cancel.clone(),
         source_hashes: Mutex::new(std::collections::HashMap::new()),
+        host_paths_ok: Mutex::new(BTreeSet::new()),
     };
     let deps: Vec<Vec<usize>> = graph
         .nodes
@@ -621,12 +631,13 @@ impl Ctx<'_> {
         hook: Option<log::LineHook>,
         cancel: Arc<AtomicBool>,
     ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
-        let log = LogWriter::with_hook(log_path, self.opts.print_logs, prefix, hook).map_err(
-            |source| BuildError::Io {
-                what: format!("creating log {}", log_path.display()),
-                source,
-            },
-        )?;
+        let log =
+            LogWriter::with_hook(log_path, self.log_options(prefix), hook).map_err(|source| {
+                BuildError::Io {
+                    what: format!("creating log {}", log_path.display()),
+                    source,
+                }
+            })?;
         let (monitor, args) = forge_sandbox::monitor_program(&self.opts.forge_exe);
         let outcome = forge_sandbox::run_via_with(
             &monitor,
@@ -646,6 +657,15 @@ impl Ctx<'_> {
             return Err(BuildError::Interrupted);
         }
         Ok((outcome, tail))
+    }
+
+    /// How the logs of this run are written.
+    fn log_options(&self, prefix: &str) -> log::LogOptions {
+        log::LogOptions {
+            echo: self.opts.print_logs.clone(),
+            prefix: prefix.to_owned(),
+            max_size: self.opts.max_log_size,
+        }
     }
 
     /// `forge shell`: `command` (default: a shell) in the exact sandbox of
@@ -680,7 +700,16 @@ impl Ctx<'_> {
         spec.env
             .insert("PS1".into(), format!("[forge shell {}] $ ", drv.name));
         let (monitor, args) = forge_sandbox::monitor_program(&self.opts.forge_exe);
-        let outcome = forge_sandbox::run_via(&monitor, &args, &spec)?;
+        // A pty of forge's own when run from a terminal, never the caller's.
+        let outcome = forge_sandbox::run_via_with(
+            &monitor,
+            &args,
+            &spec,
+            forge_sandbox::RunOptions {
+                output: forge_sandbox::Output::Terminal,
+                cancel: None,
+            },
+        )?;
         Ok(outcome.exit_code())
     }
 
@@ -853,13 +882,18 @@ impl Ctx<'_> {
                 })?;
             if !diffs.is_empty() {
                 same = false;
-                let kept = self.keep_check_tree(&b.staged, old)?;
+                let (kept, removed) = self.keep_check_tree(&b.staged, old)?;
                 detail.push(format!(
                     "output `{}` differs from {old} (rebuild kept at {}):",
                     b.output,
                     kept.display()
                 ));
                 detail.extend(diffs.into_iter().map(|d| format!("  {d}")));
+                detail.extend(
+                    removed
+                        .into_iter()
+                        .map(|(p, kind)| format!("  {}: a {kind}, not kept", p.display())),
+                );
             }
         }
         let _ = (drv, input_closure);
@@ -871,7 +905,16 @@ impl Ctx<'_> {
         Ok((previous.clone(), Some(same)))
     }
 
-    fn keep_check_tree(&self, staged: &Path, old: &StorePath) -> Result<PathBuf, BuildError> {
+    /// Moves a `--check` rebuild to `<root>/check/<path>.check`, as canonical
+    /// as a store object (modes 0444/0555, mtime 1, no set-id bits, no
+    /// extended attributes), without its special files, which are removed
+    /// and returned (relative path, kind): nothing a builder leaves there
+    /// is a FIFO to block on, a world-writable directory or a set-id file.
+    fn keep_check_tree(
+        &self,
+        staged: &Path,
+        old: &StorePath,
+    ) -> Result<(PathBuf, Vec<Removed>), BuildError> {
         let dir = self.root.join("check");
         fs::create_dir_all(&dir).map_err(|source| BuildError::Io {
             what: format!("creating {}", dir.display()),
@@ -885,7 +928,18 @@ impl Ctx<'_> {
             what: format!("keeping the rebuild at {}", dest.display()),
             source,
         })?;
-        Ok(dest)
+        let mut removed = Vec::new();
+        remove_special_files(&dest, Path::new(""), &mut removed).map_err(|source| {
+            BuildError::Io {
+                what: format!("removing special files from {}", dest.display()),
+                source,
+            }
+        })?;
+        // (Unless the output itself was a special file, now gone.)
+        if fs::symlink_metadata(&dest).is_ok() {
+            forge_store::tree::canonicalise_in_place(&dest, usize::MAX)?;
+        }
+        Ok((dest, removed))
     }
 
     fn realise_path(
@@ -911,6 +965,7 @@ impl Ctx<'_> {
                 path: host,
             });
         };
+        self.check_host_path(i, input, &host)?;
         let want_sha = pinned.is_some_and(|h| h.algo() == HashAlgo::Sha256);
         let known = self
             .source_hashes
@@ -956,6 +1011,41 @@ impl Ctx<'_> {
             self.check_lock(i, input, "path", &host.display().to_string(), &b3)?;
         }
         self.add_source(&host, name, &b3)
+    }
+
+    /// The repository boundary and the private-file rule for the resolved
+    /// `path` input `host` of recipe `i` ([`crate::inputs`]).
+    fn check_host_path(&self, i: usize, input: &str, host: &Path) -> Result<(), BuildError> {
+        let node = &self.graph.nodes[i];
+        let repository = crate::inputs::repository_root(&node.dir);
+        let key = (host.to_owned(), repository);
+        if self
+            .host_paths_ok
+            .lock()
+            .expect("host paths lock")
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        crate::inputs::check_path_input(host, &key.1, &self.opts.host_access).map_err(
+            |problem| {
+                let loc = node.recipe.input_location(input);
+                BuildError::HostPath {
+                    at: format!(
+                        "{}:{}:{}: path input `{input}`",
+                        node.file.display(),
+                        loc.line,
+                        loc.column
+                    ),
+                    problem,
+                }
+            },
+        )?;
+        self.host_paths_ok
+            .lock()
+            .expect("host paths lock")
+            .insert(key);
+        Ok(())
     }
 
     /// Compares `actual` with the lock entry of `input`; records it when
@@ -1013,6 +1103,18 @@ impl Ctx<'_> {
         let node = &self.graph.nodes[i];
         let seed_err = |e: crate::seed::SeedError| {
             let loc = node.recipe.input_location(input);
+            if let crate::seed::SeedError::Private { seed_file, problem } = e {
+                return BuildError::HostPath {
+                    at: format!(
+                        "{}:{}:{}: seed input `{input}` ({})",
+                        node.file.display(),
+                        loc.line,
+                        loc.column,
+                        seed_file.display()
+                    ),
+                    problem,
+                };
+            }
             BuildError::Seed(format!(
                 "{}:{}:{}: seed input `{input}`: {e}",
                 node.file.display(),
@@ -1021,7 +1123,7 @@ impl Ctx<'_> {
             ))
         };
         let file = crate::seed::find_seed(&node.dir, seed).map_err(seed_err)?;
-        let text = fs::read(&file).map_err(|source| BuildError::Io {
+        let text = crate::inputs::read_regular(&file).map_err(|source| BuildError::Io {
             what: format!("reading {}", file.display()),
             source,
         })?;
@@ -1035,7 +1137,8 @@ impl Ctx<'_> {
                 let decl = crate::seed::load(&file).map_err(seed_err)?;
                 let (path, manifest) = {
                     let mut store = self.store.lock().expect("store lock");
-                    crate::seed::import(&mut store, &decl).map_err(seed_err)?
+                    crate::seed::import(&mut store, &decl, self.opts.host_access.allow_private)
+                        .map_err(seed_err)?
                 };
                 let hash = self
                     .store
@@ -1055,8 +1158,10 @@ impl Ctx<'_> {
     fn seed_cache_file(&self, file: &Path) -> PathBuf {
         let abs = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
         // v2: entries also watch the directories a reassembly would look in.
+        // v3: entries are made only by imports that passed the seed trust
+        // rule (older ones may hold private host files).
         let mut key = blake3::Hasher::new();
-        key.update(b"forge:seed-cache:v2\0");
+        key.update(b"forge:seed-cache:v3\0");
         key.update(abs.as_os_str().as_encoded_bytes());
         let key = key.finalize();
         self.root
@@ -1087,6 +1192,24 @@ impl Ctx<'_> {
         };
         if fp != entry.fingerprint {
             return Ok(None);
+        }
+        // The seed trust rule holds for a cached import too (it may have
+        // been made with --allow-private): anything private means a real
+        // import, which checks and explains.
+        if !self.opts.host_access.allow_private {
+            let present: Vec<(PathBuf, bool)> = entry
+                .files
+                .iter()
+                .filter_map(|p| {
+                    let m = fs::symlink_metadata(p).ok()?;
+                    Some((p.clone(), m.file_type().is_symlink()))
+                })
+                .collect();
+            if crate::inputs::check_seed_paths(present.iter().map(|(p, l)| (p.as_path(), *l)))
+                .is_err()
+            {
+                return Ok(None);
+            }
         }
         let (Ok(path), Ok(hash)) = (
             StorePath::parse(&entry.path),
@@ -1334,6 +1457,40 @@ impl Ctx<'_> {
             })?;
         Ok(added.info.path)
     }
+}
+
+/// A special file removed from a kept `--check` rebuild: (path relative to
+/// the output, kind).
+type Removed = (PathBuf, &'static str);
+
+/// Unlinks every FIFO, socket and device under `path` (never following a
+/// symlink); records each as (path relative to the top, kind).
+fn remove_special_files(
+    path: &Path,
+    rel: &Path,
+    removed: &mut Vec<Removed>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::symlink_metadata(path)?;
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        // Whatever mode the builder left: readable while it is walked
+        // (canonicalised right after).
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+        for entry in fs::read_dir(path)? {
+            let name = entry?.file_name();
+            remove_special_files(&path.join(&name), &rel.join(&name), removed)?;
+        }
+    } else if !ft.is_file() && !ft.is_symlink() {
+        fs::remove_file(path)?;
+        let shown = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        removed.push((shown.to_owned(), crate::inputs::kind_name(ft)));
+    }
+    Ok(())
 }
 
 /// `forge-fetch progress <done> <total or ->` (see `forge __fetch`).

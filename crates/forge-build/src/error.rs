@@ -55,6 +55,15 @@ pub enum BuildError {
         input: String,
         path: PathBuf,
     },
+    /// A `path` or seed input naming a host file the recipe may not reach
+    /// (outside its repository, private, not a regular file).
+    #[error("{at}: {problem}")]
+    HostPath {
+        /// `file:line:col: path input `name`` (or the seed's).
+        at: String,
+        /// What is wrong.
+        problem: crate::inputs::HostPathProblem,
+    },
     /// A fixed-output result (or a fetch) that does not match its hash.
     #[error("{what}: hash mismatch:\n    expected {algo} = \"{expected}\"\n    got      {algo} = \"{actual}\"")]
     HashMismatch {
@@ -153,6 +162,7 @@ impl BuildError {
             BuildError::NothingToCheck { .. } => {
                 Some("build it first (`forge build RECIPE`), then check".into())
             }
+            BuildError::HostPath { problem, .. } => problem.hint(),
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())
             }

@@ -50,7 +50,9 @@ pub fn locate(arg: &Path) -> Result<(PathBuf, PathBuf), BuildError> {
     } else {
         arg.to_owned()
     };
-    if !file.is_file() {
+    // Anything there is read (and a FIFO or device refused by name);
+    // only a missing file is "no recipe".
+    if fs::symlink_metadata(&file).is_err() {
         return Err(BuildError::NoRecipe {
             path: arg.to_owned(),
         });
@@ -126,7 +128,7 @@ impl Loader {
                 chain: chain.join(" -> "),
             });
         }
-        let text = fs::read_to_string(file).map_err(|source| BuildError::Io {
+        let text = crate::inputs::read_regular_string(file).map_err(|source| BuildError::Io {
             what: format!("reading {}", file.display()),
             source,
         })?;
@@ -138,7 +140,7 @@ impl Loader {
             if let Input::Recipe { dir: rel, output } = input {
                 let sub_dir = dir.join(rel);
                 let sub_file = sub_dir.join(RECIPE_FILE);
-                if !sub_file.is_file() {
+                if fs::symlink_metadata(&sub_file).is_err() {
                     let loc = recipe.input_location(name);
                     return Err(BuildError::MissingDependency {
                         file: file.to_owned(),

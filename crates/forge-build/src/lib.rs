@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod fetch;
 pub mod graph;
+pub mod inputs;
 pub mod limits;
 pub mod lockfile;
 pub mod log;

@@ -74,7 +74,7 @@ impl LockFile {
     /// Loads `dir/recipe.lock`; a missing file is an empty lock.
     pub fn load(dir: &Path) -> Result<LockFile, BuildError> {
         let file = dir.join(LOCK_FILE);
-        let inputs = match fs::read_to_string(&file) {
+        let inputs = match crate::inputs::read_regular_string(&file) {
             Ok(text) => Self::parse(&text, &file)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(source) => {
@@ -168,7 +168,7 @@ impl LockFile {
         if !self.is_dirty() {
             return Ok(false);
         }
-        let on_disk = match fs::read_to_string(&self.file) {
+        let on_disk = match crate::inputs::read_regular_string(&self.file) {
             Ok(text) => Self::parse(&text, &self.file)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(source) => {

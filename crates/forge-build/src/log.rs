@@ -8,6 +8,14 @@
 //! recent build attempt is recorded in `<root>/logs/recipes/<blake3 of its
 //! directory>`, so `forge log recipes/x` finds the log of a build that failed
 //! (and so has no output path to look up).
+//!
+//! A log is capped ([`LogOptions::max_size`], 16 MiB by default, `--max-log-size`
+//! / `FORGE_MAX_LOG_SIZE`): its first half is written as it comes; past it, a
+//! notice is written and the output goes to a ring buffer of the other half,
+//! written when the build ends after a second notice saying how many bytes
+//! were dropped in between. So a log never takes more than the cap (and two
+//! short notices) on disk, nor more than half of it in memory. Lines printed
+//! with `-L` and the tail kept for the failure report see everything.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -17,6 +25,41 @@ use std::sync::{Arc, Mutex};
 
 /// Lines kept for the failure report.
 pub const TAIL_LINES: usize = 25;
+
+/// The default cap of a stored log, in bytes.
+pub const DEFAULT_MAX_LOG_SIZE: u64 = 16 << 20;
+
+/// Receives each line of a log as it comes, prefixed (`-L`); the CLI
+/// decides how to show it (it neutralises escape sequences on a terminal).
+#[derive(Clone)]
+pub struct Echo(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Echo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Echo")
+    }
+}
+
+/// How a log is written.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Where lines are echoed (`-L`), each as `prefix` + line.
+    pub echo: Option<Echo>,
+    /// Put before each echoed line.
+    pub prefix: String,
+    /// The cap of the stored log in bytes (0: none); see the module docs.
+    pub max_size: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            echo: None,
+            prefix: String::new(),
+            max_size: DEFAULT_MAX_LOG_SIZE,
+        }
+    }
+}
 
 /// Where logs live under a store root.
 pub fn logs_dir(root: &Path) -> PathBuf {
@@ -84,8 +127,97 @@ struct Inner {
     hook: Option<LineHook>,
     tail: VecDeque<String>,
     partial: Vec<u8>,
-    echo: bool,
-    prefix: String,
+    opts: LogOptions,
+    /// Bytes of output stored so far (the head, while not cut).
+    stored: u64,
+    /// Whether the last byte stored was a newline.
+    at_line_start: bool,
+    /// Past the head: the last bytes, at most the tail budget.
+    ring: Option<VecDeque<u8>>,
+    /// Bytes that fell out of the ring.
+    dropped: u64,
+    /// Something was stored since the last flush.
+    dirty: bool,
+}
+
+impl Inner {
+    fn head_budget(&self) -> u64 {
+        self.opts.max_size / 2
+    }
+
+    fn tail_budget(&self) -> u64 {
+        self.opts.max_size - self.head_budget()
+    }
+
+    fn store(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(enc) = self.encoder.as_mut() {
+            enc.write_all(bytes)?;
+        }
+        if let Some(&last) = bytes.last() {
+            self.at_line_start = last == b'\n';
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn notice(&mut self, text: &str) -> io::Result<()> {
+        let nl = if self.at_line_start { "" } else { "\n" };
+        self.store(format!("{nl}[forge: {text}]\n").as_bytes())
+    }
+
+    /// Stores `buf` within the cap.
+    fn capped(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.opts.max_size == 0 {
+            return self.store(buf);
+        }
+        let mut rest = buf;
+        if self.ring.is_none() {
+            let room = (self.head_budget() - self.stored).min(rest.len() as u64) as usize;
+            let (now, later) = rest.split_at(room);
+            self.store(now)?;
+            self.stored += room as u64;
+            rest = later;
+            if rest.is_empty() {
+                return Ok(());
+            }
+            let (max, head, tail) = (self.opts.max_size, self.head_budget(), self.tail_budget());
+            self.notice(&format!(
+                "this log is capped at {max} bytes: after its first {head} bytes, only its last {tail} bytes are kept, written when the build ends"
+            ))?;
+            self.ring = Some(VecDeque::new());
+        }
+        let budget = self.tail_budget() as usize;
+        let ring = self.ring.as_mut().expect("cut");
+        if rest.len() >= budget {
+            self.dropped += (ring.len() + rest.len() - budget) as u64;
+            ring.clear();
+            ring.extend(&rest[rest.len() - budget..]);
+        } else {
+            ring.extend(rest);
+            let over = ring.len().saturating_sub(budget);
+            if over > 0 {
+                ring.drain(..over);
+                self.dropped += over as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the ring (after a notice if something was dropped).
+    fn flush_ring(&mut self) -> io::Result<()> {
+        let Some(ring) = self.ring.take() else {
+            return Ok(());
+        };
+        if self.dropped > 0 {
+            let (dropped, max, kept) = (self.dropped, self.opts.max_size, ring.len());
+            self.notice(&format!(
+                "{dropped} bytes dropped here (the log passed its cap of {max} bytes); its last {kept} bytes follow"
+            ))?;
+        }
+        let (a, b) = ring.as_slices();
+        self.store(a)?;
+        self.store(b)
+    }
 }
 
 /// A log being written; clones share it (the sandbox's two relays).
@@ -99,17 +231,16 @@ impl std::fmt::Debug for LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the log at `file` (replacing an older one). With `echo`,
-    /// lines are also printed on stderr, prefixed by `prefix`.
-    pub fn create(file: &Path, echo: bool, prefix: &str) -> io::Result<LogWriter> {
-        Self::with_hook(file, echo, prefix, None)
+    /// Starts the log at `file` (replacing an older one), written as
+    /// `opts` says.
+    pub fn create(file: &Path, opts: LogOptions) -> io::Result<LogWriter> {
+        Self::with_hook(file, opts, None)
     }
 
     /// [`LogWriter::create`], also calling `hook` with each line.
     pub fn with_hook(
         file: &Path,
-        echo: bool,
-        prefix: &str,
+        opts: LogOptions,
         hook: Option<LineHook>,
     ) -> io::Result<LogWriter> {
         if let Some(parent) = file.parent() {
@@ -122,8 +253,12 @@ impl LogWriter {
             hook,
             tail: VecDeque::new(),
             partial: Vec::new(),
-            echo,
-            prefix: prefix.to_owned(),
+            opts,
+            stored: 0,
+            at_line_start: true,
+            ring: None,
+            dropped: 0,
+            dirty: false,
         }))))
     }
 
@@ -137,6 +272,7 @@ impl LogWriter {
             let line = String::from_utf8_lossy(&std::mem::take(&mut inner.partial)).into_owned();
             push_line(&mut inner, line);
         }
+        inner.flush_ring()?;
         if let Some(enc) = inner.encoder.take() {
             enc.finish()?;
         }
@@ -148,8 +284,8 @@ fn push_line(inner: &mut Inner, line: String) {
     if let Some(hook) = inner.hook.as_mut() {
         hook(&line);
     }
-    if inner.echo {
-        eprintln!("{}{}", inner.prefix, line);
+    if let Some(echo) = &inner.opts.echo {
+        (echo.0)(&format!("{}{}", inner.opts.prefix, line));
     }
     if inner.tail.len() == TAIL_LINES {
         inner.tail.pop_front();
@@ -163,11 +299,13 @@ impl Write for LogWriter {
             .0
             .lock()
             .map_err(|_| io::Error::other("log poisoned"))?;
-        if let Some(enc) = inner.encoder.as_mut() {
-            enc.write_all(buf)?;
-            // Each chunk reaches the file at once: `forge log` of a running
-            // build shows it, and a crash loses nothing written.
-            enc.flush()?;
+        inner.capped(buf)?;
+        if std::mem::take(&mut inner.dirty) {
+            if let Some(enc) = inner.encoder.as_mut() {
+                // Each chunk reaches the file at once: `forge log` of a
+                // running build shows it, and a crash loses nothing written.
+                enc.flush()?;
+            }
         }
         inner.partial.extend_from_slice(buf);
         while let Some(pos) = inner.partial.iter().position(|&b| b == b'\n') {
@@ -197,7 +335,7 @@ mod tests {
     fn stores_everything_and_keeps_the_tail() {
         let dir = tempfile::tempdir().unwrap();
         let f = log_file(dir.path(), "abcdef");
-        let log = LogWriter::create(&f, false, "").unwrap();
+        let log = LogWriter::create(&f, LogOptions::default()).unwrap();
         let mut w1 = log.clone();
         let mut text = String::new();
         for i in 0..100 {
@@ -214,6 +352,65 @@ mod tests {
         assert_eq!(tail.last().unwrap(), "no newline at the end");
         assert_eq!(tail[0], format!("line {}", 100 - TAIL_LINES + 1));
         assert_eq!(read_log(&f).unwrap(), text.as_bytes());
+    }
+
+    #[test]
+    fn a_log_past_its_cap_keeps_its_head_and_tail_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = log_file(dir.path(), "cafe");
+        let opts = LogOptions {
+            max_size: 1000,
+            ..LogOptions::default()
+        };
+        let log = LogWriter::create(&f, opts).unwrap();
+        let mut w = log.clone();
+        let mut all = Vec::new();
+        for i in 0..2000 {
+            all.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        for chunk in all.chunks(333) {
+            w.write_all(chunk).unwrap();
+        }
+        let tail = log.finish().unwrap();
+        assert_eq!(
+            tail.last().unwrap(),
+            "line 1999",
+            "the failure tail sees all"
+        );
+        let stored = read_log(&f).unwrap();
+        assert!(stored.len() <= 1000 + 400, "{}", stored.len());
+        assert!(stored.starts_with(&all[..500]), "the head");
+        assert!(stored.ends_with(&all[all.len() - 500..]), "the tail");
+        let text = String::from_utf8(stored).unwrap();
+        let dropped = all.len() - 1000;
+        assert!(
+            text.contains(&format!("[forge: {dropped} bytes dropped here")),
+            "{text}"
+        );
+        // Under the cap: stored whole, no notice.
+        let g = log_file(dir.path(), "beef");
+        let opts = LogOptions {
+            max_size: 1 << 20,
+            ..LogOptions::default()
+        };
+        let log = LogWriter::create(&g, opts).unwrap();
+        log.clone().write_all(&all).unwrap();
+        log.finish().unwrap();
+        assert_eq!(read_log(&g).unwrap(), all);
+        // Past half the cap but not past the cap: nothing dropped.
+        let h = log_file(dir.path(), "f00d");
+        let opts = LogOptions {
+            max_size: all.len() as u64 + 10,
+            ..LogOptions::default()
+        };
+        let log = LogWriter::create(&h, opts).unwrap();
+        log.clone().write_all(&all).unwrap();
+        log.finish().unwrap();
+        let stored = String::from_utf8(read_log(&h).unwrap()).unwrap();
+        assert!(!stored.contains("dropped"), "{stored}");
+        let half = all.len() / 2 + 5;
+        assert!(stored.as_bytes().starts_with(&all[..half]), "{stored}");
+        assert!(stored.as_bytes().ends_with(&all[half..]), "{stored}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 mod cmd;
 mod output;
 mod progress;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -98,14 +98,18 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
+    use std::io::IsTerminal;
+    let tty = io::stderr().is_terminal();
+    // Messages can quote a builder or a server (a failed fetch's output).
+    let shown = |s: &str| crate::terminal::for_stream(s, tty).into_owned();
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
+    let _ = writeln!(stderr, "error: {}", shown(&err.to_string()));
     let mut prev = err.to_string();
     for cause in err.chain().skip(1) {
         let msg = cause.to_string();
         // thiserror messages often embed their source; don't say it twice.
         if !prev.contains(&msg) {
-            let _ = writeln!(stderr, "  caused by: {msg}");
+            let _ = writeln!(stderr, "  caused by: {}", shown(&msg));
         }
         prev = msg;
     }

@@ -3,9 +3,10 @@
 //! A build sees only what its recipe declared. This crate turns a
 //! [`SandboxSpec`](spec::SandboxSpec) (what to expose, the environment,
 //! limits) into a [`Plan`](plan::Plan) by a pure function, carries the plan
-//! out through a narrow syscall layer ([`sys`]), and runs the command as pid
-//! 1 of fresh user, mount, pid, network, uts, ipc and cgroup namespaces
-//! ([`run`]). It works the same as root and as an unprivileged user: the
+//! out through a narrow syscall layer ([`sys`]), and runs the command under
+//! an init of forge's own (pid 1) in fresh user, mount, pid, network, uts,
+//! ipc and cgroup namespaces ([`run`]), in a session of its own and with
+//! forge's own streams ([`stdio`]). It works the same as root and as an unprivileged user: the
 //! invoking user is mapped to the fixed build uid/gid 1000/100.
 //!
 //! Layers, outermost first: namespaces; a root assembled in a tmpfs and
@@ -21,6 +22,7 @@ pub mod plan;
 pub mod profile;
 pub mod run;
 pub mod spec;
+pub mod stdio;
 pub mod sys;
 
 pub use profile::{Profile, ProfileError};

@@ -37,6 +37,14 @@ attacks:
   personality                     personality(READ_IMPLIES_EXEC)
   int80                           a 32-bit syscall (getpid) via int 0x80
   setuid-chmod FILE               chmod 4755 / 2755
+  tiocsti TEXT                    push TEXT into the terminal's input queue with
+                                  ioctl(TIOCSTI) on fds 0-2 and /dev/tty
+  no-pdeathsig MARKER [PORT]      clear the parent-death signal, start a daemon
+                                  (new session, double fork, stdout kept open,
+                                  listening on 127.0.0.1:PORT if given), say
+                                  `daemon started`, then spin forever; the tests
+                                  look for MARKER on the host afterwards
+  fds                             list /proc/self/fd, read and write fds 3-20
   handle-of FILE                  (host helper) print FILE's handle as TYPE:HEX";
 
 /// Why an attempt did not work.
@@ -64,6 +72,9 @@ fn errno_text(e: &io::Error) -> String {
         Some(libc::ECONNREFUSED) => "ECONNREFUSED",
         Some(libc::EBUSY) => "EBUSY",
         Some(libc::ESTALE) => "ESTALE",
+        Some(libc::ENOTTY) => "ENOTTY",
+        Some(libc::ENXIO) => "ENXIO",
+        Some(libc::EIO) => "EIO",
         _ => "",
     };
     if name.is_empty() {
@@ -398,6 +409,170 @@ fn setuid_chmod(file: &str) -> Attempt {
     Err(first_err.map_or_else(|| Blocked("the bits were dropped".into()), Blocked::from))
 }
 
+/// ioctl(TIOCSTI) of every byte of `text` into `fd`.
+fn sti(fd: libc::c_int, text: &str) -> io::Result<()> {
+    for b in text.bytes() {
+        // SAFETY: TIOCSTI reads one byte from the pointer, which is valid.
+        if unsafe { libc::ioctl(fd, libc::TIOCSTI, &b as *const u8) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Types `text` into whatever terminal fds 0-2 or /dev/tty reach: a shell
+/// reading that terminal after the build would run it.
+fn tiocsti(text: &str) -> Attempt {
+    let mut got = Vec::new();
+    let mut blocked = Vec::new();
+    for fd in 0..=2 {
+        match sti(fd, text) {
+            Ok(()) => got.push(format!("fd {fd}")),
+            Err(e) => blocked.push(format!("fd {fd}: {}", errno_text(&e))),
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    {
+        Ok(tty) => {
+            use std::os::fd::AsRawFd;
+            match sti(tty.as_raw_fd(), text) {
+                Ok(()) => got.push("/dev/tty".into()),
+                Err(e) => blocked.push(format!("/dev/tty: {}", errno_text(&e))),
+            }
+        }
+        Err(e) => blocked.push(format!("open /dev/tty: {}", errno_text(&e))),
+    }
+    if got.is_empty() {
+        Err(Blocked(blocked.join("; ")))
+    } else {
+        Ok(got.join(", "))
+    }
+}
+
+fn clear_pdeathsig() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG, 0) takes no pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+}
+
+/// Clears the parent-death signal and leaves a daemon behind (new session,
+/// double fork, stdout open), then spins: none of it may outlive the build.
+fn no_pdeathsig(marker: &str, port: Option<&str>) -> ! {
+    clear_pdeathsig();
+    // SAFETY: single-threaded; the children only call async-signal-safe
+    // functions (setsid, fork, execv, _exit) before exec.
+    match unsafe { libc::fork() } {
+        0 => unsafe {
+            libc::setsid();
+            if libc::fork() == 0 {
+                let exe = CString::new("/proc/self/exe").unwrap();
+                let argv0 = CString::new("forge-hostile").unwrap();
+                let daemon = CString::new("daemon").unwrap();
+                let m = CString::new(marker).unwrap();
+                let p = CString::new(port.unwrap_or("")).unwrap();
+                let argv = [
+                    argv0.as_ptr(),
+                    daemon.as_ptr(),
+                    m.as_ptr(),
+                    p.as_ptr(),
+                    std::ptr::null(),
+                ];
+                libc::execv(exe.as_ptr(), argv.as_ptr());
+            }
+            libc::_exit(0)
+        },
+        -1 => {
+            println!("blocked: fork failed");
+            exit(1)
+        }
+        child => {
+            // SAFETY: waiting for our own child; status is a valid pointer.
+            unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+        }
+    }
+    // Let the daemon listen before saying so.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    println!("daemon started");
+    let _ = io::stdout().flush();
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+/// The daemon of `no-pdeathsig`: no parent-death signal, stdout kept open,
+/// a TCP port held if asked; sleeps forever.
+fn daemon(port: &str) -> ! {
+    clear_pdeathsig();
+    let _listener = if port.is_empty() {
+        None
+    } else {
+        Some(std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap())
+    };
+    loop {
+        let _ = io::stdout().write_all(b"");
+        std::thread::sleep(std::time::Duration::from_secs(1000));
+    }
+}
+
+/// Lists the open fds and tries to read and write every fd from 3 to 20:
+/// the invoker's files and forge's own pipes must not be there.
+fn fds() -> Attempt {
+    let listing: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                Some(format!(
+                    "{} -> {}",
+                    e.file_name().to_string_lossy(),
+                    target.display()
+                ))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    println!("fds: {}", listing.join(", "));
+    let mut got = Vec::new();
+    for fd in 3..=20 {
+        // SAFETY: F_GETFD on any number is harmless.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            continue;
+        }
+        let mut buf = [0u8; 256];
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own; a read only when it would not block.
+        let n = unsafe {
+            if libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLIN != 0 {
+                libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+            } else {
+                -1
+            }
+        };
+        if n > 0 {
+            got.push(format!(
+                "read fd {fd}: {:?}",
+                String::from_utf8_lossy(&buf[..n as usize])
+            ));
+        }
+        let msg = b"FORGE-HOSTILE-WROTE\n";
+        // SAFETY: writing from a buffer we own, of its length.
+        if unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) } > 0 {
+            got.push(format!("wrote fd {fd}"));
+        }
+    }
+    if got.is_empty() {
+        Err(Blocked("EBADF (no fd above 2 to use)".into()))
+    } else {
+        Ok(got.join("; "))
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> &str {
@@ -425,6 +600,10 @@ fn main() {
         "personality" => personality(),
         "int80" => int80(),
         "setuid-chmod" => setuid_chmod(arg(1)),
+        "tiocsti" => tiocsti(arg(1)),
+        "no-pdeathsig" => no_pdeathsig(arg(1), args.get(2).map(String::as_str)),
+        "daemon" => daemon(args.get(2).map_or("", String::as_str)),
+        "fds" => fds(),
         _ => {
             eprintln!("{USAGE}");
             exit(2)

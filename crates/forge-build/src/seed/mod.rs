@@ -227,6 +227,14 @@ pub enum SeedError {
         #[source]
         source: std::io::Error,
     },
+    /// A host file the seed would copy is private (the seed trust rule).
+    #[error("{problem} (seed {})", seed_file.display())]
+    Private {
+        /// The declaration file.
+        seed_file: PathBuf,
+        /// The private path.
+        problem: crate::inputs::HostPathProblem,
+    },
     /// The store refused the tree.
     #[error("adding seed `{name}` to the store: {source}")]
     Store {
@@ -266,7 +274,12 @@ pub fn find_seed(recipe_dir: &Path, name: &str) -> Result<PathBuf, SeedError> {
         if dir.file_name().is_some_and(|n| n == "recipes") {
             candidates.push(dir.join("seeds").join(&file));
         }
-        if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
+        // Anything there counts (a FIFO too, refused when read), so that a
+        // special file is reported as such instead of shadowed by another.
+        if let Some(found) = candidates
+            .into_iter()
+            .find(|c| fs::symlink_metadata(c).is_ok())
+        {
             return Ok(found);
         }
     }
@@ -279,7 +292,7 @@ pub fn find_seed(recipe_dir: &Path, name: &str) -> Result<PathBuf, SeedError> {
 /// Reads and parses the declaration at `file`, checking that its name
 /// matches the file name.
 pub fn load(file: &Path) -> Result<SeedDecl, SeedError> {
-    let text = fs::read_to_string(file).map_err(|source| SeedError::Io {
+    let text = crate::inputs::read_regular_string(file).map_err(|source| SeedError::Io {
         what: "reading",
         path: file.to_owned(),
         source,
@@ -296,7 +309,17 @@ pub fn load(file: &Path) -> Result<SeedDecl, SeedError> {
 
 /// Assembles `decl` from this host and adds the tree to `store` as
 /// `seed-NAME`. Returns the store path and the manifest.
-pub fn import(store: &mut Store, decl: &SeedDecl) -> Result<(StorePath, SeedManifest), SeedError> {
+///
+/// The seed trust rule ([`crate::inputs::check_seed_paths`]): a declaration
+/// may sit next to any recipe, so what it copies must be readable by every
+/// user of the host already; a file that is not (`/etc/shadow`, anything
+/// under a 0700 directory) is refused unless `allow_private`
+/// (`--allow-private`). Nothing is added to the store before the check.
+pub fn import(
+    store: &mut Store,
+    decl: &SeedDecl,
+    allow_private: bool,
+) -> Result<(StorePath, SeedManifest), SeedError> {
     let name = StorePathName::new(&decl.store_name()).map_err(|e| SeedError::BadName {
         name: decl.name.clone(),
         problem: e.to_string(),
@@ -316,7 +339,35 @@ pub fn import(store: &mut Store, decl: &SeedDecl) -> Result<(StorePath, SeedMani
         path: tree.clone(),
         source,
     })?;
+    let private = |problem| SeedError::Private {
+        seed_file: PathBuf::from(&decl.file),
+        problem,
+    };
+    if !allow_private {
+        // The declared paths first, before anything is read: the message
+        // is then the same whether this user can read them or not.
+        let declared: Vec<(PathBuf, bool)> = decl
+            .paths
+            .iter()
+            .map(PathBuf::from)
+            .filter_map(|p| {
+                let m = fs::symlink_metadata(&p).ok()?;
+                Some((p, m.file_type().is_symlink()))
+            })
+            .collect();
+        crate::inputs::check_seed_paths(declared.iter().map(|(p, l)| (p.as_path(), *l)))
+            .map_err(private)?;
+    }
     let manifest = assemble(decl, &tree)?;
+    if !allow_private {
+        crate::inputs::check_seed_paths(manifest.entries.iter().map(|e| {
+            (
+                e.path.as_path(),
+                matches!(e.kind, EntryKind::Symlink { .. }),
+            )
+        }))
+        .map_err(private)?;
+    }
     // A seed refers to nothing in the store: no reference scan, so its path
     // depends only on its bytes.
     let outcome = store

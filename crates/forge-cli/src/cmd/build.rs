@@ -16,6 +16,29 @@ use serde::Serialize;
 use crate::output::{CmdResult, Outcome};
 use crate::GlobalArgs;
 
+/// What host files recipes may reach beyond their repository.
+#[derive(Debug, Clone, Args)]
+pub struct HostAccessArgs {
+    /// Let `path` inputs come from under DIR too (repeatable); by default
+    /// they must lie in the recipe's repository.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    allow_path: Vec<PathBuf>,
+    /// Let `path` inputs and seeds import files other users cannot read
+    /// (they become world-readable store paths).
+    #[arg(long)]
+    allow_private: bool,
+}
+
+impl HostAccessArgs {
+    /// As the engine takes it.
+    pub fn to_access(&self) -> forge_build::inputs::HostAccess {
+        forge_build::inputs::HostAccess {
+            allow_paths: self.allow_path.clone(),
+            allow_private: self.allow_private,
+        }
+    }
+}
+
 /// Arguments of `forge build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -47,6 +70,11 @@ pub struct BuildArgs {
     /// Print build logs on stderr as they come.
     #[arg(short = 'L', long)]
     print_build_logs: bool,
+    /// Cap of each stored build log (its head and tail are kept); 0: none.
+    #[arg(long, env = "FORGE_MAX_LOG_SIZE", value_name = "SIZE", default_value = "16M", value_parser = crate::output::parse_size)]
+    max_log_size: u64,
+    #[command(flatten)]
+    access: HostAccessArgs,
     /// Build even if this kernel cannot enforce every sandbox layer.
     #[arg(long)]
     best_effort: bool,
@@ -76,6 +104,8 @@ pub struct LockArgs {
     /// Print the lock files written as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    access: HostAccessArgs,
 }
 
 /// Arguments of `forge shell`.
@@ -87,6 +117,8 @@ pub struct ShellArgs {
     /// Enter even if this kernel cannot enforce every sandbox layer.
     #[arg(long)]
     best_effort: bool,
+    #[command(flatten)]
+    access: HostAccessArgs,
     /// The command to run instead of a shell.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -137,14 +169,41 @@ impl Display {
         }
     }
 
+    /// Lines only, never a bar: for `forge shell`, whose session owns the
+    /// terminal once it starts (a bar would keep redrawing over it).
+    fn lines(quiet: bool) -> Self {
+        Display {
+            bar: None,
+            json: false,
+            quiet,
+            state: Mutex::new((0, 0)),
+        }
+    }
+
     fn line(&self, text: String) {
         if self.quiet {
             return;
         }
+        // Messages may quote a builder (a failed fetch's last lines).
+        let text = crate::terminal::for_stream(&text, std::io::stderr().is_terminal());
         match &self.bar {
             Some(b) => b.println(text),
             None => eprintln!("{text}"),
         }
+    }
+
+    /// Where `-L` lines go: above the bar, escape sequences neutralised on
+    /// a terminal.
+    fn echo(&self) -> forge_build::log::Echo {
+        let bar = self.bar.clone();
+        let tty = std::io::stderr().is_terminal();
+        forge_build::log::Echo(Arc::new(move |line: &str| {
+            let line = crate::terminal::for_stream(line, tty);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }))
     }
 
     /// What is happening now: the bar's message on a terminal, a line
@@ -316,7 +375,8 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     opts.update_locks = args.update_locks;
     opts.check = args.check;
     opts.rebuild_all = args.rebuild_all;
-    opts.print_logs = args.print_build_logs;
+    opts.max_log_size = args.max_log_size;
+    opts.host_access = args.access.to_access();
     if let Some(MaxSize(max)) = args.max_output_size {
         opts.max_output_size = max;
     }
@@ -331,6 +391,9 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         signal_hook::flag::register(sig, cancel.clone()).context("installing signal handlers")?;
     }
     let display = Display::new(global.quiet(), args.json);
+    if args.print_build_logs {
+        opts.print_logs = Some(display.echo());
+    }
     let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
     display.finish();
     let report = match result {
@@ -391,13 +454,14 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
 }
 
 fn print_failure_tails(e: &forge_build::BuildError) {
+    let tty = std::io::stderr().is_terminal();
     let mut stderr = std::io::stderr().lock();
     let mut show = |e: &forge_build::BuildError| {
         if let forge_build::BuildError::BuildFailed { name, tail, .. } = e {
             if !tail.is_empty() {
                 let _ = writeln!(stderr, "last lines of the log of {name}:");
                 for l in tail {
-                    let _ = writeln!(stderr, "  {l}");
+                    let _ = writeln!(stderr, "  {}", crate::terminal::for_stream(l, tty));
                 }
             }
         }
@@ -441,7 +505,12 @@ pub fn log(global: &GlobalArgs, args: LogArgs) -> CmdResult {
     let file = forge_build::log::log_file(&root, &hex);
     let bytes = forge_build::log::read_log(&file)
         .with_context(|| format!("reading the build log {}", file.display()))?;
-    std::io::stdout().lock().write_all(&bytes)?;
+    let mut out = std::io::stdout().lock();
+    if out.is_terminal() {
+        out.write_all(&crate::terminal::neutralise(&bytes))?;
+    } else {
+        out.write_all(&bytes)?;
+    }
     Ok(Outcome::Success)
 }
 
@@ -452,6 +521,7 @@ pub fn lock(global: &GlobalArgs, args: LockArgs) -> CmdResult {
     let mut opts = BuildOptions::new(exe);
     opts.lock_only = true;
     opts.update_locks = true;
+    opts.host_access = args.access.to_access();
     let cancel = Arc::new(AtomicBool::new(false));
     let report = forge_build::build(
         &global.root(),
@@ -480,10 +550,11 @@ pub fn shell(global: &GlobalArgs, args: ShellArgs) -> CmdResult {
     let exe = std::env::current_exe().context("locating the forge executable")?;
     let mut opts = BuildOptions::new(exe);
     opts.shell = Some(args.command);
+    opts.host_access = args.access.to_access();
     if args.best_effort {
         opts.enforcement = Enforcement::BestEffort;
     }
-    let display = Display::new(global.quiet(), false);
+    let display = Display::lines(global.quiet());
     let cancel = Arc::new(AtomicBool::new(false));
     let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
     display.finish();

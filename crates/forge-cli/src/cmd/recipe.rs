@@ -39,12 +39,54 @@ pub enum RecipeCommand {
         /// Print the parsed recipes as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        access: crate::cmd::build::HostAccessArgs,
     },
+}
+
+/// The first `path` input of `recipe` (in `file`) that a build would
+/// refuse to read (outside the repository, private, a special file), as
+/// (line, column, message, hint). Inputs that do not exist yet are not
+/// reported: a build says so.
+fn host_path_problem(
+    recipe: &Recipe,
+    file: &std::path::Path,
+    access: &forge_build::inputs::HostAccess,
+) -> Option<(u32, u32, String, Option<String>)> {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let repository = forge_build::inputs::repository_root(&dir);
+    for (name, input) in &recipe.inputs {
+        let forge_core::recipe::Input::Path { path, .. } = input else {
+            continue;
+        };
+        let Ok(host) = std::fs::canonicalize(dir.join(path)) else {
+            continue;
+        };
+        if let Err(problem) = forge_build::inputs::check_path_input(&host, &repository, access) {
+            let loc = recipe.input_location(name);
+            return Some((
+                loc.line,
+                loc.column,
+                format!("path input `{name}`: {problem}"),
+                problem.hint(),
+            ));
+        }
+    }
+    None
 }
 
 pub fn run(cmd: RecipeCommand) -> CmdResult {
     match cmd {
-        RecipeCommand::Check { recipes, json } => {
+        RecipeCommand::Check {
+            recipes,
+            json,
+            access,
+        } => {
+            let access = access.to_access();
             let mut failed = 0;
             let mut parsed = Vec::new();
             for arg in recipes {
@@ -53,11 +95,36 @@ pub fn run(cmd: RecipeCommand) -> CmdResult {
                 } else {
                     arg
                 };
-                let text = std::fs::read_to_string(&file)
+                let text = forge_build::inputs::read_regular_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
                 let shown = file.display().to_string();
-                match Recipe::parse(&text, &shown) {
-                    Ok(r) => {
+                let parsed_one = Recipe::parse(&text, &shown).map(|r| {
+                    let problem = host_path_problem(&r, &file, &access);
+                    (r, problem)
+                });
+                match parsed_one {
+                    Ok((r, Some((line, column, message, hint)))) => {
+                        failed += 1;
+                        if !json {
+                            eprintln!("error: {shown}:{line}:{column}: {message}");
+                            if let Some(h) = &hint {
+                                eprintln!("hint: {h}");
+                            }
+                        }
+                        parsed.push(CheckJson {
+                            file: shown,
+                            ok: false,
+                            name: Some(r.name.to_string()),
+                            version: Some(r.version.clone()),
+                            error: Some(ErrorJson {
+                                line,
+                                column,
+                                message,
+                                hint,
+                            }),
+                        });
+                    }
+                    Ok((r, None)) => {
                         if !json {
                             eprintln!("{shown}: ok ({} {})", r.name, r.version);
                         }

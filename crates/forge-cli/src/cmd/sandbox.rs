@@ -13,7 +13,10 @@ use crate::output::{CmdResult, Outcome};
 pub enum SandboxCommand {
     /// Run a command in the build sandbox. Each --ro/--rw host path appears
     /// at the same path inside, read-only or writable; nothing else of the
-    /// host does. The command's exit status passes through.
+    /// host does. The command's exit status passes through. Its output is
+    /// relayed to forge's, and forge's stdin to it unless that is a
+    /// terminal (then its stdin is empty): it never gets forge's terminal
+    /// or any other descriptor of the caller.
     Run {
         /// Expose a host path read-only (repeatable).
         #[arg(long = "ro", value_name = "PATH")]
