@@ -56,7 +56,9 @@ pub fn format_size(n: u64) -> String {
 /// cancel flag when one grows past the limit, or when the global one is set.
 #[derive(Debug)]
 pub struct Watcher {
-    stop: Arc<AtomicBool>,
+    /// Dropped (or sent to) to stop the thread at once, without waiting
+    /// for its poll interval.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     over: Arc<Mutex<Option<(String, u64)>>>,
     handle: Option<JoinHandle<()>>,
 }
@@ -70,13 +72,13 @@ impl Watcher {
         cancel: Arc<AtomicBool>,
         global: Arc<AtomicBool>,
     ) -> Watcher {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let over = Arc::new(Mutex::new(None));
         let handle = {
-            let (stop, over) = (stop.clone(), over.clone());
+            let over = over.clone();
             std::thread::spawn(move || {
                 let mut next = Instant::now() + MEASURE_EVERY;
-                while !stop.load(Ordering::Relaxed) {
+                loop {
                     if global.load(Ordering::Relaxed) {
                         cancel.store(true, Ordering::Relaxed);
                     }
@@ -96,12 +98,15 @@ impl Watcher {
                         // Never spend more than a tenth of the time measuring.
                         next = Instant::now() + MEASURE_EVERY.max(started.elapsed() * 10);
                     }
-                    std::thread::sleep(POLL);
+                    match stopped.recv_timeout(POLL) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
                 }
             })
         };
         Watcher {
-            stop,
+            stop: Some(stop),
             over,
             handle: Some(handle),
         }
@@ -110,7 +115,7 @@ impl Watcher {
     /// Stops the thread; returns the output that went over the limit and
     /// the size seen, if one did.
     pub fn finish(mut self) -> Option<(String, u64)> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -120,7 +125,7 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
