@@ -17,6 +17,7 @@ mod crash;
 mod fetch;
 mod gc;
 mod inputs;
+mod integrity;
 mod isolation;
 mod nar_oracle;
 mod recipes;

@@ -86,6 +86,11 @@ pub struct BuildOptions {
     /// shell if empty) in the requested recipe's sandbox instead of its
     /// builder.
     pub shell: Option<Vec<String>>,
+    /// The largest apparent size (file and symlink sizes added up, about
+    /// the NAR size) one output may have; `None`: no limit. Checked while
+    /// the builder runs (about every second; the build is stopped) and
+    /// exactly once it is done, before anything is hashed or registered.
+    pub max_output_size: Option<u64>,
 }
 
 impl BuildOptions {
@@ -108,6 +113,7 @@ impl BuildOptions {
             lock_only: false,
             host_access: crate::inputs::HostAccess::default(),
             shell: None,
+            max_output_size: Some(crate::limits::DEFAULT_MAX_OUTPUT_SIZE),
         }
     }
 }
@@ -613,6 +619,18 @@ impl Ctx<'_> {
         prefix: &str,
         hook: Option<log::LineHook>,
     ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
+        self.run_logged_cancel(spec, log_path, prefix, hook, self.cancel.clone())
+    }
+
+    /// [`Ctx::run_logged`], killed when `cancel` is set.
+    fn run_logged_cancel(
+        &self,
+        spec: &SandboxSpec,
+        log_path: &Path,
+        prefix: &str,
+        hook: Option<log::LineHook>,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
         let log =
             LogWriter::with_hook(log_path, self.log_options(prefix), hook).map_err(|source| {
                 BuildError::Io {
@@ -627,7 +645,7 @@ impl Ctx<'_> {
             spec,
             forge_sandbox::RunOptions {
                 output: forge_sandbox::Output::Capture(Box::new(log.clone())),
-                cancel: Some(self.cancel.clone()),
+                cancel: Some(cancel),
             },
         );
         let tail = log.finish().map_err(|source| BuildError::Io {
@@ -713,7 +731,45 @@ impl Ctx<'_> {
         let (spec, store_dir, input_closure) = self.sandbox_spec(drv, &work)?;
         let placeholders = drv.placeholders();
         let log_path = log::log_file(&self.root, hex);
-        let (outcome, tail) = self.run_logged(&spec, &log_path, &format!("{name}> "), None)?;
+        // This build's own cancel flag: set by the global one, or by the
+        // watcher when an output grows past the size limit.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let watched = placeholders
+            .iter()
+            .map(|(o, ph)| (o.clone(), store_dir.join(ph.base_name())))
+            .collect::<Vec<_>>();
+        let limit = self.opts.max_output_size;
+        let watcher = crate::limits::Watcher::start(
+            watched.clone(),
+            limit,
+            cancel.clone(),
+            self.cancel.clone(),
+        );
+        let run = self.run_logged_cancel(&spec, &log_path, &format!("{name}> "), None, cancel);
+        let too_large = |output: String, size: u64, limit: u64| BuildError::OutputTooLarge {
+            name: name.clone(),
+            output,
+            size,
+            limit: crate::limits::format_size(limit),
+            log: log_path.clone(),
+        };
+        if let (Some((output, size)), Some(limit)) = (watcher.finish(), limit) {
+            if !self.cancel.load(Ordering::Relaxed) {
+                return Err(too_large(output, size, limit));
+            }
+        }
+        let (outcome, tail) = run?;
+        if outcome.code == Some(0) {
+            if let Some(limit) = limit {
+                // Exact, before anything reads the contents.
+                for (output, path) in &watched {
+                    let size = forge_store::tree::apparent_size(path, limit).unwrap_or_else(|p| p);
+                    if size > limit {
+                        return Err(too_large(output.clone(), size, limit));
+                    }
+                }
+            }
+        }
         if outcome.code != Some(0) {
             let status = if outcome.timed_out {
                 "timed out".to_owned()
@@ -741,25 +797,22 @@ impl Ctx<'_> {
             .collect();
         if let Some(expected) = &drv.output_hash {
             let staged = &built[0].staged;
-            // Its hash is checked before any rewriting, so a fixed output
-            // naming its own path could never match what is stored.
+            // One pass: the hash, and a scan for its own path (its hash is
+            // checked before any rewriting, so a fixed output naming its own
+            // path could never match what is stored) and for every input's.
+            let candidates = std::iter::once(&built[0].placeholder).chain(input_closure.iter());
             let scan = forge_store::tree::hash_tree(
                 staged,
-                false,
-                Some(forge_core::refs::RefScanner::new([&built[0].placeholder])),
+                expected.algo() == HashAlgo::Sha256,
+                Some(forge_core::refs::RefScanner::new(candidates)),
             )?;
-            if !scan.references.is_empty() {
+            if scan.references.contains(&built[0].placeholder) {
                 return Err(BuildError::SelfReferencingFixedOutput { name });
             }
-            let (b3, sha, _) = forge_store::hash_path(
-                staged,
-                expected.algo() == HashAlgo::Sha256,
-                &forge_store::tree::NoProgress,
-            )?;
             let actual = if expected.algo() == HashAlgo::Sha256 {
-                sha.expect("asked for sha256")
+                scan.sha256.expect("asked for sha256")
             } else {
-                b3
+                scan.blake3
             };
             if &actual != expected {
                 return Err(BuildError::HashMismatch {
@@ -767,6 +820,15 @@ impl Ctx<'_> {
                     algo: expected.algo().to_string(),
                     expected: expected.to_hex(),
                     actual: actual.to_hex(),
+                });
+            }
+            // Its path comes from its hash alone and it is registered
+            // without references, as in Nix: so it may have none.
+            if let Some(reference) = scan.references.iter().next() {
+                return Err(BuildError::FixedOutputReferences {
+                    name,
+                    output: built[0].output.clone(),
+                    reference: reference.to_string(),
                 });
             }
         }

@@ -94,6 +94,25 @@ pub enum BuildError {
     /// A fixed output that contains its own path.
     #[error("{name}: a fixed output must not contain its own store path (its hash is checked on the bytes as built)")]
     SelfReferencingFixedOutput { name: String },
+    /// A fixed output that names another store path: it would be stored
+    /// without references (its path comes from its hash alone), and the
+    /// collector would delete what it points to.
+    #[error("{name}: fixed output `{output}` refers to {reference}: a fixed output must not refer to other store paths")]
+    FixedOutputReferences {
+        name: String,
+        output: String,
+        reference: String,
+    },
+    /// An output grew past the output size limit (the build was stopped,
+    /// or refused before registration).
+    #[error("{name}: output `{output}` exceeds the limit of {limit} (at least {size} bytes; log: {})", log.display())]
+    OutputTooLarge {
+        name: String,
+        output: String,
+        size: u64,
+        limit: String,
+        log: PathBuf,
+    },
     /// A recipe not built because a dependency failed.
     #[error("{name}: not built because {dependency} failed")]
     DependencyFailed { name: String, dependency: String },

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fetch;
 pub mod graph;
 pub mod inputs;
+pub mod limits;
 pub mod lockfile;
 pub mod log;
 pub mod schedule;

@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_source_cache.sql",
         include_str!("../../../store-schema/0002_source_cache.sql"),
     ),
+    (
+        "0003_path_listings.sql",
+        include_str!("../../../store-schema/0003_path_listings.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -63,6 +67,11 @@ pub struct PathInfo {
     pub references: BTreeSet<StorePath>,
     /// Signatures, `keyname:base64`.
     pub signatures: BTreeSet<String>,
+    /// The object's listing ([`crate::tree::listing`]) to record with it at
+    /// registration, for the cheap verify. Never read back by
+    /// [`Db::path_info`] (see [`Db::listing`]).
+    #[serde(skip)]
+    pub listing: Option<Vec<u8>>,
 }
 
 /// A garbage-collector root.
@@ -298,6 +307,7 @@ impl Db {
             registered_at: at,
             deriver,
             content_address: ca,
+            listing: None,
             self_reference: self_ref,
             references: references
                 .iter()
@@ -380,6 +390,21 @@ impl Db {
             .db(|| format!("recording signature of {path}"))?;
         }
         tx.commit().db(|| "committing signatures".into())
+    }
+
+    /// The listing recorded for `path` at registration, if any (paths
+    /// registered before schema version 3, or imported without one, have
+    /// none).
+    pub fn listing(&self, path: &StorePath) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT l.listing FROM path_listings l JOIN valid_paths p ON p.id = l.path_id
+                 WHERE p.path = ?1",
+                [path.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .db(|| format!("reading the listing of {path}"))
     }
 
     /// Every valid path with its id and NAR size.
@@ -649,7 +674,15 @@ fn register_in(tx: &rusqlite::Transaction<'_>, infos: &[PathInfo]) -> Result<()>
             )
             .db(|| format!("registering {}", info.path))?;
         if changed == 1 {
-            fresh.push((tx.last_insert_rowid(), info));
+            let id = tx.last_insert_rowid();
+            if let Some(listing) = &info.listing {
+                tx.execute(
+                    "INSERT INTO path_listings (path_id, listing) VALUES (?1, ?2)",
+                    params![id, listing],
+                )
+                .db(|| format!("recording the listing of {}", info.path))?;
+            }
+            fresh.push((id, info));
         }
     }
     for (id, info) in fresh {

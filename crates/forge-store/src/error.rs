@@ -64,6 +64,13 @@ pub enum StoreError {
     /// A file whose path in the store would exceed the host's PATH_MAX.
     #[error("{path}: too deep or too long for the store: its store path would exceed the host's path length limit by {excess} bytes")]
     PathTooLong { path: PathBuf, excess: usize },
+    /// A store object that is a symlink leading out of the store (an input
+    /// bound into a sandbox by that path would expose the host).
+    #[error("{what} is a symlink to {}, which leads out of the store (a store path may be a symlink only to another /forge/store/... path)", target.display())]
+    SymlinkOutOfStore { what: String, target: PathBuf },
+    /// A tree deeper than the store accepts.
+    #[error("{path}: too deep for the store: more than {limit} directory levels")]
+    TooDeep { path: PathBuf, limit: usize },
     /// The source contains the store itself.
     #[error("cannot add {path}: it contains the store root {root}")]
     ContainsStore { path: PathBuf, root: PathBuf },

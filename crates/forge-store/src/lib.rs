@@ -195,6 +195,7 @@ impl Store {
             }
         };
         self.refuse_store_inside(src)?;
+        refuse_symlink_out_of_store(src, || src.display().to_string())?;
         let _gc = self.lock_against_gc()?;
         if !self.staging_swept {
             self.remove_stale_staging()?;
@@ -246,6 +247,7 @@ impl Store {
             self_reference: false,
             references,
             signatures: BTreeSet::new(),
+            listing: Some(tree::encode_listing(&tree::listing(&staging.object)?)),
         };
         let already_valid = self.install(&staging.object, &info)?;
         let info = if already_valid {
@@ -372,8 +374,14 @@ impl Store {
             let lock_path = p.with_extension("lock");
             if let Some(_l) = FileLock::try_acquire(&lock_path, LockMode::Exclusive)? {
                 tracing::debug!(path = %p.display(), "removing stale staging directory");
-                tree::remove_tree(&p)?;
-                let _ = fs::remove_file(&lock_path);
+                // One leftover that cannot be removed (not ours to remove,
+                // say) must not stop every later build: warn and go on.
+                match tree::remove_tree(&p) {
+                    Ok(_) => {
+                        let _ = fs::remove_file(&lock_path);
+                    }
+                    Err(e) => tracing::warn!("cannot remove stale staging directory: {e}"),
+                }
             }
         }
         Ok(())
@@ -547,6 +555,59 @@ fn move_dir_entry(from: &Path, to: &Path) -> std::io::Result<()> {
         nix::sys::stat::UtimensatFlags::NoFollowSymlink,
     )
     .map_err(std::io::Error::from)
+}
+
+/// Refuses a top-level store object at `path` that is a symlink leading
+/// out of the store: its target, taken lexically from the store directory
+/// (where the object will live), must name something under
+/// `/forge/store/`. `what` names the object in the error.
+pub fn refuse_symlink_out_of_store(path: &Path, what: impl FnOnce() -> String) -> Result<()> {
+    let meta = fs::symlink_metadata(path).ctx("reading metadata of", path)?;
+    if !meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let target = fs::read_link(path).ctx("reading symlink", path)?;
+    if symlink_stays_in_store(&target) {
+        return Ok(());
+    }
+    Err(StoreError::SymlinkOutOfStore {
+        what: what(),
+        target,
+    })
+}
+
+/// Whether a symlink in the store directory with `target` names a path
+/// strictly under the store directory (lexically: `..` climbs, never
+/// above `/`).
+pub fn symlink_stays_in_store(target: &Path) -> bool {
+    use std::path::Component;
+    let store = Path::new(forge_core::store_path::STORE_DIR);
+    let mut parts: Vec<&std::ffi::OsStr> = if target.is_absolute() {
+        Vec::new()
+    } else {
+        store
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    };
+    for c in target.components() {
+        match c {
+            Component::RootDir => parts.clear(),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::Normal(n) => parts.push(n),
+            Component::Prefix(_) => return false,
+        }
+    }
+    let resolved: PathBuf = std::iter::once(std::ffi::OsStr::new("/"))
+        .chain(parts)
+        .collect();
+    resolved.starts_with(store) && resolved != store
 }
 
 /// Sorts a closed reference graph so that every path comes after its

@@ -220,12 +220,15 @@ impl NarVisitor for Restorer {
         contents: &mut dyn Read,
     ) -> io::Result<()> {
         let p = self.at(path);
-        let mut f = fs::OpenOptions::new()
+        let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&p)?;
-        io::copy(contents, &mut f)?;
+        // Holes stay holes: 4 KiB in a sparse 512 MiB file is not 512 MiB.
+        let mut w = tree::SparseWriter::new(f);
+        w.copy_from(contents)?;
+        let f = w.finish()?;
         f.set_permissions(fs::Permissions::from_mode(if executable {
             0o555
         } else {
@@ -338,6 +341,7 @@ impl Store {
                     self_reference: scanned.self_reference,
                     references,
                     signatures: BTreeSet::new(),
+                    listing: Some(tree::encode_listing(&tree::listing(&source)?)),
                 };
                 finals.insert(out.output.clone(), path);
                 staged_objects.insert(out.output.clone(), (source, staging, info));
@@ -365,6 +369,9 @@ impl Store {
         fs::symlink_metadata(&out.staged).map_err(|_| StoreError::MissingOutput {
             output: out.output.clone(),
             placeholder: out.placeholder.clone(),
+        })?;
+        crate::refuse_symlink_out_of_store(&out.staged, || {
+            format!("output `{}` ({})", out.output, out.placeholder)
         })?;
         // The builder is gone and the tree is ours: canonicalise it where it
         // is (a rename into the store later, not a copy).

@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -84,7 +84,32 @@ pub fn dump_tree_with_progress<W: Write>(
 ) -> Result<()> {
     let meta = fs::symlink_metadata(src).ctx("reading metadata of", src)?;
     let limit = copy_to.map_or(usize::MAX, |c| c.max_path_len);
-    dump_node(src, &meta, enc, copy_to.map(|c| c.dest), limit, progress)
+    let ctx = Walk {
+        path_limit: limit,
+        progress,
+    };
+    dump_node(src, &meta, enc, copy_to.map(|c| c.dest), &ctx, 0)
+}
+
+/// The deepest tree the store holds: directory levels below an object's
+/// top. Every walk of a store object recurses once per level, and a tree
+/// much deeper than this cannot be reached by path anyway (PATH_MAX).
+pub const MAX_DEPTH: usize = 256;
+
+/// What [`dump_node`] carries down the tree.
+struct Walk<'a> {
+    path_limit: usize,
+    progress: &'a dyn Progress,
+}
+
+fn too_deep(path: &Path, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(StoreError::TooDeep {
+            path: path.to_owned(),
+            limit: MAX_DEPTH,
+        });
+    }
+    Ok(())
 }
 
 fn nar_err(path: &Path) -> impl FnOnce(forge_core::nar::NarWriteError) -> StoreError + '_ {
@@ -113,16 +138,21 @@ fn set_mtime(path: &Path) -> Result<()> {
 /// and so is any path longer than `max_path_len` (see [`CopyTo`]).
 pub fn canonicalise_in_place(root: &Path, max_path_len: usize) -> Result<()> {
     let meta = fs::symlink_metadata(root).ctx("reading metadata of", root)?;
-    canonicalise_node(root, &meta, max_path_len)
+    canonicalise_node(root, &meta, max_path_len, 0)
 }
 
-fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize) -> Result<()> {
+fn path_too_long(path: &Path, limit: usize) -> Result<()> {
     if path.as_os_str().len() > limit {
         return Err(StoreError::PathTooLong {
             path: path.to_owned(),
             excess: path.as_os_str().len() - limit,
         });
     }
+    Ok(())
+}
+
+fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize, depth: usize) -> Result<()> {
+    path_too_long(path, limit)?;
     let ft = meta.file_type();
     if ft.is_symlink() {
         return set_mtime(path);
@@ -141,8 +171,12 @@ fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize) -> Result<(
         for entry in fs::read_dir(path).ctx("reading directory", path)? {
             let entry = entry.ctx("reading directory", path)?;
             let child = entry.path();
+            // Before touching it: a path too long for the kernel fails
+            // with ENAMETOOLONG, which says less.
+            path_too_long(&child, limit)?;
+            too_deep(&child, depth + 1)?;
             let m = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
-            canonicalise_node(&child, &m, limit)?;
+            canonicalise_node(&child, &m, limit, depth + 1)?;
         }
     }
     if let Ok(attrs) = xattr::list(path) {
@@ -168,9 +202,10 @@ fn dump_node<W: Write>(
     meta: &fs::Metadata,
     enc: &mut NarEncoder<W>,
     copy_to: Option<&Path>,
-    path_limit: usize,
-    progress: &dyn Progress,
+    walk: &Walk<'_>,
+    depth: usize,
 ) -> Result<()> {
+    let (path_limit, progress) = (walk.path_limit, walk.progress);
     progress.node();
     if let Some(dst) = copy_to {
         if dst.as_os_str().len() > path_limit {
@@ -258,6 +293,7 @@ fn dump_node<W: Write>(
         enc.begin_directory().map_err(nar_err(src))?;
         for name in entries {
             let child = src.join(&name);
+            too_deep(&child, depth + 1)?;
             enc.entry(name.as_bytes()).map_err(nar_err(&child))?;
             let child_meta = fs::symlink_metadata(&child).ctx("reading metadata of", &child)?;
             let child_dst = copy_to.map(|d| d.join(&name));
@@ -266,8 +302,8 @@ fn dump_node<W: Write>(
                 &child_meta,
                 enc,
                 child_dst.as_deref(),
-                path_limit,
-                progress,
+                walk,
+                depth + 1,
             )?;
         }
         enc.end_directory().map_err(nar_err(src))?;
@@ -675,26 +711,480 @@ pub fn hash_tree_with_progress(
     Ok(enc.finish().map_err(nar_err(src))?.finish())
 }
 
-/// Removes a tree that may contain read-only directories (store objects are
-/// 0555), making each directory writable before emptying it.
+/// Removes the file, symlink or tree at `path`, even with read-only
+/// directories in it (store objects are 0555), and returns the bytes of
+/// file contents freed.
+///
+/// Safe against a tree that changes while it is removed (a builder that
+/// outlived its build, a hostile path input): the walk never follows a
+/// symlink. Every directory is opened relative to its parent's descriptor
+/// with `O_NOFOLLOW | O_DIRECTORY` and every entry removed with `unlinkat`
+/// relative to the directory that holds it, so a directory swapped for a
+/// symlink at any moment is removed as a link, and nothing outside the tree
+/// is ever listed, chmodded or unlinked. Only the components of `path`
+/// itself are resolved as usual (they are the caller's, not the tree's).
+///
+/// Works at any depth with bounded descriptors and no long paths: below
+/// [`REMOVE_MAX_DEPTH`] levels a directory is first moved up to the top of
+/// the tree (`renameat`, which never follows the link it moves) and
+/// removed from there.
 pub fn remove_tree(path: &Path) -> Result<u64> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e).ctx("reading metadata of", path),
+    let name = match path.file_name() {
+        Some(n) => n,
+        None => {
+            return Err(StoreError::Io {
+                op: "removing",
+                path: path.to_owned(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "no file name to remove"),
+            })
+        }
     };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent_dir = match remove::open_dir(None, parent, false) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).ctx("opening", parent),
+    };
+    let mut walk = remove::Walk {
+        top: None,
+        hoisted: 0,
+    };
+    walk.remove_at(&parent_dir, name, path, 0)
+}
+
+/// How many directory levels [`remove_tree`] descends (holding one
+/// descriptor per level) before it moves the rest up to the top.
+pub const REMOVE_MAX_DEPTH: usize = 64;
+
+mod remove {
+    use std::ffi::{OsStr, OsString};
+    use std::io;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    use nix::dir::Dir;
+    use nix::errno::Errno;
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fchmod, fstatat, Mode, SFlag};
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+
+    use super::REMOVE_MAX_DEPTH;
+    use crate::error::{IoContext, Result};
+
+    /// Attempts at one entry that keeps changing type under us before
+    /// giving up (a live adversary; each attempt is a few syscalls).
+    const RETRIES: usize = 1000;
+
+    /// Opens a directory; relative to `at` if given, and then never
+    /// through a symlink unless `follow`.
+    pub(super) fn open_dir(at: Option<&Dir>, path: &Path, follow: bool) -> io::Result<Dir> {
+        let mut flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        if !follow {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        Dir::openat(at.map(AsRawFd::as_raw_fd), path, flags, Mode::empty()).map_err(io::Error::from)
+    }
+
+    pub(super) struct Walk {
+        /// The tree's top directory, once open: where deep directories are
+        /// moved up to.
+        pub(super) top: Option<Dir>,
+        pub(super) hoisted: u64,
+    }
+
+    impl Walk {
+        /// Removes the entry `name` of `parent`, whatever it is now.
+        /// `shown` names it in errors.
+        pub(super) fn remove_at(
+            &mut self,
+            parent: &Dir,
+            name: &OsStr,
+            shown: &Path,
+            depth: usize,
+        ) -> Result<u64> {
+            let pfd = parent.as_raw_fd();
+            for _ in 0..RETRIES {
+                let st = match fstatat(Some(pfd), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(Errno::ENOENT) => return Ok(0),
+                    Err(e) => return Err(io::Error::from(e)).ctx("reading metadata of", shown),
+                };
+                let is_dir =
+                    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+                if !is_dir {
+                    match unlinkat(Some(pfd), name, UnlinkatFlags::NoRemoveDir) {
+                        Ok(()) => return Ok(st.st_size.max(0) as u64),
+                        Err(Errno::ENOENT) => return Ok(0),
+                        // It became a directory since the stat.
+                        Err(Errno::EISDIR) | Err(Errno::EPERM) if self.is_dir_now(pfd, name) => {
+                            continue
+                        }
+                        Err(e) => return Err(io::Error::from(e)).ctx("removing", shown),
+                    }
+                }
+                let mut dir = match open_dir(Some(parent), Path::new(name), false) {
+                    Ok(d) => d,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(0),
+                    // Swapped for a symlink or a file since the stat: start
+                    // over with what is there now.
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(e).ctx("opening directory", shown),
+                };
+                // Writable while it is emptied (the owner may always chmod;
+                // this is the directory just opened, never a link's target).
+                fchmod(dir.as_raw_fd(), Mode::from_bits_truncate(0o700))
+                    .map_err(io::Error::from)
+                    .ctx("making writable", shown)?;
+                let freed = self.empty(&mut dir, shown, depth + 1)?;
+                drop(dir);
+                match unlinkat(Some(pfd), name, UnlinkatFlags::RemoveDir) {
+                    Ok(()) => return Ok(freed),
+                    Err(Errno::ENOENT) => return Ok(freed),
+                    // Refilled or swapped meanwhile: go again.
+                    Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) | Err(Errno::ENOTDIR) => continue,
+                    Err(e) => return Err(io::Error::from(e)).ctx("removing directory", shown),
+                }
+            }
+            Err(io::Error::other("it kept changing while being removed")).ctx("removing", shown)
+        }
+
+        fn is_dir_now(&self, pfd: i32, name: &OsStr) -> bool {
+            fstatat(Some(pfd), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| {
+                SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+            })
+        }
+
+        /// Removes every entry of `dir`, listing it again until it is empty.
+        fn empty(&mut self, dir: &mut Dir, shown: &Path, depth: usize) -> Result<u64> {
+            let mut freed = 0;
+            if self.top.is_none() {
+                // The first directory opened is the top of the tree.
+                self.top = Some(open_dir(Some(dir), Path::new("."), false).ctx("opening", shown)?);
+            }
+            for _ in 0..RETRIES {
+                let names = list(dir).ctx("reading directory", shown)?;
+                if names.is_empty() {
+                    return Ok(freed);
+                }
+                for name in names {
+                    let child: PathBuf = shown.join(&name);
+                    if depth >= REMOVE_MAX_DEPTH {
+                        self.hoist(dir, &name, &child)?;
+                        continue;
+                    }
+                    freed += self.remove_at(dir, &name, &child, depth)?;
+                }
+            }
+            Err(io::Error::other("it kept refilling while being emptied")).ctx("removing", shown)
+        }
+
+        /// Moves the entry `name` of `dir` to the top of the tree, to be
+        /// removed from there with few descriptors and a short path.
+        fn hoist(&mut self, dir: &Dir, name: &OsStr, shown: &Path) -> Result<()> {
+            let top = self.top.as_ref().expect("set by empty");
+            // Moving a directory to another parent rewrites its `..`: it must
+            // be writable (never through a symlink).
+            if let Ok(child) = open_dir(Some(dir), Path::new(name), false) {
+                let _ = fchmod(child.as_raw_fd(), Mode::from_bits_truncate(0o700));
+            }
+            loop {
+                self.hoisted += 1;
+                let to = format!(".forge-remove-{}", self.hoisted);
+                let taken = fstatat(
+                    Some(top.as_raw_fd()),
+                    to.as_str(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok();
+                if taken {
+                    continue;
+                }
+                return match nix::fcntl::renameat(
+                    Some(dir.as_raw_fd()),
+                    name,
+                    Some(top.as_raw_fd()),
+                    to.as_str(),
+                ) {
+                    Ok(()) | Err(Errno::ENOENT) => Ok(()),
+                    Err(e) => Err(io::Error::from(e)).ctx("moving up", shown),
+                };
+            }
+        }
+    }
+
+    /// The names in `dir` (without `.` and `..`), from its start.
+    fn list(dir: &mut Dir) -> io::Result<Vec<OsString>> {
+        let mut names = Vec::new();
+        // The iterator rewinds the directory when dropped.
+        for entry in dir.iter() {
+            let entry = entry.map_err(io::Error::from)?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(OsStr::from_bytes(name).to_owned());
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// The apparent size of the tree at `path`: the sizes of its files and
+/// symlinks added up (about its NAR size, whatever holes its files have),
+/// from an lstat walk that never follows a symlink. Stops counting once past
+/// `stop_above`. On an error (a tree that changes meanwhile, or one deeper
+/// than [`MAX_DEPTH`]) returns what it counted so far as the error.
+pub fn apparent_size(path: &Path, stop_above: u64) -> std::result::Result<u64, u64> {
+    let mut total = 0u64;
+    match size_node(path, 0, stop_above, &mut total) {
+        Ok(()) => Ok(total),
+        Err(()) => Err(total),
+    }
+}
+
+fn size_node(path: &Path, depth: usize, stop: u64, total: &mut u64) -> std::result::Result<(), ()> {
+    if depth > MAX_DEPTH {
+        return Err(());
+    }
+    let meta = fs::symlink_metadata(path).map_err(|_| ())?;
     if !meta.is_dir() {
-        fs::remove_file(path).ctx("removing", path)?;
-        return Ok(meta.len());
+        *total = total.saturating_add(meta.len());
+        return Ok(());
     }
-    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).ctx("making writable", path)?;
-    let mut freed = 0;
-    for entry in fs::read_dir(path).ctx("reading directory", path)? {
-        let entry = entry.ctx("reading directory", path)?;
-        freed += remove_tree(&entry.path())?;
+    // Not through a symlink swapped in since the lstat.
+    // The names first: one descriptor open at a time, at any depth.
+    let mut dir = remove::open_dir(None, path, false).map_err(|_| ())?;
+    let mut names = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry.map_err(|_| ())?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsStr::from_bytes(name).to_owned());
+        }
     }
-    fs::remove_dir(path).ctx("removing directory", path)?;
-    Ok(freed)
+    drop(dir);
+    for name in names {
+        if *total > stop {
+            return Ok(());
+        }
+        size_node(&path.join(name), depth + 1, stop, total)?;
+    }
+    Ok(())
+}
+
+/// Writes a new file, leaving holes where aligned blocks are zero,
+/// so that a sparse file copied through a stream (the placeholder rewrite)
+/// stays sparse. [`SparseWriter::finish`] sets the final length, which
+/// covers a trailing hole.
+#[derive(Debug)]
+pub struct SparseWriter {
+    file: File,
+    pos: u64,
+}
+
+/// The unit of holes: a page, the smallest block a filesystem allocates.
+const HOLE_BLOCK: usize = 4096;
+
+impl SparseWriter {
+    /// Writes into `file`, which must be new and empty.
+    pub fn new(file: File) -> Self {
+        SparseWriter { file, pos: 0 }
+    }
+
+    /// Copies everything `r` yields.
+    pub fn copy_from(&mut self, r: &mut dyn Read) -> io::Result<u64> {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0;
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+
+    /// Sets the file's length to what was written and returns it.
+    pub fn finish(self) -> io::Result<File> {
+        self.file.set_len(self.pos)?;
+        Ok(self.file)
+    }
+}
+
+impl Write for SparseWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut i = 0; // start of the piece being looked at
+        let mut run = 0; // start of the data not yet written
+        while i < data.len() {
+            let at = self.pos + i as u64;
+            let to_boundary = HOLE_BLOCK - (at % HOLE_BLOCK as u64) as usize;
+            let end = (i + to_boundary).min(data.len());
+            let block = &data[i..end];
+            // The file is new: what is not written reads as zeros, so a zero
+            // piece of a block (whole or at either end of a write) is skipped.
+            if block.iter().fold(0u8, |a, &b| a | b) == 0 {
+                if run < i {
+                    self.file
+                        .write_all_at(&data[run..i], self.pos + run as u64)?;
+                }
+                run = end;
+            }
+            i = end;
+        }
+        if run < data.len() {
+            self.file
+                .write_all_at(&data[run..], self.pos + run as u64)?;
+        }
+        self.pos += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a node of a [`listing`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListedKind {
+    /// A directory.
+    Directory,
+    /// A regular file.
+    File {
+        /// Whether it is executable.
+        executable: bool,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A symlink, with its target.
+    Symlink(Vec<u8>),
+}
+
+/// One node found by [`listing`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its path below the top: empty for the top, else `/a/b`.
+    pub path: Vec<u8>,
+    /// What it is.
+    pub kind: ListedKind,
+    /// Its permission bits (not part of the encoded listing).
+    pub mode: u32,
+}
+
+/// The nodes of the tree at `root` in NAR order (entries sorted bytewise),
+/// from one lstat walk: what the cheap verify compares with what was
+/// registered.
+pub fn listing(root: &Path) -> Result<Vec<Listed>> {
+    let mut out = Vec::new();
+    list_node(root, Vec::new(), 0, &mut out)?;
+    Ok(out)
+}
+
+fn list_node(path: &Path, rel: Vec<u8>, depth: usize, out: &mut Vec<Listed>) -> Result<()> {
+    too_deep(path, depth)?;
+    let meta = fs::symlink_metadata(path).ctx("reading metadata of", path)?;
+    let ft = meta.file_type();
+    let mode = meta.mode() & 0o7777;
+    let kind = if ft.is_dir() {
+        ListedKind::Directory
+    } else if ft.is_file() {
+        ListedKind::File {
+            executable: meta.mode() & 0o100 != 0,
+            size: meta.len(),
+        }
+    } else if ft.is_symlink() {
+        let target = fs::read_link(path).ctx("reading symlink", path)?;
+        ListedKind::Symlink(target.into_os_string().into_vec())
+    } else {
+        return Err(StoreError::SpecialFile {
+            path: path.to_owned(),
+            kind: special_kind(ft),
+        });
+    };
+    let is_dir = kind == ListedKind::Directory;
+    out.push(Listed {
+        path: rel.clone(),
+        kind,
+        mode,
+    });
+    if is_dir {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path).ctx("reading directory", path)? {
+            names.push(entry.ctx("reading directory", path)?.file_name());
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            let mut child_rel = rel.clone();
+            child_rel.push(b'/');
+            child_rel.extend_from_slice(name.as_bytes());
+            list_node(&path.join(&name), child_rel, depth + 1, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The compact form of a listing stored in the database: per node
+/// `<kind><detail>\0<path>\0` (see store-schema/0003_path_listings.sql).
+pub fn encode_listing(nodes: &[Listed]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in nodes {
+        match &n.kind {
+            ListedKind::Directory => out.push(b'd'),
+            ListedKind::File { executable, size } => {
+                out.push(if *executable { b'x' } else { b'f' });
+                out.extend_from_slice(size.to_string().as_bytes());
+            }
+            ListedKind::Symlink(target) => {
+                out.push(b'l');
+                out.extend_from_slice(target);
+            }
+        }
+        out.push(0);
+        out.extend_from_slice(&n.path);
+        out.push(0);
+    }
+    out
+}
+
+/// Reads [`encode_listing`]'s form back as (path, kind) pairs; `None` if
+/// it is malformed.
+pub fn decode_listing(bytes: &[u8]) -> Option<Vec<(Vec<u8>, ListedKind)>> {
+    let mut fields = bytes.split(|&b| b == 0);
+    let mut out = Vec::new();
+    loop {
+        let head = fields.next()?;
+        if head.is_empty() {
+            // The empty piece after the final NUL.
+            return fields.next().is_none().then_some(out);
+        }
+        let path = fields.next()?.to_vec();
+        let (k, detail) = head.split_first()?;
+        let size = || std::str::from_utf8(detail).ok()?.parse::<u64>().ok();
+        let kind = match k {
+            b'd' if detail.is_empty() => ListedKind::Directory,
+            b'f' => ListedKind::File {
+                executable: false,
+                size: size()?,
+            },
+            b'x' => ListedKind::File {
+                executable: true,
+                size: size()?,
+            },
+            b'l' => ListedKind::Symlink(detail.to_vec()),
+            _ => return None,
+        };
+        out.push((path, kind));
+    }
 }
 
 /// A deviation from the canonical form found by [`check_canonical`].
@@ -710,11 +1200,12 @@ pub struct NonCanonical {
 /// extended attributes, special files).
 pub fn check_canonical(root: &Path) -> Result<Vec<NonCanonical>> {
     let mut out = Vec::new();
-    check_node(root, &mut out)?;
+    check_node(root, &mut out, 0)?;
     Ok(out)
 }
 
-fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
+fn check_node(path: &Path, out: &mut Vec<NonCanonical>, depth: usize) -> Result<()> {
+    too_deep(path, depth)?;
     let meta = fs::symlink_metadata(path).ctx("reading metadata of", path)?;
     let mut problem = |p: String| {
         out.push(NonCanonical {
@@ -760,7 +1251,7 @@ fn check_node(path: &Path, out: &mut Vec<NonCanonical>) -> Result<()> {
         }
         children.sort();
         for c in children {
-            check_node(&c, out)?;
+            check_node(&c, out, depth + 1)?;
         }
     }
     Ok(())
@@ -795,6 +1286,41 @@ mod tests {
             let d = sink.finish();
             assert_eq!(d.blake3, HashAlgo::Blake3.digest(&data));
             assert_eq!(d.sha256, None);
+        }
+    }
+
+    /// Whatever the write sizes and offsets, the file holds exactly the
+    /// bytes written, and long zero runs take no blocks.
+    #[test]
+    fn sparse_writer_keeps_bytes_and_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = vec![0u8; 64 << 20];
+        data[5000..5100].fill(7);
+        data[(32 << 20) + 3] = 1;
+        data.extend_from_slice(&[9u8; 4097]);
+        data.extend_from_slice(&[0u8; 3 << 20]);
+        for write_len in [1, 4095, 4096, 100_000, 1 << 20] {
+            let p = dir.path().join(format!("f{write_len}"));
+            let mut w = SparseWriter::new(File::create(&p).unwrap());
+            let mut chunks = data.chunks(if write_len == 1 { 1 << 16 } else { write_len });
+            if write_len == 1 {
+                // Unaligned start: a few single bytes, then big pieces.
+                let (head, rest) = data.split_at(3);
+                for b in head {
+                    w.write_all(std::slice::from_ref(b)).unwrap();
+                }
+                chunks = rest.chunks(1 << 16);
+            }
+            for c in chunks {
+                w.write_all(c).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(fs::read(&p).unwrap(), data, "write_len {write_len}");
+            let blocks = fs::metadata(&p).unwrap().blocks() * 512;
+            assert!(
+                blocks < 1 << 20,
+                "write_len {write_len}: {blocks} bytes allocated"
+            );
         }
     }
 

@@ -585,3 +585,38 @@ fn references_are_part_of_an_added_paths_identity() {
     );
     assert_eq!(in_with.path, expected);
 }
+
+#[test]
+fn a_symlink_out_of_the_store_is_refused_naming_its_target() {
+    use forge_store::symlink_stays_in_store as stays;
+    for ok in [
+        "/forge/store/abc-x",
+        "/forge/store/abc-x/bin",
+        "abc-x",
+        "../store/abc-x",
+        "./abc-x/../def-y",
+    ] {
+        assert!(stays(Path::new(ok)), "{ok}");
+    }
+    for bad in [
+        "/etc",
+        "../../../../etc",
+        "..",
+        ".",
+        "/forge/store",
+        "/forge/store/../../etc",
+        "abc-x/../../../etc",
+        "/forge/storeroom/x",
+    ] {
+        assert!(!stays(Path::new(bad)), "{bad}");
+    }
+    let (tmp, mut store) = store();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink("../../../../../../etc", &link).unwrap();
+    let err = store.add_path(&link, None).unwrap_err();
+    assert!(matches!(err, StoreError::SymlinkOutOfStore { .. }), "{err}");
+    assert!(err.to_string().contains("../../../../../../etc"), "{err}");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/forge/store/00000000000000000000000000000000-x", &link).unwrap();
+    store.add_path(&link, None).unwrap();
+}

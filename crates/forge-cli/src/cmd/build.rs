@@ -81,6 +81,18 @@ pub struct BuildArgs {
     /// Print events and the result as JSON lines on stdout.
     #[arg(long)]
     json: bool,
+    /// The largest size one output may reach (like 8G, 512M; `none` for no
+    /// limit); a build whose output grows past it is stopped.
+    #[arg(long, value_name = "SIZE", env = "FORGE_MAX_OUTPUT_SIZE", value_parser = parse_max_size)]
+    max_output_size: Option<MaxSize>,
+}
+
+/// A parsed `--max-output-size`: a size, or no limit.
+#[derive(Debug, Clone, Copy)]
+struct MaxSize(Option<u64>);
+
+fn parse_max_size(text: &str) -> Result<MaxSize, String> {
+    forge_build::limits::parse_size(text).map(MaxSize)
 }
 
 /// Arguments of `forge lock`.
@@ -365,6 +377,9 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     opts.rebuild_all = args.rebuild_all;
     opts.max_log_size = args.max_log_size;
     opts.host_access = args.access.to_access();
+    if let Some(MaxSize(max)) = args.max_output_size {
+        opts.max_output_size = max;
+    }
     if args.best_effort {
         opts.enforcement = Enforcement::BestEffort;
     }
