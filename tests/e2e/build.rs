@@ -441,7 +441,7 @@ fn check_finds_a_non_deterministic_recipe() {
         &env,
         "clock",
         &[],
-        "mkdir $out; echo same > $out/f; cat /proc/sys/kernel/random/uuid > $out/stamp",
+        "mkdir $out; echo same > $out/f; cat /proc/sys/kernel/random/uuid > $out/stamp; echo run-$(cat $out/stamp)",
     );
     // Nothing to compare yet: refused, not silently built.
     let never = env.run(&["build", "--check", "stable"]);
@@ -453,6 +453,8 @@ fn check_finds_a_non_deterministic_recipe() {
     );
     build(&env, "stable", &["--no-link"]);
     build(&env, "clock", &["--no-link"]);
+    let first_log = env.ok(&["log", "clock"]);
+    assert!(first_log.contains("run-"), "{first_log}");
     let ok = env.run(&["build", "--check", "stable"]);
     let err = String::from_utf8_lossy(&ok.stderr);
     assert_eq!(ok.status.code(), Some(0), "{err}");
@@ -472,8 +474,11 @@ fn check_finds_a_non_deterministic_recipe() {
         "the stable file is not reported: {err}"
     );
     assert!(err.contains("0 of 1 reproducible"), "{err}");
-    // The rebuild is kept for inspection.
+    // The rebuild is kept for inspection, its log beside the build's, which
+    // stays the log of what was registered (a check overwrote it).
     assert!(err.contains("rebuild kept at"), "{err}");
+    assert_eq!(env.ok(&["log", "clock"]), first_log);
+    assert!(err.contains(".check.log.zst"), "{err}");
     // Over a whole graph: every recipe rebuilt and compared, offenders listed.
     recipe(
         &env,

@@ -730,7 +730,10 @@ impl Ctx<'_> {
             .scratch_dir(&format!("build-{}", &hex[..12]))?;
         let (spec, store_dir, input_closure) = self.sandbox_spec(drv, &work)?;
         let placeholders = drv.placeholders();
-        let log_path = log::log_file(&self.root, hex);
+        let log_path = match previous {
+            Some(_) => log::check_log_file(&self.root, hex),
+            None => log::log_file(&self.root, hex),
+        };
         // This build's own cancel flag: set by the global one, or by the
         // watcher when an output grows past the size limit.
         let cancel = Arc::new(AtomicBool::new(false));
@@ -883,10 +886,12 @@ impl Ctx<'_> {
             if !diffs.is_empty() {
                 same = false;
                 let (kept, removed) = self.keep_check_tree(&b.staged, old)?;
+                let log = log::check_log_file(&self.root, &drv.action_digest().as_hash().to_hex());
                 detail.push(format!(
-                    "output `{}` differs from {old} (rebuild kept at {}):",
+                    "output `{}` differs from {old} (rebuild kept at {}, its log at {}):",
                     b.output,
-                    kept.display()
+                    kept.display(),
+                    log.display()
                 ));
                 detail.extend(diffs.into_iter().map(|d| format!("  {d}")));
                 detail.extend(

@@ -73,6 +73,14 @@ pub fn log_file(root: &Path, hex: &str) -> PathBuf {
         .join(format!("{hex}.log.zst"))
 }
 
+/// Where the log of a `--check` rebuild of derivation `hex` goes: beside
+/// the build's own, which stays the log of what was registered.
+pub fn check_log_file(root: &Path, hex: &str) -> PathBuf {
+    log_file(root, hex)
+        .with_extension("")
+        .with_extension("check.log.zst")
+}
+
 fn recipe_index(root: &Path, recipe_dir: &Path) -> PathBuf {
     let key = blake3::hash(recipe_dir.as_os_str().as_encoded_bytes());
     logs_dir(root).join("recipes").join(key.to_hex().as_str())
