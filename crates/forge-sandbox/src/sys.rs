@@ -501,22 +501,28 @@ fn harden_proc(sys: &mut dyn Syscalls, proc: &Path) -> io::Result<()> {
     let empty_dir = masks.join("empty.d");
     sys.mkdir_all(&empty_dir, 0o555)?;
     sys.touch(&empty_file)?;
-    let cover = |sys: &mut dyn Syscalls, source: &Path, target: &Path| -> io::Result<()> {
+    // Read-only once: a bind copies its source mount's flags, so the masks
+    // need no remount each.
+    sys.mount(None, &masks, None, ro, None)
+        .map_err(|e| ctx(e, "making /proc's masks read-only".into()))?;
+    // Entries this kernel does not have are skipped.
+    let bind = |sys: &mut dyn Syscalls, source: &Path, target: &Path| -> io::Result<bool> {
         match sys.mount(Some(source), target, None, MsFlags::MS_BIND, None) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(ctx(e, format!("binding over {}", target.display()))),
-            Ok(()) => sys
-                .mount(None, target, None, ro, None)
-                .map_err(|e| ctx(e, format!("making {} read-only", target.display()))),
+            Ok(()) => Ok(true),
         }
     };
     for name in PROC_READ_ONLY {
         let target = proc.join(name);
-        cover(sys, &target, &target)?;
+        if bind(sys, &target, &target)? {
+            sys.mount(None, &target, None, ro, None)
+                .map_err(|e| ctx(e, format!("making {} read-only", target.display())))?;
+        }
     }
     for (name, is_dir) in PROC_MASKED {
         let source = if is_dir { &empty_dir } else { &empty_file };
-        cover(sys, source, &proc.join(name))?;
+        bind(sys, source, &proc.join(name))?;
     }
     Ok(())
 }
@@ -1240,6 +1246,9 @@ mod tests {
         assert!(r.calls.contains(
             &"mount Some(\"ramfs\") /.hidden/proc-masks Some(\"ramfs\") MS_NOSUID | MS_NODEV | MS_NOEXEC None".to_owned()
         ));
+        assert!(r
+            .calls
+            .contains(&format!("mount None /.hidden/proc-masks None {ro} None")));
         for (name, is_dir) in PROC_MASKED {
             let src = if is_dir { "empty.d" } else { "empty" };
             let bind = format!(
