@@ -745,21 +745,31 @@ const PARENT_OVERLAY_FLAGS: MsFlags = MsFlags::MS_RDONLY
 /// Whether `path` (under the old root) is a mount point, by the mount
 /// table read once (one read for every bind instead of a syscall each). A
 /// path that reaches a mount point through a symlink is not recognised;
-/// the sandbox's callers pass canonical host paths for host files.
+/// the sandbox's callers pass canonical host paths for host files. If the
+/// table cannot be read, every path counts as one (bound directly: it
+/// shows its host path, but what it shows is right).
 fn is_mount_point(path: &Path) -> bool {
     thread_local! {
-        static POINTS: std::collections::BTreeSet<std::path::PathBuf> = mount_points();
+        static POINTS: Option<std::collections::BTreeSet<std::path::PathBuf>> = mount_points();
     }
-    POINTS.with(|p| p.contains(path))
+    POINTS.with(|p| p.as_ref().is_none_or(|p| p.contains(path)))
 }
 
-fn mount_points() -> std::collections::BTreeSet<std::path::PathBuf> {
-    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| std::path::PathBuf::from(unescape_mountinfo(p)))
-        .collect()
+/// The mount points this process sees. In the init, during setup, its
+/// root is the setup tmpfs, which has no `/proc`: the host's is under the
+/// old root, and its table names the host's mounts under the old root too,
+/// as bind sources are named.
+fn mount_points() -> Option<std::collections::BTreeSet<std::path::PathBuf>> {
+    let table = fs::read_to_string(Path::new(OLD_ROOT).join("proc/self/mountinfo"))
+        .or_else(|_| fs::read_to_string("/proc/self/mountinfo"))
+        .ok()?;
+    Some(
+        table
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(|p| std::path::PathBuf::from(unescape_mountinfo(p)))
+            .collect(),
+    )
 }
 
 /// mountinfo's octal escapes (`\040` for a space…).
@@ -1264,7 +1274,7 @@ mod tests {
     fn mountinfo_escapes_are_decoded() {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), "/a b\\c");
         assert_eq!(unescape_mountinfo(r"/plain\"), r"/plain\");
-        assert!(mount_points().contains(Path::new("/")));
+        assert!(mount_points().unwrap().contains(Path::new("/")));
     }
 
     #[test]
