@@ -81,6 +81,31 @@ fn a_failed_builds_symlinks_to_host_directories_are_not_followed() {
     assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);
 }
 
+/// A builder that leaves directories without any permission (`chmod 0`):
+/// as an ordinary user, whom no capability lets read them, their scratch
+/// directory must still go (a descriptor-based removal that opened a
+/// directory before making it writable leaked it, and every later build
+/// warned about it).
+#[test]
+fn a_failed_builds_unreadable_directories_are_removed() {
+    let env = Env::new();
+    tools(&env);
+    recipe(
+        &env,
+        "locked",
+        "mkdir -p $out/a/b /build/c/d; echo x > $out/a/b/f; echo y > /build/c/d/g; \
+         chmod 0 $out/a/b $out/a /build/c/d /build/c; exit 3",
+        "",
+    );
+    let out = env.run(&["build", "locked"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let left: Vec<_> = fs::read_dir(env.root().join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "scratch left behind: {left:?}");
+}
+
 /// `$out` as a relative symlink climbing out of the store to the host's
 /// `/etc`: refused at registration, naming the output and the target.
 #[test]

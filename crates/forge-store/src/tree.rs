@@ -769,7 +769,7 @@ mod remove {
     use nix::dir::Dir;
     use nix::errno::Errno;
     use nix::fcntl::{AtFlags, OFlag};
-    use nix::sys::stat::{fchmod, fstatat, Mode, SFlag};
+    use nix::sys::stat::{fchmod, fchmodat, fstatat, FchmodatFlags, Mode, SFlag};
     use nix::unistd::{unlinkat, UnlinkatFlags};
 
     use super::REMOVE_MAX_DEPTH;
@@ -835,6 +835,21 @@ mod remove {
                         if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) =>
                     {
                         continue
+                    }
+                    // A directory its owner cannot read (`chmod 0`): made
+                    // readable through its name, never through a symlink
+                    // (a link swapped in is refused, not followed), then
+                    // opened again.
+                    Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                        match fchmodat(
+                            Some(pfd),
+                            name,
+                            Mode::from_bits_truncate(0o700),
+                            FchmodatFlags::NoFollowSymlink,
+                        ) {
+                            Ok(()) | Err(Errno::EOPNOTSUPP) | Err(Errno::ENOENT) => continue,
+                            Err(e) => return Err(io::Error::from(e)).ctx("making readable", shown),
+                        }
                     }
                     Err(e) => return Err(e).ctx("opening directory", shown),
                 };
