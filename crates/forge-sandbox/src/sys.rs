@@ -847,22 +847,35 @@ fn upper_overlay(
     // Only an empty directory: overlayfs refuses (EXDEV) to rename a
     // directory that was in its upper layer before it was mounted, which
     // would break builds that move what they were given.
-    if fs::read_dir(parent.join(name))?.next().is_some() {
-        return Err(io::Error::other("not empty"));
-    }
+    // The upper layer is the directory the runner looked at, opened without
+    // following a symlink and entered by its descriptor (`upperdir=.`): a
+    // symlink swapped in since is refused, not mounted through.
+    let upper = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(parent.join(name))
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) => changed(),
+            _ => e,
+        })?;
     let work = workdir_of(&parent.join(name)).ok_or_else(|| io::Error::other("no parent"))?;
     fs::DirBuilder::new().recursive(true).create(EMPTY)?;
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&upper)).map_err(io::Error::from)?;
+    let empty = fs::read_dir(".").map(|mut d| d.next().is_none());
+    if !matches!(empty, Ok(true)) {
+        nix::unistd::chdir("/").map_err(io::Error::from)?;
+        return Err(empty.err().unwrap_or_else(|| io::Error::other("not empty")));
+    }
     match fs::create_dir(&work) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+        Err(e) => {
+            nix::unistd::chdir("/").map_err(io::Error::from)?;
+            return Err(e);
+        }
     }
-    let dir = open_dir(parent)?;
-    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&dir)).map_err(io::Error::from)?;
-    let upper = Path::new(name);
     let data = format!(
-        "lowerdir={EMPTY},upperdir={},workdir={}",
-        overlay_lowerdir(&[upper.to_owned()]),
+        "lowerdir={EMPTY},upperdir=.,workdir=../{}",
         overlay_lowerdir(&[work.file_name().map(Into::into).unwrap_or_default()])
     );
     let mounted = mount(
