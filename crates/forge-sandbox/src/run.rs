@@ -1070,6 +1070,18 @@ fn harden_here(spec: &SandboxSpec, plan: &crate::plan::Plan) -> Result<HardenRep
 fn monitor(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError> {
     let mut bytes = Vec::new();
     let _ = fs::File::from(err_read).read_to_end(&mut bytes);
+    // Seen to end but left a zombie (WNOWAIT), so its pid cannot be reused
+    // while the stop handler may still signal it; then forgotten, then
+    // reaped.
+    loop {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        match waitid(Id::Pid(child), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(SandboxError::Monitor(format!("waitid: {e}"))),
+        }
+    }
+    INIT_PID.store(0, Ordering::SeqCst);
     let status = loop {
         match waitpid(child, None) {
             Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => break s,
