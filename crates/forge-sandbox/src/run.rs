@@ -356,10 +356,16 @@ pub fn run_via_with(
         stdin_relay = Some(stdio::relay_stdin(w, stop.watch()));
     }
     let pty_relay = match pty_relay {
-        Some(master) => Some(
-            PtyRelay::start(master, stop.watch(), start, last_output.clone())
-                .map_err(io_err("relaying the pseudo-terminal"))?,
-        ),
+        Some(master) => match PtyRelay::start(master, stop.watch(), start, last_output.clone()) {
+            Ok(relay) => Some(relay),
+            Err(e) => {
+                // Nobody would read its terminal: the sandbox goes (killing
+                // the monitor kills its namespace) before the error does.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io_err("relaying the pseudo-terminal")(e));
+            }
+        },
         None => None,
     };
     // A spec larger than a pipe's buffer (hundreds of inputs) needs a
