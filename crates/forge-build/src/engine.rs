@@ -836,7 +836,7 @@ impl Ctx<'_> {
             }
         }
         if let Some(previous) = previous {
-            return self.compare(&name, drv, &built, &input_closure, previous);
+            return self.compare(&name, &built, &log_path, previous);
         }
         let registered = {
             let mut store = self.store.lock().expect("store lock");
@@ -860,9 +860,8 @@ impl Ctx<'_> {
     fn compare(
         &self,
         name: &str,
-        drv: &Derivation,
         built: &[BuiltOutput],
-        input_closure: &BTreeSet<StorePath>,
+        log: &Path,
         previous: &BTreeMap<String, StorePath>,
     ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
         let mut detail = Vec::new();
@@ -886,7 +885,6 @@ impl Ctx<'_> {
             if !diffs.is_empty() {
                 same = false;
                 let (kept, removed) = self.keep_check_tree(&b.staged, old)?;
-                let log = log::check_log_file(&self.root, &drv.action_digest().as_hash().to_hex());
                 detail.push(format!(
                     "output `{}` differs from {old} (rebuild kept at {}, its log at {}):",
                     b.output,
@@ -901,7 +899,6 @@ impl Ctx<'_> {
                 );
             }
         }
-        let _ = (drv, input_closure);
         self.reporter.event(&Event::Checked {
             recipe: name.to_owned(),
             reproducible: same,
