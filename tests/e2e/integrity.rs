@@ -275,6 +275,23 @@ fn an_output_over_the_size_limit_fails_the_build() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("exceeds the limit of 8 MiB"), "{err}");
     assert!(!err.contains("timed out"), "{err}");
+    // Writing beside `$out`, into the scratch /forge/store, counts too: it
+    // is the host's disk (red-team finding: 200 MiB past a 1 MiB limit).
+    recipe(
+        &env,
+        "beside",
+        "echo hi > $out; dd if=/dev/zero of=/forge/store/junk bs=1048576 count=6 2>/dev/null",
+        "",
+    );
+    let out = env
+        .forge()
+        .args(["build", "--no-link", "--max-output-size", "4M", "beside"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/forge/store"), "{err}");
+    assert!(err.contains("exceeds the limit of 4 MiB"), "{err}");
     // Under the limit it builds.
     let out = env
         .forge()

@@ -737,9 +737,15 @@ impl Ctx<'_> {
         // This build's own cancel flag: set by the global one, or by the
         // watcher when an output grows past the size limit.
         let cancel = Arc::new(AtomicBool::new(false));
+        // Each output, and all the builder wrote to its scratch /forge/store
+        // (outputs and anything beside them: the host's disk either way).
         let watched = placeholders
             .iter()
-            .map(|(o, ph)| (o.clone(), store_dir.join(ph.base_name())))
+            .map(|(o, ph)| (format!("output `{o}`"), store_dir.join(ph.base_name())))
+            .chain(std::iter::once((
+                format!("what it wrote to {STORE_DIR}"),
+                store_dir.clone(),
+            )))
             .collect::<Vec<_>>();
         let limit = self.opts.max_output_size;
         let watcher = crate::limits::Watcher::start(
@@ -749,9 +755,9 @@ impl Ctx<'_> {
             self.cancel.clone(),
         );
         let run = self.run_logged_cancel(&spec, &log_path, &format!("{name}> "), None, cancel);
-        let too_large = |output: String, size: u64, limit: u64| BuildError::OutputTooLarge {
+        let too_large = |what: String, size: u64, limit: u64| BuildError::OutputTooLarge {
             name: name.clone(),
-            output,
+            what,
             size,
             limit: crate::limits::format_size(limit),
             log: log_path.clone(),

@@ -105,10 +105,11 @@ pub enum BuildError {
     },
     /// An output grew past the output size limit (the build was stopped,
     /// or refused before registration).
-    #[error("{name}: output `{output}` exceeds the limit of {limit} (at least {size} bytes; log: {})", log.display())]
+    #[error("{name}: {what} exceeds the limit of {limit} (at least {size} bytes; log: {})", log.display())]
     OutputTooLarge {
         name: String,
-        output: String,
+        /// "output `out`", or everything under the scratch store.
+        what: String,
         size: u64,
         limit: String,
         log: PathBuf,
