@@ -966,6 +966,24 @@ fn hostile_vsock_sockets_are_refused_with_and_without_network() {
     }
 }
 
+/// The builder shares its uid with forge's init (pid 1), and no capability
+/// check guards another process's rlimits: `prlimit64(1, NOFILE, 0)` left
+/// the init unable to report, and forge called the build killed (red-team
+/// finding). seccomp refuses prlimit64 on any pid but the caller's own.
+#[test]
+fn hostile_prlimit_of_forges_init_is_refused() {
+    hostile!(env, layer);
+    let o = attack(&env, &layer, &[], &["prlimit-init"]);
+    assert_blocked(&o, &["EPERM"]);
+    // The builder's own status (1, blocked) is what forge reports.
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// As many `../` as climb from `dir` to `/`: exactly (the sandbox's setup
 /// sees the host root at /oldroot, so a longer climb would end above it).
 fn climb(dir: &Path) -> String {
@@ -1313,7 +1331,7 @@ fn proc_sys_is_read_only_and_revealing_proc_files_are_empty() {
         &[],
         &format!(
             "{{ echo 7 > /proc/sys/kernel/printk_ratelimit; }} 2>/tmp/e; {cat} /tmp/e; \
-             for f in keys key-users timer_list slabinfo vmallocinfo kpagecount kpageflags kpagecgroup sched_debug cmdline; do \
+             for f in keys key-users timer_list slabinfo vmallocinfo kpagecount kpageflags kpagecgroup sched_debug cmdline pagetypeinfo tty/driver/serial; do \
                [ -e /proc/$f ] && echo \"$f $({cat} /proc/$f 2>/dev/null | {wc} -c)\"; done; echo END",
             cat = bb("cat"),
             wc = bb("wc"),

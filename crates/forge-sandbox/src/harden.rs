@@ -492,6 +492,17 @@ pub fn seccomp_denylist(policy: &SeccompPolicy) -> Vec<SeccompDeny> {
     for &(name, nr) in kernel_calls {
         list.push((name, nr, always.clone(), eperm));
     }
+    // Another process's resource limits: the builder shares its uid with forge's init
+    // (pid 1), and no capability check guards them. libc's getrlimit/setrlimit pass pid 0.
+    list.push((
+        "prlimit64",
+        libc::SYS_prlimit64,
+        NotIn {
+            arg: 0,
+            allowed: &[0],
+        },
+        eperm,
+    ));
     list.push((
         "personality",
         libc::SYS_personality,

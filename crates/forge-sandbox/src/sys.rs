@@ -457,8 +457,10 @@ pub const PROC_READ_ONLY: [&str; 6] = ["sys", "sysrq-trigger", "irq", "bus", "fs
 /// and names, page flags, slab and vmalloc addresses, keyrings, the kernel
 /// command line), and none of it belongs in a build. `true` for
 /// directories.
-pub const PROC_MASKED: [(&str, bool); 14] = [
+pub const PROC_MASKED: [(&str, bool); 16] = [
     ("keys", false),
+    ("pagetypeinfo", false),
+    ("tty/driver", true),
     ("key-users", false),
     ("timer_list", false),
     ("sched_debug", false),

@@ -36,6 +36,7 @@ attacks:
   io-uring-setup                  io_uring_setup
   personality                     personality(READ_IMPLIES_EXEC)
   int80                           a 32-bit syscall (getpid) via int 0x80
+  prlimit-init                    prlimit64 on pid 1 (an open-file limit of 0)
   setuid-chmod FILE               chmod 4755 / 2755
   setuid-create FILE              create FILE, FILE.d and FILE.node with set-id
                                   modes (open O_CREAT 06755, mkdir 06755, mknod
@@ -485,6 +486,27 @@ fn vsock() -> Attempt {
     Ok(format!("socket(AF_VSOCK) gave fd {fd}"))
 }
 
+/// prlimit64 on pid 1, forge's init: an open-file limit of 0 there made it
+/// unable to report, and forge said the build was killed.
+fn prlimit_init() -> Attempt {
+    let zero = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit64(2) reads `zero`, which outlives the call; no old
+    // limit is written.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            1 as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &zero as *const libc::rlimit64,
+            std::ptr::null_mut::<libc::rlimit64>(),
+        )
+    })?;
+    Ok("prlimit64 set pid 1's open-file limit to 0".into())
+}
+
 /// ioctl(TIOCSTI) of every byte of `text` into `fd`.
 fn sti(fd: libc::c_int, text: &str) -> io::Result<()> {
     for b in text.bytes() {
@@ -678,6 +700,7 @@ fn main() {
         "setuid-chmod" => setuid_chmod(arg(1)),
         "setuid-create" => setuid_create(arg(1)),
         "vsock" => vsock(),
+        "prlimit-init" => prlimit_init(),
         "tiocsti" => tiocsti(arg(1)),
         "no-pdeathsig" => no_pdeathsig(arg(1), args.get(2).map(String::as_str)),
         "daemon" => daemon(args.get(2).map_or("", String::as_str)),
