@@ -26,6 +26,8 @@ impl PidsCgroup {
     /// process cannot.
     pub fn create(name: &str, max: u64) -> Option<Self> {
         let parent = Self::parent()?;
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(|| sweep_stale(&parent));
         let dir = parent.join(format!("forge-{name}"));
         fs::create_dir(&dir).ok()?;
         let cg = PidsCgroup { dir };
@@ -77,6 +79,29 @@ impl PidsCgroup {
             })
             .and_then(Result::ok)
             .is_some_and(|n| n > 0)
+    }
+}
+
+/// Removes the cgroups of forge processes that died without removing theirs
+/// (`kill -9`): `forge-<pid>-<n>` whose pid is gone. Only empty ones go
+/// (`rmdir` refuses the others), once per process.
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("forge-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs::remove_dir(entry.path());
+        }
     }
 }
 
