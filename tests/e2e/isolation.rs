@@ -568,7 +568,7 @@ fn the_cgroups_of_a_killed_forge_are_swept_by_the_next() {
 }
 
 fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self")
+    fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
 }
