@@ -620,7 +620,10 @@ fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
             "[recipe]\nname = \"app\"\nversion = \"1\"\n\n[inputs]\nt = {{ seed = \"tool\" }}\n\n[build]\ncommand = [\"${{t}}{prefix}/sh\", \"-c\", \"echo from-seed > $out\"]\n"
         ),
     );
-    let first = build(&env, "recipes/app", &[]);
+    // Outside the system's directories: a seed needs --allow-path there.
+    let hostdir = env.path("host");
+    let allow = ["--allow-path", hostdir.to_str().unwrap()];
+    let first = build(&env, "recipes/app", &allow);
     assert_eq!(first.built, set(&["app"]));
     assert_eq!(
         fs::read_to_string(env.path("result")).unwrap(),
@@ -648,7 +651,7 @@ fn seeds_are_imported_locked_and_a_changed_host_is_refused() {
     );
     // The host changes: the seed no longer matches its lock.
     fs::write(&host, b"#!/bin/sh\nnot busybox\n").unwrap();
-    let out = env.run(&["build", "recipes/app"]);
+    let out = env.run(&["build", "recipes/app", allow[0], allow[1]]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("seed input `t`"), "{err}");

@@ -283,7 +283,19 @@ fn a_seed_naming_a_private_host_file_is_refused() {
         ),
     );
     let a = app.to_str().unwrap();
+    // A world-readable file outside the system's directories is refused
+    // too (a seed would hand it to a recipe, whose fixed-output build has
+    // the network): the test's "host" needs --allow-path.
+    fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).unwrap();
     let out = run_bounded(&env, &["build", "--no-link", a]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is outside the system's directories"), "{err}");
+    assert!(err.contains("--allow-path"), "{err}");
+    fs::set_permissions(&host, fs::Permissions::from_mode(0o700)).unwrap();
+    let hostdir = env.path("host");
+    let allow = hostdir.to_str().unwrap();
+    let out = run_bounded(&env, &["build", "--no-link", "--allow-path", allow, a]);
     assert!(
         stderr(&out).contains("not readable by other users"),
         "{}",
@@ -292,12 +304,27 @@ fn a_seed_naming_a_private_host_file_is_refused() {
     // The seed cache only remembers host files unchanged for a few
     // seconds: let them age, so that the next builds hit it.
     std::thread::sleep(Duration::from_secs(3));
-    let out = run_bounded(&env, &["build", "--no-link", "--allow-private", a]);
+    let out = run_bounded(
+        &env,
+        &[
+            "build",
+            "--no-link",
+            "--allow-path",
+            allow,
+            "--allow-private",
+            a,
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = run_bounded(&env, &["build", "--no-link", a]);
+    let out = run_bounded(&env, &["build", "--no-link", "--allow-path", allow, a]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("not readable by other users"), "{err}");
+    // Nor does the seed cache let it through without --allow-path.
+    let out = run_bounded(&env, &["build", "--no-link", "--allow-private", a]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is outside the system's directories"), "{err}");
 }
 
 fn mkfifo(p: &Path) {

@@ -1145,7 +1145,7 @@ impl Ctx<'_> {
                 let decl = crate::seed::load(&file).map_err(seed_err)?;
                 let (path, manifest) = {
                     let mut store = self.store.lock().expect("store lock");
-                    crate::seed::import(&mut store, &decl, self.opts.host_access.allow_private)
+                    crate::seed::import(&mut store, &decl, &self.opts.host_access)
                         .map_err(seed_err)?
                 };
                 let hash = self
@@ -1204,6 +1204,14 @@ impl Ctx<'_> {
         // The seed trust rule holds for a cached import too (it may have
         // been made with --allow-private): anything private means a real
         // import, which checks and explains.
+        if crate::inputs::check_seed_places(
+            entry.files.iter().map(PathBuf::as_path),
+            &self.opts.host_access.allow_paths,
+        )
+        .is_err()
+        {
+            return Ok(None);
+        }
         if !self.opts.host_access.allow_private {
             let present: Vec<(PathBuf, bool)> = entry
                 .files

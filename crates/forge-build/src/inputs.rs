@@ -128,6 +128,13 @@ pub enum HostPathProblem {
         /// The repository root.
         repository: PathBuf,
     },
+    /// A seed names a host file outside the system's directories and every
+    /// `--allow-path`.
+    #[error("{} is outside the system's directories ({})", path.display(), SEED_SYSTEM_DIRS.join(", "))]
+    SeedOutside {
+        /// The host path.
+        path: PathBuf,
+    },
     /// Something in it, or a directory on the way, is private.
     #[error("{} is not readable by other users ({why})", path.display())]
     Private {
@@ -160,6 +167,10 @@ impl HostPathProblem {
         match self {
             HostPathProblem::Outside { path, .. } => Some(format!(
                 "a recipe reads only files of its own repository; to allow this one, pass --allow-path {}",
+                path.parent().unwrap_or(path).display()
+            )),
+            HostPathProblem::SeedOutside { path } => Some(format!(
+                "a seed takes the host's tools, not its users' files; to allow this one, pass --allow-path {}",
                 path.parent().unwrap_or(path).display()
             )),
             HostPathProblem::Private { .. } => Some(
@@ -268,6 +279,35 @@ pub fn check_tree(host: &Path, base: &Path, allow_private: bool) -> Result<(), H
                 let e = e.map_err(|e| unreadable(&p, e))?;
                 stack.push(e.path());
             }
+        }
+    }
+    Ok(())
+}
+
+/// Where a seed may copy host files from without `--allow-path`: the
+/// system's own directories. Seeds are for the host's tools; a seed that
+/// copied a world-readable file of a home directory would hand it to a
+/// recipe, whose fixed-output build has the network.
+pub const SEED_SYSTEM_DIRS: [&str; 9] = [
+    "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt",
+];
+
+/// The seed place rule: every host path a seed copies is under one of
+/// [`SEED_SYSTEM_DIRS`] or an `--allow-path` directory (compared as given
+/// and resolved). Returns the first one that is not.
+pub fn check_seed_places<'a>(
+    paths: impl IntoIterator<Item = &'a Path>,
+    allow_paths: &[PathBuf],
+) -> Result<(), HostPathProblem> {
+    let allowed: Vec<PathBuf> = allow_paths
+        .iter()
+        .flat_map(|d| [d.clone(), fs::canonicalize(d).unwrap_or_else(|_| d.clone())])
+        .collect();
+    for p in paths {
+        let ok = SEED_SYSTEM_DIRS.iter().any(|d| p.starts_with(d))
+            || allowed.iter().any(|d| p.starts_with(d));
+        if !ok {
+            return Err(HostPathProblem::SeedOutside { path: p.to_owned() });
         }
     }
     Ok(())

@@ -675,7 +675,8 @@ fn import_adds_the_tree_to_the_store_as_seed_name() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut store = forge_store::Store::open(root.path()).expect("store");
     let d = load(&repo().join("recipes/seeds/busybox.toml")).expect("loads");
-    let (path, manifest) = forge_build::seed::import(&mut store, &d, false).expect("imports");
+    let (path, manifest) =
+        forge_build::seed::import(&mut store, &d, &Default::default()).expect("imports");
     assert_eq!(path.name().as_str(), "seed-busybox");
     let phys = store.physical(&path);
     assert!(phys.join("bin/busybox").is_file());
@@ -684,7 +685,8 @@ fn import_adds_the_tree_to_the_store_as_seed_name() {
         Path::new("busybox")
     );
     // Same host, same tree: the second import is the same path.
-    let (again, manifest2) = forge_build::seed::import(&mut store, &d, false).expect("again");
+    let (again, manifest2) =
+        forge_build::seed::import(&mut store, &d, &Default::default()).expect("again");
     assert_eq!((again, manifest2), (path, manifest));
     // The staging area is gone.
     let left: Vec<_> = fs::read_dir(store.layout().tmp_dir())

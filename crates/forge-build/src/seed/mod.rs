@@ -318,8 +318,9 @@ pub fn load(file: &Path) -> Result<SeedDecl, SeedError> {
 pub fn import(
     store: &mut Store,
     decl: &SeedDecl,
-    allow_private: bool,
+    access: &crate::inputs::HostAccess,
 ) -> Result<(StorePath, SeedManifest), SeedError> {
+    let allow_private = access.allow_private;
     let name = StorePathName::new(&decl.store_name()).map_err(|e| SeedError::BadName {
         name: decl.name.clone(),
         problem: e.to_string(),
@@ -343,9 +344,11 @@ pub fn import(
         seed_file: PathBuf::from(&decl.file),
         problem,
     };
+    // The declared paths first, before anything is read: the message is
+    // then the same whether this user can read them or not.
+    crate::inputs::check_seed_places(decl.paths.iter().map(Path::new), &access.allow_paths)
+        .map_err(private)?;
     if !allow_private {
-        // The declared paths first, before anything is read: the message
-        // is then the same whether this user can read them or not.
         let declared: Vec<(PathBuf, bool)> = decl
             .paths
             .iter()
@@ -359,6 +362,11 @@ pub fn import(
             .map_err(private)?;
     }
     let manifest = assemble(decl, &tree)?;
+    crate::inputs::check_seed_places(
+        manifest.entries.iter().map(|e| e.path.as_path()),
+        &access.allow_paths,
+    )
+    .map_err(private)?;
     if !allow_private {
         crate::inputs::check_seed_paths(manifest.entries.iter().map(|e| {
             (
