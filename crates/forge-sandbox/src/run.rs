@@ -571,6 +571,16 @@ fn default_signals() {
 /// Closes (or, with `cloexec`, marks close-on-exec) every fd from `first`
 /// up. Async-signal-safe: raw syscalls only.
 fn close_from(first: i32, cloexec: bool) {
+    close_fds(first, i32::MAX, cloexec);
+}
+
+/// Closes (or marks close-on-exec) the fds `first..=last`: `close_range`,
+/// or on kernels before 5.11 (5.9 without the close-on-exec flag) one fd at
+/// a time up to the fd limit. Async-signal-safe: raw syscalls only.
+fn close_fds(first: i32, last: i32, cloexec: bool) {
+    if first > last {
+        return;
+    }
     let flags = if cloexec {
         libc::CLOSE_RANGE_CLOEXEC as libc::c_long
     } else {
@@ -581,14 +591,13 @@ fn close_from(first: i32, cloexec: bool) {
         libc::syscall(
             libc::SYS_close_range,
             first as libc::c_uint,
-            libc::c_uint::MAX,
+            last as libc::c_uint,
             flags,
         )
     };
     if r == 0 {
         return;
     }
-    // Kernels before 5.11: one fd at a time, up to the fd limit.
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -599,7 +608,7 @@ fn close_from(first: i32, cloexec: bool) {
     } else {
         4096
     };
-    for fd in first..max {
+    for fd in first..max.min(last.saturating_add(1)) {
         // SAFETY: fcntl/close on an fd number; harmless if it is not open.
         unsafe {
             if cloexec {
@@ -710,12 +719,17 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
 
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
+    let mut device_warning = None;
     if uid.is_root() {
         // What a build sees must not depend on who runs it: root's
         // supplementary groups and device owners as an ordinary user's
         // (see sys::same_groups, sys::private_devices_as_root).
         sys::same_groups(gid);
-        let _ = sys::private_devices_as_root();
+        if let Err(e) = sys::private_devices_as_root() {
+            device_warning = Some(format!(
+                "no private device nodes as root ({e}): the build sees the host's, owned by the build user"
+            ));
+        }
     }
     // The mount namespace is the init's alone (it unshares it after the
     // fork): pivot_root changes the root of every process in a namespace,
@@ -768,7 +782,10 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
             if STOP_REQUESTED.load(Ordering::SeqCst) {
                 let _ = kill(child, Signal::SIGKILL);
             }
-            let outcome = monitor(child, err_read);
+            let outcome = monitor(child, err_read).map(|mut o| {
+                o.warnings.extend(device_warning);
+                o
+            });
             sys::remove_workdirs(spec);
             outcome
         }
@@ -873,19 +890,8 @@ fn init(spec: &SandboxSpec, plan: &crate::plan::Plan, err: &OwnedFd, alive: Owne
     // Only 0-2 (forge's pipes) and the report pipe stay: not the
     // monitor's spec and outcome pipes, nothing of the caller's.
     let efd = err.as_raw_fd();
-    for (from, to) in [(3, efd - 1), (efd + 1, i32::MAX)] {
-        if from <= to {
-            // SAFETY: close_range(2) with plain integers.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_close_range,
-                    from as libc::c_uint,
-                    to as libc::c_uint,
-                    0 as libc::c_long,
-                )
-            };
-        }
-    }
+    close_fds(3, efd - 1, false);
+    close_fds(efd + 1, i32::MAX, false);
     let mut sys = Linux;
     let mut warnings = Vec::new();
     let mut setup = || -> std::io::Result<()> {
