@@ -1504,7 +1504,7 @@ fn remove_special_files(
         } else {
             rel
         };
-        removed.push((shown.to_owned(), crate::inputs::kind_name(ft)));
+        removed.push((shown.to_owned(), forge_store::tree::kind_name(ft)));
     }
     Ok(())
 }

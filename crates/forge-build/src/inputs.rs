@@ -26,7 +26,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -49,27 +49,6 @@ pub struct NotRegular {
     pub kind: &'static str,
 }
 
-/// What a file type is called in messages.
-pub fn kind_name(ft: fs::FileType) -> &'static str {
-    if ft.is_file() {
-        "regular file"
-    } else if ft.is_dir() {
-        "directory"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_block_device() {
-        "block device"
-    } else {
-        "special file"
-    }
-}
-
 /// Reads the regular file at `path` (a symlink to one is fine). Anything
 /// else is an [`io::ErrorKind::InvalidInput`] error wrapping [`NotRegular`];
 /// a FIFO swapped in after the type check is opened without blocking
@@ -79,7 +58,7 @@ pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             NotRegular {
-                kind: kind_name(ft),
+                kind: forge_store::tree::kind_name(ft),
             },
         )
     };
@@ -262,7 +241,7 @@ pub fn check_tree(host: &Path, base: &Path, allow_private: bool) -> Result<(), H
         if !ft.is_file() && !ft.is_dir() {
             return Err(HostPathProblem::NotRegular {
                 path: p,
-                kind: kind_name(ft),
+                kind: forge_store::tree::kind_name(ft),
             });
         }
         if !allow_private {

@@ -682,13 +682,13 @@ pub fn monitor_main(spec_file: &Path, outcome_file: &Path) -> i32 {
 /// Runs `spec` from this process, which must be single-threaded and
 /// dedicated to it (its namespaces change).
 pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
-    let mut is_dir = Vec::with_capacity(spec.binds.len());
+    let mut nodes = Vec::with_capacity(spec.binds.len());
     for b in &spec.binds {
         let node = sys::lstat_node(&b.host).map_err(|source| SandboxError::MissingBind {
             path: b.host.clone(),
             source,
         })?;
-        is_dir.push(node);
+        nodes.push(node);
     }
     let mut layers = Vec::with_capacity(spec.root_layers.len());
     for l in &spec.root_layers {
@@ -697,7 +697,7 @@ pub fn run_here(spec: &SandboxSpec) -> Result<Outcome, SandboxError> {
             source,
         })?);
     }
-    let plan = plan_with_layers(spec, &is_dir, &layers)?;
+    let plan = plan_with_layers(spec, &nodes, &layers)?;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Some(name) = &spec.pids_cgroup {
         // Move ourselves in (we are root, like the caller); failing that,

@@ -6,7 +6,7 @@
 //! is checked by ordinary unit tests (the approach of youki's `Syscall`).
 //! The few calls the `nix` crate does not wrap safely (bringing `lo` up)
 //! are the only `unsafe` code, each with its reason.
-#![allow(unsafe_code)] // ioctl(SIOCSIFFLAGS) to bring up loopback and statx(2) for a mount-root check; nothing else
+#![allow(unsafe_code)] // ioctl(SIOCSIFFLAGS) to bring up loopback; nothing else
 
 use std::ffi::CString;
 use std::fs;

@@ -160,7 +160,7 @@ fn canonicalise_node(path: &Path, meta: &fs::Metadata, limit: usize, depth: usiz
     if !ft.is_file() && !ft.is_dir() {
         return Err(StoreError::SpecialFile {
             path: path.to_owned(),
-            kind: special_kind(ft),
+            kind: kind_name(ft),
         });
     }
     if ft.is_dir() {
@@ -315,16 +315,21 @@ fn dump_node<W: Write>(
     } else {
         return Err(StoreError::SpecialFile {
             path: src.to_owned(),
-            kind: special_kind(ft),
+            kind: kind_name(ft),
         });
     }
     Ok(())
 }
 
-/// What to call a file that is neither a regular file, a directory nor a
-/// symlink.
-fn special_kind(ft: fs::FileType) -> &'static str {
-    if ft.is_fifo() {
+/// What a file type is called in messages ("FIFO", "regular file"…).
+pub fn kind_name(ft: fs::FileType) -> &'static str {
+    if ft.is_file() {
+        "regular file"
+    } else if ft.is_dir() {
+        "directory"
+    } else if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_fifo() {
         "FIFO"
     } else if ft.is_socket() {
         "socket"
@@ -1123,7 +1128,7 @@ fn list_node(path: &Path, rel: Vec<u8>, depth: usize, out: &mut Vec<Listed>) -> 
     } else {
         return Err(StoreError::SpecialFile {
             path: path.to_owned(),
-            kind: special_kind(ft),
+            kind: kind_name(ft),
         });
     };
     let is_dir = kind == ListedKind::Directory;
