@@ -1,22 +1,51 @@
 //! forge's build engine: from a recipe to realised store paths.
 //!
 //! This crate sits above `forge-store` and `forge-sandbox` and below the
-//! CLI. It turns recipes into derivations, realises their inputs (fetches,
-//! local paths, seeds, other recipes), runs each derivation in the sandbox
-//! and registers its content-addressed outputs.
+//! CLI (docs/architecture.md). Its modules follow NixOS/nix's line between
+//! *goals*, what to do, and *builders*, how a build runs:
+//!
+//! - entry points: [`engine`] ([`Engine::build`], [`Engine::lock`],
+//!   [`Engine::shell`]) over a [`session`] (one run over a recipe
+//!   [`graph`], jobs run by the [`schedule`]r);
+//! - goals: [`goal`] (lookup -> substitute -> lock -> build, described in
+//!   docs/build.md), its [`inputs`] (`path`, `seed`, `fetch`, pins in
+//!   `recipe.lock`), [`substitute`], [`check`] (`--check`), [`links`];
+//! - builders: a pure [`request`] made from a derivation, run by an
+//!   [`executor`] ([`local`]: forge's sandbox on this host), its outputs
+//!   checked and registered by [`builder`];
+//! - supporting pieces: [`fetch`] (the downloader `forge __fetch` runs in
+//!   the fixed-output sandbox), [`seed`] (host snapshots), [`lockfile`],
+//!   [`log`], [`limits`], [`event`]s for progress, [`error`].
 
+pub mod builder;
 pub mod check;
 pub mod engine;
 pub mod error;
+pub mod event;
+pub mod executor;
 pub mod fetch;
+pub mod goal;
 pub mod graph;
 pub mod inputs;
 pub mod limits;
+pub mod links;
+pub mod local;
 pub mod lockfile;
 pub mod log;
+pub mod options;
+pub mod request;
 pub mod schedule;
 pub mod seed;
+pub(crate) mod session;
+pub mod shell;
+pub mod substitute;
 mod util;
 
-pub use engine::{build, BuildOptions, BuildReport, Event, Realised, Reporter, Silent};
+pub use engine::{BuildReport, Engine, Realised};
 pub use error::BuildError;
+pub use event::{Event, Reporter, Silent};
+pub use executor::{BuilderStatus, ExecContext, Executor};
+pub use local::LocalSandbox;
+pub use options::{default_system, BuildOptions};
+pub use request::BuildRequest;
+pub use substitute::{SubstituteError, Substituter};

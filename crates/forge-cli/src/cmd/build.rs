@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use forge_build::{BuildOptions, Event, Reporter};
+use forge_build::{BuildOptions, Engine, Event, Reporter};
 use forge_sandbox::Enforcement;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -239,57 +239,10 @@ impl Display {
 impl Reporter for Display {
     fn event(&self, event: &Event) {
         if self.json {
-            let (name, recipe, extra) = match event {
-                Event::Planned { total } => {
-                    ("planned", None, serde_json::json!({ "total": total }))
-                }
-                Event::BuildStarted { recipe } => {
-                    ("build-started", Some(recipe), serde_json::json!({}))
-                }
-                Event::Fetching { recipe, url } => {
-                    ("fetching", Some(recipe), serde_json::json!({ "url": url }))
-                }
-                Event::FetchProgress {
-                    recipe,
-                    url,
-                    done,
-                    total,
-                } => (
-                    "fetch-progress",
-                    Some(recipe),
-                    serde_json::json!({ "url": url, "done": done, "total": total }),
-                ),
-                Event::ImportingSeed { recipe, seed } => (
-                    "importing-seed",
-                    Some(recipe),
-                    serde_json::json!({ "seed": seed }),
-                ),
-                Event::Finished {
-                    recipe,
-                    built,
-                    outputs,
-                    seconds,
-                } => (
-                    "finished",
-                    Some(recipe),
-                    serde_json::json!({ "built": built, "outputs": outputs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(), "seconds": seconds }),
-                ),
-                Event::Failed { recipe, message } => (
-                    "failed",
-                    Some(recipe),
-                    serde_json::json!({ "message": message }),
-                ),
-                Event::Checked {
-                    recipe,
-                    reproducible,
-                    detail,
-                } => (
-                    "checked",
-                    Some(recipe),
-                    serde_json::json!({ "reproducible": reproducible, "differences": detail }),
-                ),
-            };
-            self.json(name, recipe.map(|s| s.as_str()), extra);
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer(&mut out, event);
+            let _ = out.write_all(b"\n");
+            let _ = out.flush();
             return;
         }
         let mut st = self.state.lock().expect("display lock");
@@ -323,6 +276,9 @@ impl Reporter for Display {
             }
             Event::ImportingSeed { seed, .. } => {
                 self.status(format!("importing seed {seed}"));
+            }
+            Event::Substituting { recipe, from } => {
+                self.status(format!("substituting {recipe} from {from}"));
             }
             Event::Finished {
                 recipe,
@@ -394,7 +350,10 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     if args.print_build_logs {
         opts.print_logs = Some(display.echo());
     }
-    let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
+    let result = Engine::new(global.root(), opts)
+        .reporter(&display)
+        .cancel_on(cancel)
+        .build(&args.recipe);
     display.finish();
     let report = match result {
         Ok(r) => r,
@@ -519,24 +478,16 @@ pub fn log(global: &GlobalArgs, args: LogArgs) -> CmdResult {
 pub fn lock(global: &GlobalArgs, args: LockArgs) -> CmdResult {
     let exe = std::env::current_exe().context("locating the forge executable")?;
     let mut opts = BuildOptions::new(exe);
-    opts.lock_only = true;
     opts.update_locks = true;
     opts.host_access = args.access.to_access();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let report = forge_build::build(
-        &global.root(),
-        &args.recipe,
-        &opts,
-        &forge_build::Silent,
-        cancel,
-    )?;
+    let locks_written = Engine::new(global.root(), opts).lock(&args.recipe)?;
     if args.json {
-        crate::output::print_json(&report.locks_written)?;
+        crate::output::print_json(&locks_written)?;
     } else if !global.quiet() {
-        if report.locks_written.is_empty() {
+        if locks_written.is_empty() {
             eprintln!("lock files are up to date");
         }
-        for f in &report.locks_written {
+        for f in &locks_written {
             eprintln!("wrote {}", f.display());
         }
     }
@@ -549,16 +500,17 @@ pub fn lock(global: &GlobalArgs, args: LockArgs) -> CmdResult {
 pub fn shell(global: &GlobalArgs, args: ShellArgs) -> CmdResult {
     let exe = std::env::current_exe().context("locating the forge executable")?;
     let mut opts = BuildOptions::new(exe);
-    opts.shell = Some(args.command);
     opts.host_access = args.access.to_access();
     if args.best_effort {
         opts.enforcement = Enforcement::BestEffort;
     }
     let display = Display::lines(global.quiet());
     let cancel = Arc::new(AtomicBool::new(false));
-    let result = forge_build::build(&global.root(), &args.recipe, &opts, &display, cancel);
+    let result = Engine::new(global.root(), opts)
+        .reporter(&display)
+        .cancel_on(cancel)
+        .shell(&args.recipe, &args.command);
     display.finish();
-    let report = result?;
-    let code = report.root.shell_status.unwrap_or(0);
+    let code = result?;
     std::process::exit(code);
 }

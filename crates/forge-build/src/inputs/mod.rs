@@ -424,3 +424,8 @@ mod tests {
         assert!(read_regular(d.path()).is_err());
     }
 }
+
+mod fetch;
+mod path;
+mod pins;
+mod seed;

@@ -1,4 +1,4 @@
-//! Comparing two output trees for `forge build --check`.
+//! Comparing two output trees, file by file (the differences `--check` lists).
 //!
 //! [`diff_trees`] walks both trees in name order and lists every
 //! difference a person needs to start looking: a path present on one side

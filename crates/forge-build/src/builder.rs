@@ -1,0 +1,236 @@
+//! Running one build (the derivation builder): a [`BuildRequest`] for the
+//! [`Executor`](crate::Executor), the output size limit watched while it
+//! runs, the fixed-output hash checked once it is done, and the outputs
+//! handed to the store ([`forge_store::outputs`]: scanned for references,
+//! content-addressed, rewritten, moved in and registered with their
+//! realisations in one transaction), or compared under `--check`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use forge_core::derivation::Derivation;
+use forge_core::hash::HashAlgo;
+use forge_core::store_path::{StorePath, STORE_DIR};
+use forge_store::outputs::BuiltOutput;
+
+use crate::error::BuildError;
+use crate::executor::{BuilderStatus, ExecContext};
+use crate::graph::Node;
+use crate::log::{self, LogWriter};
+use crate::request::BuildRequest;
+use crate::session::Session;
+
+impl Session<'_> {
+    /// The request for `drv`: its input closure looked up in the store.
+    pub fn request(&self, drv: &Derivation) -> Result<BuildRequest, BuildError> {
+        let mut wanted: Vec<StorePath> = drv.input_paths().into_iter().collect();
+        wanted.extend(drv.root.iter().cloned());
+        let closure: BTreeSet<StorePath> = self.store().closure(&wanted)?.into_iter().collect();
+        Ok(BuildRequest::new(drv, closure, self.opts.cores))
+    }
+
+    /// Runs the builder of `drv` and registers its outputs. With `previous`
+    /// (a `--check` rebuild), compares instead and reports.
+    pub fn run_builder(
+        &self,
+        node: &Node,
+        drv: &Derivation,
+        previous: Option<&BTreeMap<String, StorePath>>,
+    ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
+        let name = node.recipe.store_name();
+        let hex = drv.action_digest().as_hash().to_hex();
+        let request = self.request(drv)?;
+        let work = self.store().scratch_dir(&format!("build-{}", &hex[..12]))?;
+        let staging = work.path().join("store");
+        std::fs::create_dir(&staging).map_err(|source| BuildError::Io {
+            what: format!("creating {}", staging.display()),
+            source,
+        })?;
+        let log_path = match previous {
+            Some(_) => log::check_log_file(&self.root, &hex),
+            None => log::log_file(&self.root, &hex),
+        };
+        // This build's own cancel flag: set by the global one, or by the
+        // watcher when an output grows past the size limit.
+        let cancel = Arc::new(AtomicBool::new(false));
+        // Each output, and all the builder wrote to its scratch /forge/store
+        // (outputs and anything beside them: the host's disk either way).
+        let watched = request
+            .outputs
+            .iter()
+            .map(|(o, ph)| (format!("output `{o}`"), staging.join(ph.base_name())))
+            .chain(std::iter::once((
+                format!("what it wrote to {STORE_DIR}"),
+                staging.clone(),
+            )))
+            .collect::<Vec<_>>();
+        let limit = self.opts.max_output_size;
+        let watcher = crate::limits::Watcher::start(
+            watched.clone(),
+            limit,
+            cancel.clone(),
+            self.cancel.clone(),
+        );
+        let run = self.execute_logged(&request, &staging, &log_path, &cancel);
+        let too_large = |what: String, size: u64, limit: u64| BuildError::OutputTooLarge {
+            name: name.clone(),
+            what,
+            size,
+            limit: crate::limits::format_size(limit),
+            log: log_path.clone(),
+        };
+        if let (Some((output, size)), Some(limit)) = (watcher.finish(), limit) {
+            if !self.cancel.load(Ordering::Relaxed) {
+                return Err(too_large(output, size, limit));
+            }
+        }
+        let (status, tail) = run?;
+        if status != BuilderStatus::Success {
+            return Err(BuildError::BuildFailed {
+                name,
+                status: status.describe(),
+                log: Some(log_path),
+                tail,
+            });
+        }
+        if let Some(limit) = limit {
+            // Exact, before anything reads the contents.
+            for (output, path) in &watched {
+                let size = forge_store::tree::apparent_size(path, limit).unwrap_or_else(|p| p);
+                if size > limit {
+                    return Err(too_large(output.clone(), size, limit));
+                }
+            }
+        }
+        let built: Vec<BuiltOutput> = request
+            .outputs
+            .iter()
+            .map(|(o, ph)| BuiltOutput {
+                output: o.clone(),
+                staged: staging.join(ph.base_name()),
+                placeholder: ph.clone(),
+            })
+            .collect();
+        if request.output_hash.is_some() {
+            check_fixed_output(&name, &request, &built[0])?;
+        }
+        if let Some(previous) = previous {
+            return self.compare(&name, &built, &log_path, previous);
+        }
+        let registered = {
+            // A fixed output's path comes from its hash alone: it is
+            // registered without references (there are none: checked).
+            let closure = if request.output_hash.is_some() {
+                BTreeSet::new()
+            } else {
+                request.inputs
+            };
+            self.store()
+                .register_outputs(&request.action_digest.to_string(), &built, &closure)?
+        };
+        Ok((
+            registered
+                .into_iter()
+                .map(|(o, r)| (o, r.info.path))
+                .collect(),
+            None,
+        ))
+    }
+
+    /// Runs `request` on the executor with its output captured into the
+    /// log at `log_path`; returns how the builder ended and the log's last
+    /// lines. A cancelled run is [`BuildError::Interrupted`].
+    fn execute_logged(
+        &self,
+        request: &BuildRequest,
+        staging: &Path,
+        log_path: &Path,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(BuilderStatus, Vec<String>), BuildError> {
+        let log = self.create_log(log_path, &format!("{}> ", request.name), None)?;
+        let status = self.executor.execute(
+            request,
+            &ExecContext {
+                staging,
+                layout: &self.layout,
+                log: &log,
+                cancel,
+            },
+        );
+        let tail = finish_log(&log, log_path)?;
+        Ok((status?, tail))
+    }
+
+    /// A log at `log_path`, echoed after `prefix` under `-L`, each line
+    /// also handed to `hook`.
+    pub fn create_log(
+        &self,
+        log_path: &Path,
+        prefix: &str,
+        hook: Option<log::LineHook>,
+    ) -> Result<LogWriter, BuildError> {
+        LogWriter::with_hook(log_path, self.log_options(prefix), hook).map_err(|source| {
+            BuildError::Io {
+                what: format!("creating log {}", log_path.display()),
+                source,
+            }
+        })
+    }
+}
+
+/// Flushes `log`; returns its last lines.
+pub(crate) fn finish_log(log: &LogWriter, log_path: &Path) -> Result<Vec<String>, BuildError> {
+    log.finish().map_err(|source| BuildError::Io {
+        what: format!("writing log {}", log_path.display()),
+        source,
+    })
+}
+
+/// A fixed output must hash to its declared hash and refer to no store
+/// path, its own included (its hash is checked before any rewriting, so a
+/// fixed output naming its own path could never match what is stored).
+/// One pass: the hash, and a scan for its own path and every input's.
+fn check_fixed_output(
+    name: &str,
+    request: &BuildRequest,
+    out: &BuiltOutput,
+) -> Result<(), BuildError> {
+    let expected = request.output_hash.as_ref().expect("a fixed output");
+    let sha = expected.algo() == HashAlgo::Sha256;
+    let candidates = std::iter::once(&out.placeholder).chain(request.inputs.iter());
+    let scan = forge_store::tree::hash_tree(
+        &out.staged,
+        sha,
+        Some(forge_core::refs::RefScanner::new(candidates)),
+    )?;
+    if scan.references.contains(&out.placeholder) {
+        return Err(BuildError::SelfReferencingFixedOutput {
+            name: name.to_owned(),
+        });
+    }
+    let actual = if sha {
+        scan.sha256.expect("asked for sha256")
+    } else {
+        scan.blake3
+    };
+    if &actual != expected {
+        return Err(BuildError::HashMismatch {
+            what: format!("{name}: fixed output"),
+            algo: expected.algo().to_string(),
+            expected: expected.to_hex(),
+            actual: actual.to_hex(),
+        });
+    }
+    // Its path comes from its hash alone and it is registered without
+    // references, as in Nix: so it may have none.
+    if let Some(reference) = scan.references.iter().next() {
+        return Err(BuildError::FixedOutputReferences {
+            name: name.to_owned(),
+            output: out.output.clone(),
+            reference: reference.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! `fetch` inputs: a download (optionally unpacked) pinned by its hash.
+//!
+//! A fetch is keyed by *what* is fetched (its hash, how it is unpacked, its
+//! name), never by where from, so a mirror is the same fetch and a fetched
+//! object is never downloaded again. The download runs in the fixed-output
+//! sandbox: forge itself (`forge __fetch`, [`crate::fetch`]) with the
+//! network, the host's resolver files and CA bundle, and read-only only the
+//! forge binary and the libraries it loads. Its hash is checked again
+//! outside the sandbox before the result is added to the store.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use forge_core::hash::Hash;
+use forge_core::store_path::{StorePath, StorePathName};
+use forge_sandbox::{Bind, Output, SandboxSpec};
+
+use crate::builder::finish_log;
+use crate::error::BuildError;
+use crate::event::Event;
+use crate::log;
+use crate::session::Session;
+
+impl Session<'_> {
+    /// The store path of `fetch` input `input` of recipe `i`: looked up by
+    /// what is fetched, downloaded in the fixed-output sandbox if missing.
+    pub fn realise_fetch(
+        &self,
+        i: usize,
+        input: &str,
+        url: &str,
+        hash: &Hash,
+        unpack: Option<forge_core::recipe::Unpack>,
+    ) -> Result<StorePath, BuildError> {
+        let node = &self.graph.nodes[i];
+        let name = fetch_name(url, unpack);
+        // The action-cache key of a fetch: what is fetched (its hash, how it
+        // is unpacked, its name), never where from, so a mirror is the same
+        // fetch and a fetched object is never downloaded again.
+        let key = blake3::hash(
+            format!(
+                "forge:fetch:v1\n{hash}\n{}\n{name}",
+                unpack.map_or("none", |u| u.as_str())
+            )
+            .as_bytes(),
+        );
+        let digest = format!("blake3:{}", key.to_hex());
+        let fetched = || -> Result<Option<StorePath>, BuildError> {
+            let store = self.store();
+            Ok(store.db().realisation(&digest, "out")?.map(|r| r.path))
+        };
+        if let Some(p) = fetched()? {
+            return Ok(p);
+        }
+        // One download per object across processes; look again once ours.
+        let _lock = self.build_lock(key.to_hex().as_str())?;
+        if let Some(p) = fetched()? {
+            return Ok(p);
+        }
+        self.reporter.event(&Event::Fetching {
+            recipe: node.recipe.store_name(),
+            url: url.to_owned(),
+        });
+        let work = self
+            .store()
+            .scratch_dir(&format!("fetch-{}", &key.to_hex()[..12]))?;
+        let build_dir = work.path().join("build");
+        fs::create_dir(&build_dir).map_err(|source| BuildError::Io {
+            what: format!("creating {}", build_dir.display()),
+            source,
+        })?;
+        // The fetcher is forge itself, in the fixed-output sandbox: the
+        // network, the host's resolv.conf and CA bundle, and read-only only
+        // the forge binary and the libraries it loads; nothing else.
+        let exe = fs::canonicalize(&self.opts.forge_exe).map_err(|source| BuildError::Io {
+            what: format!("resolving {}", self.opts.forge_exe.display()),
+            source,
+        })?;
+        let mut command = vec![
+            exe.display().to_string(),
+            "__fetch".to_owned(),
+            "--url".to_owned(),
+            url.to_owned(),
+            "--hash".to_owned(),
+            hash.to_string(),
+            "--out".to_owned(),
+            "/build/out".to_owned(),
+        ];
+        if let Some(u) = unpack {
+            // Keep the archive, to check its hash outside the sandbox too.
+            fs::create_dir(build_dir.join("work")).map_err(|source| BuildError::Io {
+                what: format!("creating {}", build_dir.join("work").display()),
+                source,
+            })?;
+            command.extend([
+                "--unpack".to_owned(),
+                u.as_str().to_owned(),
+                "--work-dir".to_owned(),
+                "/build/work".to_owned(),
+                "--keep-download".to_owned(),
+            ]);
+        }
+        let mut spec = self.local.spec_for(command);
+        spec.network = true;
+        spec.binds.extend(forge_sandbox::spec::network_binds());
+        for f in executable_closure(&exe).map_err(|e| {
+            BuildError::Fetch(format!(
+                "{url}: cannot expose the fetcher {} in the sandbox: {e}",
+                exe.display()
+            ))
+        })? {
+            spec.binds.push(Bind {
+                host: fs::canonicalize(&f).unwrap_or_else(|_| f.clone()),
+                inside: f,
+                writable: false,
+            });
+        }
+        // A file:// URL names a host file: that one file is exposed too.
+        if let Some(local) = url.strip_prefix("file://") {
+            let local = PathBuf::from(local);
+            if let Ok(real) = fs::canonicalize(&local) {
+                spec.binds.push(Bind {
+                    host: real,
+                    inside: local,
+                    writable: false,
+                });
+            }
+        }
+        spec.build_dir = Some(build_dir.clone());
+        let log_path = log::log_file(&self.root, &key.to_hex());
+        // The fetcher reports progress as `forge-fetch progress DONE TOTAL`
+        // lines; they reach the reporter through a channel, as the log
+        // writer must own what it calls.
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<u64>)>();
+        let hook: log::LineHook = Box::new(move |line: &str| {
+            if let Some(p) = parse_fetch_progress(line) {
+                let _ = tx.send(p);
+            }
+        });
+        let recipe = node.recipe.store_name();
+        let (outcome, tail) = std::thread::scope(|s| {
+            s.spawn(|| {
+                for (done, total) in rx {
+                    self.reporter.event(&Event::FetchProgress {
+                        recipe: recipe.clone(),
+                        url: url.to_owned(),
+                        done,
+                        total,
+                    });
+                }
+            });
+            self.run_fetcher(&spec, &log_path, &format!("fetch {name}> "), hook)
+        })?;
+        if outcome.code != Some(0) {
+            // The fetcher's own message (with its hint) is the useful part.
+            let message: Vec<String> = tail
+                .into_iter()
+                .filter(|l| !l.starts_with("forge-fetch "))
+                .collect();
+            let loc = node.recipe.input_location(input);
+            return Err(BuildError::Fetch(format!(
+                "{}:{}:{}: fetch input `{input}` ({url}) failed:\n{}",
+                node.file.display(),
+                loc.line,
+                loc.column,
+                message.join("\n")
+            )));
+        }
+        let out = build_dir.join("out");
+        {
+            // Check again outside the sandbox: the hash is what makes a
+            // download trustworthy. For an archive, the download it was
+            // unpacked from (kept with --keep-download).
+            let download = if unpack.is_none() {
+                out.clone()
+            } else {
+                build_dir.join("work").join("download")
+            };
+            let actual = {
+                use std::io::Read;
+                let mut f = fs::File::open(&download).map_err(|source| BuildError::Io {
+                    what: format!("reading the download {}", download.display()),
+                    source,
+                })?;
+                let mut h = forge_core::hash::Hasher::new(hash.algo());
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = f.read(&mut buf).map_err(|source| BuildError::Io {
+                        what: format!("hashing the download {}", download.display()),
+                        source,
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                h.finalize()
+            };
+            if &actual != hash {
+                return Err(BuildError::HashMismatch {
+                    what: url.to_owned(),
+                    algo: hash.algo().to_string(),
+                    expected: hash.to_hex(),
+                    actual: actual.to_hex(),
+                });
+            }
+        }
+        let store_name = StorePathName::sanitize(&name);
+        let mut store = self.store();
+        let added = store.add_source(&out, store_name, &forge_store::tree::NoProgress)?;
+        store
+            .db_mut()
+            .register_realisation(&forge_store::Realisation {
+                action_digest: digest,
+                output: "out".into(),
+                path: added.info.path.clone(),
+                signatures: BTreeSet::new(),
+            })?;
+        Ok(added.info.path)
+    }
+
+    /// Runs the fetcher's `spec` with its output captured into the log at
+    /// `log_path`, each line handed to `hook`; returns the outcome and the
+    /// log's last lines. A cancelled run is [`BuildError::Interrupted`].
+    fn run_fetcher(
+        &self,
+        spec: &SandboxSpec,
+        log_path: &Path,
+        prefix: &str,
+        hook: log::LineHook,
+    ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
+        let log = self.create_log(log_path, prefix, Some(hook))?;
+        let outcome = self.local.run(
+            spec,
+            Output::Capture(Box::new(log.clone())),
+            Some(self.cancel.clone()),
+        );
+        let tail = finish_log(&log, log_path)?;
+        let outcome = outcome?;
+        if outcome.cancelled {
+            return Err(BuildError::Interrupted);
+        }
+        Ok((outcome, tail))
+    }
+}
+
+/// `forge-fetch progress <done> <total or ->` (see `forge __fetch`).
+fn parse_fetch_progress(line: &str) -> Option<(u64, Option<u64>)> {
+    let mut words = line.strip_prefix("forge-fetch progress ")?.split(' ');
+    let done = words.next()?.parse().ok()?;
+    let total = words.next()?.parse().ok();
+    Some((done, total))
+}
+
+/// The store name of a fetched input: the URL's file name, without the
+/// archive extension when it is unpacked.
+fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let base = path
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("download");
+    let mut name = base.to_owned();
+    if unpack.is_some() {
+        for ext in [
+            ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tar.bz2", ".tbz2", ".tar", ".zip",
+            ".whl", ".deb",
+        ] {
+            if let Some(stem) = name.strip_suffix(ext) {
+                name = stem.to_owned();
+                break;
+            }
+        }
+    }
+    name
+}
+
+/// An executable and every file the dynamic loader needs to run it (its
+/// interpreter and DT_NEEDED closure, resolved like ld.so on this host).
+fn executable_closure(exe: &Path) -> Result<Vec<PathBuf>, String> {
+    use crate::seed::resolve::{LibrarySearch, Wanted};
+    let mut search = LibrarySearch::new(Path::new("/"));
+    let mut seen = BTreeSet::new();
+    let mut queue = vec![exe.to_owned()];
+    while let Some(f) = queue.pop() {
+        if !seen.insert(f.clone()) {
+            continue;
+        }
+        let bytes = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let info =
+            crate::seed::ElfInfo::parse(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
+        if let Some(interp) = &info.interpreter {
+            queue.push(PathBuf::from(interp));
+        }
+        let wanted = Wanted {
+            class: info.class,
+            endian: info.endian,
+            machine: info.machine,
+        };
+        for name in &info.needed {
+            let found = search
+                .find(name, &[], &[], &wanted)
+                .ok_or_else(|| format!("{} needs {name}, which is not found", f.display()))?;
+            queue.push(found);
+        }
+    }
+    Ok(seen.into_iter().collect())
+}
