@@ -1,0 +1,311 @@
+//! The engine's own logic (scheduling, early cutoff, failures,
+//! `--keep-going`, cancellation, the build lock) over a fake [`Executor`]
+//! that runs nothing: it writes each output itself, so these tests need no
+//! kernel sandbox.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use forge_build::BuildRequest;
+use forge_build::{BuildError, BuildOptions, BuilderStatus, Engine, ExecContext, Executor};
+
+/// What the fake does for a recipe (by `name-version`).
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// Writes each output: the recipe's name, a salt, and every input path
+    /// (so outputs refer to their inputs).
+    Write(&'static str),
+    /// Writes each output: only this text (whatever the inputs).
+    Const(&'static str),
+    /// Exits with this code.
+    Fail(i32),
+    /// Sets the run's cancel flag (as a signal handler would) and reports
+    /// the interruption.
+    Cancel,
+}
+
+#[derive(Default)]
+struct Fake {
+    acts: Mutex<BTreeMap<String, Act>>,
+    /// Every request executed, in order.
+    ran: Mutex<Vec<String>>,
+    /// Set by `Act::Cancel`.
+    cancel: Mutex<Option<Arc<AtomicBool>>>,
+    /// How long each execution takes (to make two runs overlap).
+    delay: Option<Duration>,
+}
+
+impl Fake {
+    fn act(&self, name: &str, act: Act) {
+        self.acts.lock().unwrap().insert(name.to_owned(), act);
+    }
+    fn ran(&self) -> Vec<String> {
+        self.ran.lock().unwrap().clone()
+    }
+}
+
+impl Executor for &Fake {
+    fn execute(
+        &self,
+        request: &BuildRequest,
+        ctx: &ExecContext<'_>,
+    ) -> Result<BuilderStatus, BuildError> {
+        self.ran.lock().unwrap().push(request.name.clone());
+        if let Some(d) = self.delay {
+            std::thread::sleep(d);
+        }
+        let act = self
+            .acts
+            .lock()
+            .unwrap()
+            .get(&request.name)
+            .copied()
+            .unwrap_or(Act::Write(""));
+        match act {
+            Act::Write(salt) => {
+                for placeholder in request.outputs.values() {
+                    let mut text = format!("{} {salt}\n", request.name);
+                    for p in &request.inputs {
+                        text.push_str(&format!("{p}\n"));
+                    }
+                    fs::write(ctx.staging.join(placeholder.base_name()), text).unwrap();
+                }
+                Ok(BuilderStatus::Success)
+            }
+            Act::Const(text) => {
+                for placeholder in request.outputs.values() {
+                    fs::write(ctx.staging.join(placeholder.base_name()), text).unwrap();
+                }
+                Ok(BuilderStatus::Success)
+            }
+            Act::Fail(code) => Ok(BuilderStatus::Failed(code)),
+            Act::Cancel => {
+                if let Some(c) = &*self.cancel.lock().unwrap() {
+                    c.store(true, Ordering::Relaxed);
+                }
+                Err(BuildError::Interrupted)
+            }
+        }
+    }
+}
+
+/// A repository (a `.git` marks it) with recipes, and a store.
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        fs::create_dir(dir.path().join("src")).unwrap();
+        fs::write(dir.path().join("src/file"), "v1").unwrap();
+        World { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Recipe `name` with the inputs `deps` (other recipes), reading
+    /// `src/` when `with_src`.
+    fn recipe(&self, name: &str, deps: &[&str], with_src: bool) {
+        let mut inputs = String::new();
+        if with_src {
+            inputs.push_str("src = { path = \"../src\" }\n");
+        }
+        for d in deps {
+            inputs.push_str(&format!("{d} = {{ recipe = \"../{d}\" }}\n"));
+        }
+        let text = format!(
+            "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\n{inputs}\n[build]\ncommand = [\"/bin/sh\", \"-c\", \"true\"]\n"
+        );
+        fs::create_dir_all(self.path(name)).unwrap();
+        fs::write(self.path(&format!("{name}/recipe.toml")), text).unwrap();
+    }
+
+    fn opts(&self) -> BuildOptions {
+        let mut o = BuildOptions::new(PathBuf::from("/nonexistent/forge"));
+        o.jobs = 2;
+        o
+    }
+
+    fn build(
+        &self,
+        fake: &Fake,
+        recipe: &str,
+        opts: BuildOptions,
+    ) -> Result<forge_build::BuildReport, BuildError> {
+        Engine::new(self.path("store"), opts)
+            .executor(fake)
+            .build(&self.path(recipe))
+    }
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| format!("{s}-1")).collect()
+}
+
+#[test]
+fn a_three_level_graph_builds_dependencies_first_and_once() {
+    let w = World::new();
+    w.recipe("a", &[], true);
+    w.recipe("b1", &["a"], false);
+    w.recipe("b2", &["a"], false);
+    w.recipe("c", &["b1", "b2"], false);
+    let fake = Fake::default();
+    let report = w.build(&fake, "c", w.opts()).unwrap();
+    let ran = fake.ran();
+    assert_eq!(ran.len(), 4, "{ran:?}");
+    assert_eq!(ran[0], "a-1");
+    assert_eq!(ran[3], "c-1");
+    assert_eq!(
+        ran[1..3].iter().cloned().collect::<BTreeSet<_>>(),
+        names(&["b1", "b2"]).into_iter().collect()
+    );
+    assert!(report.all.iter().all(|r| r.built));
+    // The result refers to its inputs' outputs, as registered.
+    let out = &report.root.outputs["out"];
+    let store = forge_store::Store::open(w.path("store")).unwrap();
+    let info = store.path_info(out).unwrap();
+    let b_outputs: BTreeSet<_> = report
+        .all
+        .iter()
+        .filter(|r| r.name.starts_with('b'))
+        .map(|r| r.outputs["out"].clone())
+        .collect();
+    assert!(
+        b_outputs.is_subset(&info.references),
+        "{:?}",
+        info.references
+    );
+    // A second run is a no-op: nothing executed.
+    let again = w.build(&fake, "c", w.opts()).unwrap();
+    assert_eq!(fake.ran().len(), 4);
+    assert!(again.all.iter().all(|r| !r.built));
+    assert_eq!(again.root.outputs, report.root.outputs);
+}
+
+#[test]
+fn a_dependency_rebuilt_to_the_same_bytes_stops_the_rebuild_there() {
+    let w = World::new();
+    w.recipe("a", &[], true);
+    w.recipe("b", &["a"], false);
+    let fake = Fake::default();
+    fake.act("a-1", Act::Const("same"));
+    let first = w.build(&fake, "b", w.opts()).unwrap();
+    assert_eq!(fake.ran(), names(&["a", "b"]));
+    // The source changes; `a` rebuilds (new digest) to the same bytes (its
+    // output does not depend on the source), so `b`'s derivation is the same.
+    fs::write(w.path("src/file"), "v2").unwrap();
+    let mut opts = w.opts();
+    opts.update_locks = true;
+    let second = w.build(&fake, "b", opts).unwrap();
+    assert_eq!(fake.ran(), names(&["a", "b", "a"]), "b was not rebuilt");
+    assert_eq!(second.root.outputs, first.root.outputs);
+    let a = |r: &forge_build::BuildReport| {
+        r.all
+            .iter()
+            .find(|x| x.name == "a-1")
+            .unwrap()
+            .action_digest
+            .clone()
+    };
+    assert_ne!(a(&first), a(&second));
+}
+
+#[test]
+fn a_failing_leaf_stops_the_build_unless_keep_going() {
+    let w = World::new();
+    w.recipe("bad", &[], false);
+    w.recipe("good", &[], false);
+    w.recipe("top", &["bad", "good"], false);
+    let fake = Fake::default();
+    fake.act("bad-1", Act::Fail(3));
+    let mut opts = w.opts();
+    opts.jobs = 1;
+    let err = w.build(&fake, "top", opts).unwrap_err();
+    match &err {
+        BuildError::BuildFailed { name, status, .. } => {
+            assert_eq!(name, "bad-1");
+            assert_eq!(status, "failed with exit code 3");
+        }
+        e => panic!("expected the leaf's failure, got {e}"),
+    }
+    assert!(!fake.ran().contains(&"top-1".to_owned()));
+
+    // With --keep-going: the independent leaf is built, the top is not,
+    // and both problems are reported.
+    let fake = Fake::default();
+    fake.act("bad-1", Act::Fail(3));
+    let mut opts = w.opts();
+    opts.keep_going = true;
+    let err = w.build(&fake, "top", opts).unwrap_err();
+    let BuildError::Many(errors) = &err else {
+        panic!("expected several errors, got {err}");
+    };
+    assert_eq!(errors.len(), 2, "{err}");
+    assert!(
+        matches!(&errors[0], BuildError::BuildFailed { name, .. } if name == "bad-1"),
+        "{err}"
+    );
+    assert!(
+        matches!(&errors[1], BuildError::DependencyFailed { name, dependency } if name == "top-1" && dependency == "bad-1"),
+        "{err}"
+    );
+    assert!(fake.ran().contains(&"good-1".to_owned()));
+    assert!(!fake.ran().contains(&"top-1".to_owned()));
+    // What was built stays built.
+    let fake2 = Fake::default();
+    w.build(&fake2, "good", w.opts()).unwrap();
+    assert!(fake2.ran().is_empty());
+}
+
+#[test]
+fn cancellation_stops_the_run_and_starts_nothing_more() {
+    let w = World::new();
+    w.recipe("a", &[], false);
+    w.recipe("b", &["a"], false);
+    let fake = Fake::default();
+    fake.act("a-1", Act::Cancel);
+    let cancel = Arc::new(AtomicBool::new(false));
+    *fake.cancel.lock().unwrap() = Some(cancel.clone());
+    let err = Engine::new(w.path("store"), w.opts())
+        .executor(&fake)
+        .cancel_on(cancel)
+        .build(&w.path("b"))
+        .unwrap_err();
+    assert!(matches!(err, BuildError::Interrupted), "{err}");
+    assert_eq!(fake.ran(), names(&["a"]));
+    // Nothing was registered for `a`: the next run builds it.
+    let fake = Fake::default();
+    w.build(&fake, "b", w.opts()).unwrap();
+    assert_eq!(fake.ran(), names(&["a", "b"]));
+}
+
+#[test]
+fn two_runs_asking_for_one_derivation_build_it_once() {
+    let w = World::new();
+    w.recipe("a", &[], true);
+    let fake = Fake {
+        delay: Some(Duration::from_millis(300)),
+        ..Fake::default()
+    };
+    let results: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| w.build(&fake, "a", w.opts()).unwrap()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(
+        fake.ran(),
+        names(&["a"]),
+        "the second run waited and found it"
+    );
+    assert_eq!(results[0].root.outputs, results[1].root.outputs);
+    assert_eq!(results.iter().filter(|r| r.root.built).count(), 1);
+}
