@@ -3,6 +3,8 @@
 //! that runs nothing: it writes each output itself, so these tests need no
 //! kernel sandbox.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
