@@ -121,11 +121,24 @@ pub enum BuildError {
     #[error("interrupted")]
     Interrupted,
     /// A seed could not be found or imported.
+    #[error("{at}: {source}")]
+    Seed {
+        /// `file:line:col: seed input `name``.
+        at: String,
+        #[source]
+        source: crate::seed::SeedError,
+    },
+    /// A fetch failed (what the fetcher reported).
     #[error("{0}")]
-    Seed(String),
-    /// A fetch failed.
-    #[error("{0}")]
-    Fetch(String),
+    Fetch(Box<FetchFailed>),
+    /// The fetcher (forge itself) cannot be exposed in the sandbox: one of
+    /// the files the dynamic loader needs to run it is missing.
+    #[error("{url}: cannot expose the fetcher {} in the sandbox: {problem}", exe.display())]
+    FetcherUnavailable {
+        url: String,
+        exe: PathBuf,
+        problem: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -164,6 +177,7 @@ impl BuildError {
                 Some("build it first (`forge build RECIPE`), then check".into())
             }
             BuildError::HostPath { problem, .. } => problem.hint(),
+            BuildError::Fetch(f) => f.hint.clone(),
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())
             }
@@ -209,6 +223,40 @@ impl std::fmt::Display for StaleHash {
             self.actual,
             self.pinned_in,
             self.expected
+        )
+    }
+}
+
+/// The details of [`BuildError::Fetch`].
+#[derive(Debug)]
+pub struct FetchFailed {
+    /// The recipe file.
+    pub file: PathBuf,
+    /// Where the input is declared.
+    pub line: u32,
+    /// Column of that.
+    pub column: u32,
+    /// The input's name.
+    pub input: String,
+    /// Its URL.
+    pub url: String,
+    /// What the fetcher reported.
+    pub message: String,
+    /// What it suggested.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for FetchFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: fetch input `{}` ({}) failed:\n{}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.input,
+            self.url,
+            self.message
         )
     }
 }

@@ -50,7 +50,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// A hint the user can act on, for errors where there is one.
-fn hint(err: &anyhow::Error) -> Option<String> {
+pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<forge_build::BuildError>() {
             if let Some(h) = e.hint() {

@@ -105,6 +105,7 @@
 
 pub mod ar;
 mod download;
+pub mod protocol;
 mod unpack;
 
 use std::fs;

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use forge_core::hash::Hash;
 use forge_core::store_path::{StorePath, StorePathName};
 use forge_sandbox::{Bind, Output, SandboxSpec};
+use std::sync::{Arc, Mutex};
+
+use crate::fetch::protocol::{self, Failure, FetcherArgs, Report};
 
 use crate::builder::finish_log;
 use crate::error::BuildError;
@@ -77,38 +80,28 @@ impl Session<'_> {
             what: format!("resolving {}", self.opts.forge_exe.display()),
             source,
         })?;
-        let mut command = vec![
-            exe.display().to_string(),
-            "__fetch".to_owned(),
-            "--url".to_owned(),
-            url.to_owned(),
-            "--hash".to_owned(),
-            hash.to_string(),
-            "--out".to_owned(),
-            "/build/out".to_owned(),
-        ];
+        let mut args = FetcherArgs::new(url, *hash, PathBuf::from("/build/out"));
         if let Some(u) = unpack {
             // Keep the archive, to check its hash outside the sandbox too.
             fs::create_dir(build_dir.join("work")).map_err(|source| BuildError::Io {
                 what: format!("creating {}", build_dir.join("work").display()),
                 source,
             })?;
-            command.extend([
-                "--unpack".to_owned(),
-                u.as_str().to_owned(),
-                "--work-dir".to_owned(),
-                "/build/work".to_owned(),
-                "--keep-download".to_owned(),
-            ]);
+            args.unpack = Some(u);
+            args.work_dir = Some(PathBuf::from("/build/work"));
+            args.keep_download = true;
         }
+        let command = [exe.display().to_string(), protocol::COMMAND.to_owned()]
+            .into_iter()
+            .chain(args.to_args())
+            .collect();
         let mut spec = self.local.spec_for(command);
         spec.network = true;
         spec.binds.extend(forge_sandbox::spec::network_binds());
-        for f in executable_closure(&exe).map_err(|e| {
-            BuildError::Fetch(format!(
-                "{url}: cannot expose the fetcher {} in the sandbox: {e}",
-                exe.display()
-            ))
+        for f in executable_closure(&exe).map_err(|problem| BuildError::FetcherUnavailable {
+            url: url.to_owned(),
+            exe: exe.clone(),
+            problem,
         })? {
             spec.binds.push(Bind {
                 host: fs::canonicalize(&f).unwrap_or_else(|_| f.clone()),
@@ -129,15 +122,23 @@ impl Session<'_> {
         }
         spec.build_dir = Some(build_dir.clone());
         let log_path = log::log_file(&self.root, &key.to_hex());
-        // The fetcher reports progress as `forge-fetch progress DONE TOTAL`
-        // lines; they reach the reporter through a channel, as the log
-        // writer must own what it calls.
+        // The fetcher reports what it does in lines of its own
+        // ([`protocol::Report`]): progress reaches the reporter through a
+        // channel (the log writer owns what it calls), a failure is kept.
         let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<u64>)>();
-        let hook: log::LineHook = Box::new(move |line: &str| {
-            if let Some(p) = parse_fetch_progress(line) {
-                let _ = tx.send(p);
-            }
-        });
+        let failure = Arc::new(Mutex::new(None));
+        let hook: log::LineHook = {
+            let failure = failure.clone();
+            Box::new(move |line: &str| match Report::parse(line) {
+                Some(Report::Progress { done, total }) => {
+                    let _ = tx.send((done, total));
+                }
+                Some(Report::Failed(f)) => {
+                    *failure.lock().expect("fetch failure lock") = Some(f);
+                }
+                _ => {}
+            })
+        };
         let recipe = node.recipe.store_name();
         let (outcome, tail) = std::thread::scope(|s| {
             s.spawn(|| {
@@ -153,19 +154,27 @@ impl Session<'_> {
             self.run_fetcher(&spec, &log_path, &format!("fetch {name}> "), hook)
         })?;
         if outcome.code != Some(0) {
-            // The fetcher's own message (with its hint) is the useful part.
-            let message: Vec<String> = tail
-                .into_iter()
-                .filter(|l| !l.starts_with("forge-fetch "))
-                .collect();
+            // The fetcher's own report; or, if it died without one, the
+            // last lines it printed.
+            let reported = failure.lock().expect("fetch failure lock").take();
+            let Failure { message, hint } = reported.unwrap_or_else(|| Failure {
+                message: tail
+                    .into_iter()
+                    .filter(|l| !Report::is_report(l))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                hint: None,
+            });
             let loc = node.recipe.input_location(input);
-            return Err(BuildError::Fetch(format!(
-                "{}:{}:{}: fetch input `{input}` ({url}) failed:\n{}",
-                node.file.display(),
-                loc.line,
-                loc.column,
-                message.join("\n")
-            )));
+            return Err(BuildError::Fetch(Box::new(crate::error::FetchFailed {
+                file: node.file.clone(),
+                line: loc.line,
+                column: loc.column,
+                input: input.to_owned(),
+                url: url.to_owned(),
+                message,
+                hint,
+            })));
         }
         let out = build_dir.join("out");
         {
@@ -177,26 +186,7 @@ impl Session<'_> {
             } else {
                 build_dir.join("work").join("download")
             };
-            let actual = {
-                use std::io::Read;
-                let mut f = fs::File::open(&download).map_err(|source| BuildError::Io {
-                    what: format!("reading the download {}", download.display()),
-                    source,
-                })?;
-                let mut h = forge_core::hash::Hasher::new(hash.algo());
-                let mut buf = vec![0u8; 1 << 16];
-                loop {
-                    let n = f.read(&mut buf).map_err(|source| BuildError::Io {
-                        what: format!("hashing the download {}", download.display()),
-                        source,
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
-                h.finalize()
-            };
+            let actual = hash_file(&download, hash.algo())?;
             if &actual != hash {
                 return Err(BuildError::HashMismatch {
                     what: url.to_owned(),
@@ -245,12 +235,18 @@ impl Session<'_> {
     }
 }
 
-/// `forge-fetch progress <done> <total or ->` (see `forge __fetch`).
-fn parse_fetch_progress(line: &str) -> Option<(u64, Option<u64>)> {
-    let mut words = line.strip_prefix("forge-fetch progress ")?.split(' ');
-    let done = words.next()?.parse().ok()?;
-    let total = words.next()?.parse().ok();
-    Some((done, total))
+/// The hash of the file at `path`.
+fn hash_file(path: &Path, algo: forge_core::hash::HashAlgo) -> Result<Hash, BuildError> {
+    let mut f = fs::File::open(path).map_err(|source| BuildError::Io {
+        what: format!("reading the download {}", path.display()),
+        source,
+    })?;
+    let mut h = forge_core::hash::Hasher::new(algo);
+    std::io::copy(&mut f, &mut h).map_err(|source| BuildError::Io {
+        what: format!("hashing the download {}", path.display()),
+        source,
+    })?;
+    Ok(h.finalize())
 }
 
 /// The store name of a fetched input: the URL's file name, without the

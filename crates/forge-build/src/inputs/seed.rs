@@ -36,12 +36,15 @@ impl Session<'_> {
                     problem,
                 };
             }
-            BuildError::Seed(format!(
-                "{}:{}:{}: seed input `{input}`: {e}",
-                node.file.display(),
-                loc.line,
-                loc.column
-            ))
+            BuildError::Seed {
+                at: format!(
+                    "{}:{}:{}: seed input `{input}`",
+                    node.file.display(),
+                    loc.line,
+                    loc.column
+                ),
+                source: e,
+            }
         };
         let file = crate::seed::find_seed(&node.dir, seed).map_err(seed_err)?;
         let text = crate::inputs::read_regular(&file).map_err(|source| BuildError::Io {
