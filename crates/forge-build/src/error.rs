@@ -126,7 +126,7 @@ pub enum BuildError {
         /// `file:line:col: seed input `name``.
         at: String,
         #[source]
-        source: crate::seed::SeedError,
+        source: Box<crate::seed::SeedError>,
     },
     /// A fetch failed (what the fetcher reported).
     #[error("{0}")]

@@ -43,7 +43,7 @@ impl Session<'_> {
                     loc.line,
                     loc.column
                 ),
-                source: e,
+                source: Box::new(e),
             }
         };
         let file = crate::seed::find_seed(&node.dir, seed).map_err(seed_err)?;
