@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use forge_build::fetch::{unpack_with, Unpack, UnpackOptions};
+use forge_build::fetch::{unpack, Unpack, UnpackOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         max_bytes: Some(16 << 20),
         ..UnpackOptions::default()
     };
-    match unpack_with(&file, kind, &dest, &opts) {
+    match unpack(&file, kind, &dest, &opts) {
         Ok(_) => assert!(dest.is_dir(), "{kind}: success without a directory"),
         Err(_) => assert!(!dest.exists(), "{kind}: an error left {dest:?} behind"),
     }

@@ -171,7 +171,7 @@ impl Session<'_> {
         prefix: &str,
         hook: Option<log::LineHook>,
     ) -> Result<LogWriter, BuildError> {
-        LogWriter::with_hook(log_path, self.log_options(prefix), hook).map_err(|source| {
+        LogWriter::create(log_path, self.log_options(prefix), hook).map_err(|source| {
             BuildError::Io {
                 what: format!("creating log {}", log_path.display()),
                 source,

@@ -240,17 +240,8 @@ impl std::fmt::Debug for LogWriter {
 
 impl LogWriter {
     /// Starts the log at `file` (replacing an older one), written as
-    /// `opts` says.
-    pub fn create(file: &Path, opts: LogOptions) -> io::Result<LogWriter> {
-        Self::with_hook(file, opts, None)
-    }
-
-    /// [`LogWriter::create`], also calling `hook` with each line.
-    pub fn with_hook(
-        file: &Path,
-        opts: LogOptions,
-        hook: Option<LineHook>,
-    ) -> io::Result<LogWriter> {
+    /// `opts` says, calling `hook` (if any) with each line.
+    pub fn create(file: &Path, opts: LogOptions, hook: Option<LineHook>) -> io::Result<LogWriter> {
         if let Some(parent) = file.parent() {
             fs::create_dir_all(parent)?;
         }
@@ -343,7 +334,7 @@ mod tests {
     fn stores_everything_and_keeps_the_tail() {
         let dir = tempfile::tempdir().unwrap();
         let f = log_file(dir.path(), "abcdef");
-        let log = LogWriter::create(&f, LogOptions::default()).unwrap();
+        let log = LogWriter::create(&f, LogOptions::default(), None).unwrap();
         let mut w1 = log.clone();
         let mut text = String::new();
         for i in 0..100 {
@@ -370,7 +361,7 @@ mod tests {
             max_size: 1000,
             ..LogOptions::default()
         };
-        let log = LogWriter::create(&f, opts).unwrap();
+        let log = LogWriter::create(&f, opts, None).unwrap();
         let mut w = log.clone();
         let mut all = Vec::new();
         for i in 0..2000 {
@@ -401,7 +392,7 @@ mod tests {
             max_size: 1 << 20,
             ..LogOptions::default()
         };
-        let log = LogWriter::create(&g, opts).unwrap();
+        let log = LogWriter::create(&g, opts, None).unwrap();
         log.clone().write_all(&all).unwrap();
         log.finish().unwrap();
         assert_eq!(read_log(&g).unwrap(), all);
@@ -411,7 +402,7 @@ mod tests {
             max_size: all.len() as u64 + 10,
             ..LogOptions::default()
         };
-        let log = LogWriter::create(&h, opts).unwrap();
+        let log = LogWriter::create(&h, opts, None).unwrap();
         log.clone().write_all(&all).unwrap();
         log.finish().unwrap();
         let stored = String::from_utf8(read_log(&h).unwrap()).unwrap();

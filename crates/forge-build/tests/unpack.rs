@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use forge_build::fetch::ar::write_ar;
-use forge_build::fetch::{unpack, unpack_with, Unpack, UnpackError, UnpackOptions};
+use forge_build::fetch::{unpack, Unpack, UnpackError, UnpackOptions};
 use proptest::prelude::*;
 
 /// One entry of a test tar, written with raw header fields so that hostile
@@ -163,7 +163,8 @@ fn every_tar_kind_unpacks_and_strips_the_top_dir() {
         Unpack::TarBz2,
     ] {
         let c = case(&compress(kind, &tar_bytes(SAMPLE_TAR)));
-        let out = unpack(&c.archive, kind, &c.dest).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let out = unpack(&c.archive, kind, &c.dest, &UnpackOptions::default())
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert_eq!(out.stripped.as_deref(), Some("pkg-1.0"), "{kind}");
         assert_eq!(out.entries, 6, "{kind}");
         check_sample(&c.dest);
@@ -199,7 +200,7 @@ fn deb_unpacks_its_data_tar_without_stripping() {
             (member, &compress(kind, &data)),
         ]);
         let c = case(&deb);
-        let out = unpack(&c.archive, Unpack::Deb, &c.dest).unwrap();
+        let out = unpack(&c.archive, Unpack::Deb, &c.dest, &UnpackOptions::default()).unwrap();
         assert_eq!(out.stripped, None);
         assert_eq!(fs::read(c.dest.join("usr/bin/hello")).unwrap(), b"\x7fELF");
         assert_eq!(mode(&c.dest.join("usr/bin/hello")), 0o755);
@@ -209,7 +210,7 @@ fn deb_unpacks_its_data_tar_without_stripping() {
 #[test]
 fn deb_without_data_tar_names_its_members() {
     let c = case(&write_ar(&[(b"debian-binary", b"2.0\n")]));
-    let e = unpack(&c.archive, Unpack::Deb, &c.dest).unwrap_err();
+    let e = unpack(&c.archive, Unpack::Deb, &c.dest, &UnpackOptions::default()).unwrap_err();
     assert!(matches!(e, UnpackError::NoDataTar { .. }), "{e}");
     assert!(e.to_string().contains("debian-binary"), "{e}");
     assert!(!c.dest.exists());
@@ -229,12 +230,12 @@ fn sample_zip() -> Vec<u8> {
 #[test]
 fn zip_unpacks_and_strips_but_a_wheel_keeps_its_layout() {
     let c = case(&sample_zip());
-    let out = unpack(&c.archive, Unpack::Zip, &c.dest).unwrap();
+    let out = unpack(&c.archive, Unpack::Zip, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(out.stripped.as_deref(), Some("pkg-1.0"));
     check_sample(&c.dest);
 
     let c = case(&sample_zip());
-    let out = unpack(&c.archive, Unpack::Whl, &c.dest).unwrap();
+    let out = unpack(&c.archive, Unpack::Whl, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(out.stripped, None);
     check_sample(&c.dest.join("pkg-1.0"));
 }
@@ -245,18 +246,18 @@ fn no_strip_for_several_top_entries_or_a_lone_file() {
         E::File("a/x", b"1", 0o644),
         E::File("b", b"2", 0o644),
     ]));
-    let out = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    let out = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(out.stripped, None);
     assert_eq!(fs::read(c.dest.join("a/x")).unwrap(), b"1");
     assert_eq!(fs::read(c.dest.join("b")).unwrap(), b"2");
 
     let c = case(&tar_bytes(&[E::File("only", b"1", 0o644)]));
-    unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(fs::read(c.dest.join("only")).unwrap(), b"1");
 
     // A directory implied by its entries (no entry of its own) still counts.
     let c = case(&tar_bytes(&[E::File("top/a", b"1", 0o644)]));
-    let out = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    let out = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(out.stripped.as_deref(), Some("top"));
     assert_eq!(fs::read(c.dest.join("a")).unwrap(), b"1");
 
@@ -266,7 +267,7 @@ fn no_strip_for_several_top_entries_or_a_lone_file() {
         strip_single_top_dir: Some(false),
         ..UnpackOptions::default()
     };
-    unpack_with(&c.archive, Unpack::Tar, &c.dest, &opts).unwrap();
+    unpack(&c.archive, Unpack::Tar, &c.dest, &opts).unwrap();
     assert_eq!(fs::read(c.dest.join("top/a")).unwrap(), b"1");
 }
 
@@ -283,7 +284,7 @@ fn long_names_survive() {
     h.set_size(0);
     b.append_link(&mut h, "top/l", "x".repeat(120)).unwrap();
     let c = case(&b.into_inner().unwrap());
-    unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(
         fs::read(c.dest.join(long.strip_prefix("top/").unwrap())).unwrap(),
         b"hi"
@@ -319,7 +320,7 @@ fn pax_paths_are_read() {
     h.set_cksum();
     b.append(&h, &b"abc"[..]).unwrap();
     let c = case(&b.into_inner().unwrap());
-    let out = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    let out = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(out.stripped.as_deref(), Some("top"));
     let f = c.dest.join("p".repeat(200));
     assert_eq!(fs::read(&f).unwrap(), b"abc");
@@ -327,7 +328,7 @@ fn pax_paths_are_read() {
 }
 
 fn assert_refused(c: &Case, kind: Unpack, want: impl Fn(&UnpackError) -> bool, needle: &str) {
-    let e = unpack(&c.archive, kind, &c.dest).unwrap_err();
+    let e = unpack(&c.archive, kind, &c.dest, &UnpackOptions::default()).unwrap_err();
     assert!(want(&e), "{kind}: unexpected error: {e:?}");
     assert!(
         e.to_string().contains(needle),
@@ -424,7 +425,7 @@ fn nothing_is_written_through_a_symlink() {
             ),
         )
         .unwrap();
-        unpack(&c.archive, kind, &c.dest).unwrap();
+        unpack(&c.archive, kind, &c.dest, &UnpackOptions::default()).unwrap();
         // A deb keeps its top directory.
         let top = if kind == Unpack::Deb {
             c.dest.join("top")
@@ -448,7 +449,7 @@ fn nothing_is_written_through_a_symlink() {
             ),
         )
         .unwrap();
-        let e = unpack(&c.archive, kind, &c.dest).unwrap_err();
+        let e = unpack(&c.archive, kind, &c.dest, &UnpackOptions::default()).unwrap_err();
         assert!(matches!(e, UnpackError::BadHardLink { .. }), "{e}");
         assert!(!c.dest.exists());
     }
@@ -509,7 +510,7 @@ fn hard_links_become_copies_inside_dest_only() {
         E::File("f", b"data", 0o755),
         E::HardLink("g", "f"),
     ]));
-    unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     let (f, g) = (c.dest.join("f"), c.dest.join("g"));
     assert_eq!(fs::read(&g).unwrap(), b"data");
     assert_eq!(mode(&g), 0o755);
@@ -521,7 +522,7 @@ fn hard_links_become_copies_inside_dest_only() {
 
     for target in ["../../etc/passwd", "/etc/passwd", "missing", "dir"] {
         let c = case(&tar_bytes(&[E::Dir("dir/"), E::HardLink("g", target)]));
-        let e = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap_err();
+        let e = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -542,7 +543,7 @@ fn duplicates_later_file_wins_and_dir_file_conflicts() {
         E::Dir("d/"),
         E::File("d/x", b"x", 0o644),
     ]));
-    unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+    unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(fs::read(c.dest.join("a")).unwrap(), b"second");
     assert_eq!(fs::read(c.dest.join("d/x")).unwrap(), b"x");
 
@@ -552,7 +553,7 @@ fn duplicates_later_file_wins_and_dir_file_conflicts() {
         vec![E::File("a", b"", 0o644), E::File("a/b", b"", 0o644)],
     ] {
         let c = case(&tar_bytes(&entries));
-        let e = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap_err();
+        let e = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap_err();
         assert!(matches!(e, UnpackError::Conflict { .. }), "{e}");
         assert!(!c.dest.exists());
     }
@@ -562,7 +563,7 @@ fn duplicates_later_file_wins_and_dir_file_conflicts() {
 fn dest_must_not_exist() {
     let c = case(&tar_bytes(&[E::File("a", b"", 0o644)]));
     fs::create_dir(&c.dest).unwrap();
-    let e = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap_err();
+    let e = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap_err();
     assert!(matches!(e, UnpackError::DestExists { .. }), "{e}");
 }
 
@@ -582,7 +583,7 @@ fn size_limit_stops_a_bomb() {
         max_bytes: Some(1 << 20),
         ..UnpackOptions::default()
     };
-    let e = unpack_with(&c.archive, Unpack::TarZst, &c.dest, &opts).unwrap_err();
+    let e = unpack(&c.archive, Unpack::TarZst, &c.dest, &opts).unwrap_err();
     assert!(
         matches!(e, UnpackError::TooLarge { limit, .. } if limit == 1 << 20),
         "{e}"
@@ -593,7 +594,13 @@ fn size_limit_stops_a_bomb() {
 #[test]
 fn wrong_kind_is_a_read_error_with_a_hint() {
     let c = case(&tar_bytes(&[E::File("a", b"", 0o644)]));
-    let e = unpack(&c.archive, Unpack::TarXz, &c.dest).unwrap_err();
+    let e = unpack(
+        &c.archive,
+        Unpack::TarXz,
+        &c.dest,
+        &UnpackOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, UnpackError::Read { .. }), "{e}");
     assert!(
         e.to_string()
@@ -617,7 +624,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(kind in proptest::sample::select(Unpack::ALL.to_vec()),
                                    bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let c = case(&bytes);
-        if unpack(&c.archive, kind, &c.dest).is_err() {
+        if unpack(&c.archive, kind, &c.dest, &UnpackOptions::default()).is_err() {
             prop_assert!(!c.dest.exists());
         }
     }
@@ -635,7 +642,7 @@ proptest! {
             bytes.truncate(cut.index(bytes.len()));
         }
         let c = case(&bytes);
-        match unpack(&c.archive, kind, &c.dest) {
+        match unpack(&c.archive, kind, &c.dest, &UnpackOptions::default()) {
             Ok(_) => prop_assert!(c.dest.is_dir()),
             Err(_) => prop_assert!(!c.dest.exists()),
         }
@@ -659,7 +666,8 @@ fn archives_made_by_the_usual_tools_unpack() {
         ("5-zip", Unpack::Zip),
     ] {
         let c = case(&seed(name));
-        let out = unpack(&c.archive, kind, &c.dest).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = unpack(&c.archive, kind, &c.dest, &UnpackOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.stripped.as_deref(), Some("pkg-1.0"), "{name}");
         assert_eq!(fs::read(c.dest.join("README")).unwrap(), b"hello\n");
         assert_eq!(fs::read(c.dest.join("hard")).unwrap(), b"hello\n");
@@ -673,7 +681,7 @@ fn archives_made_by_the_usual_tools_unpack() {
     }
 
     let c = case(&seed("7-deb"));
-    unpack(&c.archive, Unpack::Deb, &c.dest).unwrap();
+    unpack(&c.archive, Unpack::Deb, &c.dest, &UnpackOptions::default()).unwrap();
     assert_eq!(
         fs::read(c.dest.join("usr/bin/tool")).unwrap(),
         b"#!/bin/sh\n"
@@ -681,7 +689,7 @@ fn archives_made_by_the_usual_tools_unpack() {
 
     for name in ["0-pax-long-names", "0-gnu-long-names"] {
         let c = case(&seed(name));
-        let out = unpack(&c.archive, Unpack::Tar, &c.dest).unwrap();
+        let out = unpack(&c.archive, Unpack::Tar, &c.dest, &UnpackOptions::default()).unwrap();
         assert_eq!(out.stripped.as_deref(), Some("long"), "{name}");
         assert!(c.dest.join("n".repeat(150)).is_file(), "{name}");
         // A symlink to /etc is data: created, never followed.

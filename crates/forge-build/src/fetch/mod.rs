@@ -119,8 +119,8 @@ use thiserror::Error;
 
 pub use download::{download, part_path, Download};
 pub use unpack::{
-    strips_single_top_dir, unpack, unpack_with, UnpackError, UnpackOptions, UnpackOutcome,
-    MAX_EXTENSION_HEADER, XZ_MEMLIMIT,
+    strips_single_top_dir, unpack, UnpackError, UnpackOptions, UnpackOutcome, MAX_EXTENSION_HEADER,
+    XZ_MEMLIMIT,
 };
 
 /// One fetch input: what to download, what it must hash to, and how to
@@ -330,7 +330,7 @@ pub fn fetch(
         }
         Some(kind) => {
             progress.unpacking(kind);
-            let r = unpack_with(&file, kind, out, &opts.unpack);
+            let r = unpack(&file, kind, out, &opts.unpack);
             if !opts.keep_download {
                 let _ = fs::remove_file(&file);
             }

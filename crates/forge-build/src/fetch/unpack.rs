@@ -26,7 +26,7 @@ const MAX_LINK_TARGET: u64 = 4096;
 /// dictionaries of 1.5 GiB, which no real source archive uses).
 pub const XZ_MEMLIMIT: u64 = 256 << 20;
 
-/// Options of [`unpack_with`].
+/// Options of [`unpack`].
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
     /// Stop with [`UnpackError::TooLarge`] once the files written add up to
@@ -209,13 +209,9 @@ pub fn strips_single_top_dir(kind: Unpack) -> bool {
 }
 
 /// Unpacks `archive`, of format `kind`, into the new directory `dest` (which
-/// must not exist; its parent must). On error nothing is left at `dest`.
-pub fn unpack(archive: &Path, kind: Unpack, dest: &Path) -> Result<UnpackOutcome, UnpackError> {
-    unpack_with(archive, kind, dest, &UnpackOptions::default())
-}
-
-/// [`unpack`] with options.
-pub fn unpack_with(
+/// must not exist; its parent must), as `opts` says. On error nothing is
+/// left at `dest`.
+pub fn unpack(
     archive: &Path,
     kind: Unpack,
     dest: &Path,
