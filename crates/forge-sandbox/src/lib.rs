@@ -26,8 +26,6 @@ pub mod stdio;
 pub mod sys;
 
 pub use profile::{Profile, ProfileError};
-pub use run::{
-    monitor_main, monitor_program, run_here, run_via, run_via_with, Outcome, Output, RunOptions,
-    SandboxError,
-};
+pub use run::monitor;
+pub use run::{Outcome, Output, RunOptions, Sandbox, SandboxError};
 pub use spec::{Bind, Enforcement, Limits, SandboxSpec};
