@@ -1,7 +1,18 @@
 //! Pure tests run the seccomp program in a small BPF interpreter; real-kernel tests run in a
 //! forked child so no restriction ever reaches the test process.
-#![allow(clippy::unnecessary_cast)] // ioctl requests are c_ulong on glibc, c_int on musl
+#![allow(clippy::unnecessary_cast)]
+// ioctl requests are c_ulong on glibc, c_int on musl
+// fork, _exit, raw writes to stderr, and the syscalls the filter must block (clone, clone3,
+// io_uring_setup, ioctls…), which have no safe wrapper.
+#![allow(unsafe_code)]
 
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+use super::landlock::landlock_expected;
+use super::seccomp::{
+    audit_arch, native_arch, CLONE_NEW_FLAGS, SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS,
+    VSOCK_ONLY, X32_SYSCALL_BIT,
+};
 use super::*;
 use std::os::unix::fs::PermissionsExt;
 
