@@ -6,7 +6,7 @@
 //! unshares a new user, pid, uts, ipc, cgroup and (unless networking is
 //! allowed) network namespace, maps the fixed build uid/gid to the invoking
 //! user (`setgroups` denied), and forks the sandbox's pid 1
-//! ([`super::init`]). It then waits for that init, which ends only once
+//! (`init`). It then waits for that init, which ends only once
 //! every process of the sandbox is gone, and reports how the builder
 //! ended. SIGTERM, SIGINT or SIGHUP (the caller's timeouts, a ^C) make it
 //! kill the init first. See docs/sandbox.md.
