@@ -85,13 +85,10 @@ impl LocalSandbox {
         output: Output,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Outcome, BuildError> {
-        let (monitor, args) = forge_sandbox::monitor_program(&self.forge_exe);
-        Ok(forge_sandbox::run_via_with(
-            &monitor,
-            &args,
-            spec,
-            RunOptions { output, cancel },
-        )?)
+        Ok(
+            forge_sandbox::Sandbox::new(&self.forge_exe)
+                .run(spec, RunOptions { output, cancel })?,
+        )
     }
 }
 

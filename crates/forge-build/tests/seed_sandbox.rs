@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use forge_build::seed::{assemble, load};
-use forge_sandbox::{Bind, Enforcement, SandboxSpec};
+use forge_sandbox::{Bind, Enforcement, RunOptions, Sandbox, SandboxSpec};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "__monitor" {
-        let code = forge_sandbox::monitor_main(Path::new(&args[2]), Path::new(&args[3]));
+        let code = forge_sandbox::monitor::main(Path::new(&args[2]), Path::new(&args[3]));
         return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
     }
     // `cargo test -- FILTER` passes filters; this file has one test.
@@ -75,7 +75,9 @@ fn run(tree: &Path, build: &Path, command: &[&str]) -> i32 {
     spec.enforcement = Enforcement::BestEffort;
     spec.limits.wall_timeout = Some(std::time::Duration::from_secs(120));
     let exe = std::env::current_exe().expect("test binary");
-    let outcome = forge_sandbox::run_via(&exe, &["__monitor"], &spec).expect("sandbox runs");
+    let outcome = Sandbox::with_monitor(exe, &["__monitor"])
+        .run(&spec, RunOptions::default())
+        .expect("sandbox runs");
     outcome.exit_code()
 }
 

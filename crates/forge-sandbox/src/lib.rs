@@ -1,7 +1,7 @@
 //! forge's build sandbox.
 //!
 //! A build sees only what its recipe declared. This crate turns a
-//! [`SandboxSpec`](spec::SandboxSpec) (what to expose, the environment,
+//! [`SandboxSpec`] (what to expose, the environment,
 //! limits) into a [`Plan`](plan::Plan) by a pure function, carries the plan
 //! out through a narrow syscall layer ([`sys`]), and runs the command under
 //! an init of forge's own (pid 1) in fresh user, mount, pid, network, uts,
@@ -9,10 +9,15 @@
 //! forge's own streams ([`stdio`]). It works the same as root and as an unprivileged user: the
 //! invoking user is mapped to the fixed build uid/gid 1000/100.
 //!
+//! One entry point on each side: a caller makes a [`Sandbox`] once
+//! ([`Sandbox::new`] with the `forge` executable) and calls
+//! [`Sandbox::run`] for each spec; the monitor process it starts calls
+//! [`monitor::main`].
+//!
 //! Layers, outermost first: namespaces; a root assembled in a ramfs and
 //! entered with `pivot_root` (binds read-only unless asked, everything
 //! nosuid/nodev, the root itself read-only); then, in the process just
-//! before `exec`, the restrictions of `harden` (rlimits, capabilities,
+//! before `exec`, the restrictions of [`harden`] (rlimits, capabilities,
 //! no_new_privs, landlock, seccomp). See docs/sandbox.md for the threat
 //! model.
 
@@ -26,8 +31,6 @@ pub mod stdio;
 pub mod sys;
 
 pub use profile::{Profile, ProfileError};
-pub use run::{
-    monitor_main, monitor_program, run_here, run_via, run_via_with, Outcome, Output, RunOptions,
-    SandboxError,
-};
+pub use run::monitor;
+pub use run::{Outcome, Output, RunOptions, Sandbox, SandboxError};
 pub use spec::{Bind, Enforcement, Limits, SandboxSpec};

@@ -497,8 +497,6 @@ impl Profile {
             gid: self.gid,
             limits: self.limits.clone(),
             enforcement: self.enforcement,
-            pids_cgroup: None,
-            pids_cgroup_dir: None,
         }
     }
 

@@ -3,8 +3,9 @@
 //! A [`SandboxSpec`] names everything the sandboxed command may see and do:
 //! host paths to expose (read-only or writable, at which path inside), the
 //! working directory, the exact environment, network or not, the identity
-//! inside, and limits. It is plain data (serialisable) so that the process
-//! that runs the sandbox can receive it from the one that asked.
+//! inside, and limits. It is plain data (serialisable) that a caller fills
+//! in; what the runner sets up around a run (a pids cgroup) travels beside
+//! it, not in it (see [`crate::run`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -92,15 +93,6 @@ pub struct SandboxSpec {
     pub limits: Limits,
     /// Hard or best-effort.
     pub enforcement: Enforcement,
-    /// Set by the runner: the pids cgroup the monitor must be in before it
-    /// forks the sandbox (root only; see `cgroup`).
-    #[serde(default)]
-    pub pids_cgroup: Option<String>,
-    /// Set by the runner with `pids_cgroup`: that cgroup's directory, so the
-    /// monitor (root, like its caller) can move itself in at once instead
-    /// of waiting for the caller to do it.
-    #[serde(default)]
-    pub pids_cgroup_dir: Option<PathBuf>,
 }
 
 /// The fixed identity of builds: outputs never depend on who ran them.

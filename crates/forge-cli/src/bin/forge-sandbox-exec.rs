@@ -18,6 +18,6 @@ fn main() -> ExitCode {
         eprintln!("usage: forge-sandbox-exec SPEC OUTCOME (started by forge, not by hand)");
         return ExitCode::from(2);
     }
-    let code = forge_sandbox::monitor_main(Path::new(&args[1]), Path::new(&args[2]));
+    let code = forge_sandbox::monitor::main(Path::new(&args[1]), Path::new(&args[2]));
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use forge_sandbox::{Bind, Profile, SandboxSpec};
+use forge_sandbox::{Bind, Profile, RunOptions, Sandbox, SandboxSpec};
 
 use crate::output::{CmdResult, Outcome};
 
@@ -146,10 +146,7 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                 spec.enforcement = forge_sandbox::Enforcement::BestEffort;
             }
             let exe = std::env::current_exe().context("finding the forge binary")?;
-            let outcome = {
-                let (monitor, args) = forge_sandbox::monitor_program(&exe);
-                forge_sandbox::run_via(&monitor, &args, &spec)
-            }?;
+            let outcome = Sandbox::new(&exe).run(&spec, RunOptions::default())?;
             for w in &outcome.warnings {
                 eprintln!("warning: {w}");
             }
@@ -176,7 +173,7 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
         SandboxCommand::Profiles { json, show } => profiles(json, show),
         SandboxCommand::Noop => Ok(Outcome::Success),
         SandboxCommand::Exec { spec, outcome } => {
-            std::process::exit(forge_sandbox::monitor_main(&spec, &outcome));
+            std::process::exit(forge_sandbox::monitor::main(&spec, &outcome));
         }
     }
 }
@@ -284,10 +281,7 @@ fn check(json: bool) -> CmdResult {
             }
         }
     }
-    let result = {
-        let (monitor, args) = forge_sandbox::monitor_program(&exe);
-        forge_sandbox::run_via(&monitor, &args, &spec)
-    };
+    let result = Sandbox::new(&exe).run(&spec, RunOptions::default());
     let (ran, error, enforced) = match result {
         Ok(o) if o.code == Some(0) => (true, None, o.enforced),
         Ok(o) => (
