@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use forge_core::store_path::STORE_DIR;
-use forge_sandbox::{Bind, Enforcement, Outcome, Output, RunOptions, SandboxSpec};
+use forge_sandbox::{Bind, Enforcement, Outcome, Output, RunOptions, Sandbox, SandboxSpec};
 use forge_store::Layout;
 
 use crate::error::BuildError;
@@ -23,7 +23,7 @@ use crate::request::BuildRequest;
 /// forge's own sandbox on this host.
 #[derive(Debug, Clone)]
 pub struct LocalSandbox {
-    forge_exe: PathBuf,
+    sandbox: Sandbox,
     enforcement: Enforcement,
 }
 
@@ -31,14 +31,9 @@ impl LocalSandbox {
     /// Sandboxes run by re-executing `forge_exe` as their monitor.
     pub fn new(forge_exe: PathBuf, enforcement: Enforcement) -> Self {
         LocalSandbox {
-            forge_exe,
+            sandbox: Sandbox::new(&forge_exe),
             enforcement,
         }
-    }
-
-    /// The `forge` executable this sandbox re-executes.
-    pub fn forge_exe(&self) -> &Path {
-        &self.forge_exe
     }
 
     /// A spec running `command` with this sandbox's enforcement.
@@ -85,10 +80,7 @@ impl LocalSandbox {
         output: Output,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Outcome, BuildError> {
-        Ok(
-            forge_sandbox::Sandbox::new(&self.forge_exe)
-                .run(spec, RunOptions { output, cancel })?,
-        )
+        Ok(self.sandbox.run(spec, RunOptions { output, cancel })?)
     }
 }
 
