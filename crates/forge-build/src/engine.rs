@@ -13,64 +13,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use forge_core::recipe::Input;
-use forge_core::store_path::StorePath;
 
 use crate::error::BuildError;
 use crate::event::{Event, Reporter, Silent};
 use crate::executor::Executor;
-use crate::graph::{Graph, Node};
+use crate::graph::Graph;
 use crate::local::LocalSandbox;
 use crate::options::BuildOptions;
+use crate::report::{BuildReport, Realised};
 use crate::session::{Seams, Session};
-use crate::substitute::Substituter;
-
-/// What one recipe realised to.
-#[derive(Debug, Clone)]
-pub struct Realised {
-    /// The recipe file.
-    pub file: PathBuf,
-    /// `name-version`.
-    pub name: String,
-    /// The action digest (`blake3:<hex>`).
-    pub action_digest: String,
-    /// Output paths by output name.
-    pub outputs: BTreeMap<String, StorePath>,
-    /// Whether the builder ran in this invocation.
-    pub built: bool,
-    /// For `--check`: whether the rebuild gave the same bytes.
-    pub reproducible: Option<bool>,
-}
-
-impl Realised {
-    pub(crate) fn new(
-        node: &Node,
-        action_digest: String,
-        outputs: BTreeMap<String, StorePath>,
-        built: bool,
-    ) -> Realised {
-        Realised {
-            file: node.file.clone(),
-            name: node.recipe.store_name(),
-            action_digest,
-            outputs,
-            built,
-            reproducible: None,
-        }
-    }
-}
-
-/// The result of [`Engine::build`].
-#[derive(Debug)]
-pub struct BuildReport {
-    /// The requested recipe.
-    pub root: Realised,
-    /// Every recipe in the graph, dependencies first.
-    pub all: Vec<Realised>,
-    /// The result symlinks created (absolute).
-    pub links: Vec<PathBuf>,
-    /// The lock files written.
-    pub locks_written: Vec<PathBuf>,
-}
+use crate::substituter::Substituter;
 
 /// Realises recipe graphs in one store.
 pub struct Engine<'a> {

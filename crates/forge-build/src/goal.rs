@@ -26,11 +26,11 @@ use forge_core::derivation::{ActionDigest, Derivation};
 use forge_core::recipe::Input;
 use forge_core::store_path::StorePath;
 
-use crate::engine::Realised;
 use crate::error::BuildError;
 use crate::event::Event;
 use crate::graph::Node;
 use crate::log;
+use crate::report::Realised;
 use crate::session::Session;
 
 impl Session<'_> {

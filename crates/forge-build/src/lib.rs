@@ -9,7 +9,8 @@
 //!   [`graph`], jobs run by the [`schedule`]r);
 //! - goals: [`goal`] (lookup -> substitute -> lock -> build, described in
 //!   docs/build.md), its [`inputs`] (`path`, `seed`, `fetch`, pins in
-//!   `recipe.lock`), [`substitute`], [`check`] (`--check`), [`links`];
+//!   `recipe.lock`), [`substitute`] (over the [`substituter`] seam),
+//!   [`check`] (`--check`), [`links`], and what comes back: [`report`];
 //! - builders: a pure [`request`] made from a derivation, run by an
 //!   [`executor`] ([`local`]: forge's sandbox on this host), its outputs
 //!   checked and registered by [`builder`];
@@ -33,19 +34,22 @@ pub mod local;
 pub mod lockfile;
 pub mod log;
 pub mod options;
+pub mod report;
 pub mod request;
 pub mod schedule;
 pub mod seed;
 pub(crate) mod session;
 pub mod shell;
 pub mod substitute;
+pub mod substituter;
 mod util;
 
-pub use engine::{BuildReport, Engine, Realised};
+pub use engine::Engine;
 pub use error::BuildError;
 pub use event::{Event, Reporter, Silent};
 pub use executor::{BuilderStatus, ExecContext, Executor};
 pub use local::LocalSandbox;
 pub use options::{default_system, BuildOptions};
+pub use report::{BuildReport, Realised};
 pub use request::BuildRequest;
-pub use substitute::{SubstituteError, Substituter};
+pub use substituter::{SubstituteError, Substituter};

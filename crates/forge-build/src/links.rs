@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use forge_store::Store;
 
-use crate::engine::Realised;
 use crate::error::BuildError;
 use crate::graph::Node;
+use crate::report::Realised;
 
 /// Points `link` (and its siblings) at the outputs of `real`, the result of
 /// `node`; returns the links made, absolute. The caller holds the GC lock,

@@ -13,7 +13,6 @@ use forge_core::recipe::Input;
 use forge_store::lock::{FileLock, LockMode};
 use forge_store::{Layout, SourceHash, Store};
 
-use crate::engine::Realised;
 use crate::error::BuildError;
 use crate::event::{Event, Reporter};
 use crate::executor::Executor;
@@ -22,8 +21,9 @@ use crate::local::LocalSandbox;
 use crate::lockfile::LockFile;
 use crate::log;
 use crate::options::BuildOptions;
+use crate::report::Realised;
 use crate::schedule::{self, JobState};
-use crate::substitute::Substituter;
+use crate::substituter::Substituter;
 
 /// What the jobs of one run share.
 pub(crate) struct Session<'a> {

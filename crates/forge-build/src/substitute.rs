@@ -1,6 +1,5 @@
-//! The seam for binary caches: the [`Substituter`] trait, and the
-//! substitution goal that asks substituters for a derivation's outputs
-//! before anything is built.
+//! The substitution goal: asks each [`Substituter`] for a derivation's
+//! outputs before anything is built.
 //!
 //! The goal ([`crate::goal`]) asks between the local lookup and taking the
 //! build lock: by action digest first (a realisation: output -> store
@@ -13,71 +12,15 @@
 //! build falls back to building. Whether a substituter's claims are
 //! trusted (signatures) is the substituter's business: it returns only
 //! what it trusts.
-//!
-//! Implementations: none in this crate but test doubles; binary caches
-//! (forge-cache, docs/cache.md) and a REAPI action cache (docs/remote.md)
-//! implement it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::collections::BTreeMap;
 
-use forge_core::derivation::{ActionDigest, Derivation};
+use forge_core::derivation::Derivation;
 use forge_core::store_path::StorePath;
-use forge_store::PathInfo;
-use thiserror::Error;
 
 use crate::error::BuildError;
 use crate::graph::Node;
 use crate::session::Session;
-
-/// A source of store paths and realisations built elsewhere.
-pub trait Substituter: Send + Sync {
-    /// How messages name it (a cache's URL).
-    fn name(&self) -> &str;
-
-    /// The path of every output in `outputs` that `digest` realised to,
-    /// or `None` unless it knows them all.
-    fn realisations(
-        &self,
-        digest: &ActionDigest,
-        outputs: &BTreeSet<String>,
-    ) -> Result<Option<BTreeMap<String, StorePath>>, SubstituteError>;
-
-    /// What it claims of `path` (references, NAR hashes and size,
-    /// signatures), or `None` if it does not have it.
-    fn path_info(&self, path: &StorePath) -> Result<Option<PathInfo>, SubstituteError>;
-
-    /// The NAR serialisation of `path`.
-    fn nar(&self, path: &StorePath) -> Result<Box<dyn Read + Send + '_>, SubstituteError>;
-}
-
-/// Why a substituter could not provide something; the engine then builds.
-#[derive(Debug, Error)]
-pub enum SubstituteError {
-    /// Talking to it failed.
-    #[error("{substituter}: {what}: {source}")]
-    Io {
-        substituter: String,
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// It said it has a realisation but lacks a path of its closure.
-    #[error("{substituter}: no {path}, which the realisation of {digest} needs")]
-    Incomplete {
-        substituter: String,
-        digest: String,
-        path: StorePath,
-    },
-    /// What it sent did not verify, or the store refused it.
-    #[error("{substituter}: {path}: {source}")]
-    Store {
-        substituter: String,
-        path: StorePath,
-        #[source]
-        source: Box<forge_store::StoreError>,
-    },
-}
 
 impl Session<'_> {
     /// Asks each substituter in turn for the outputs of `drv`.

@@ -1,0 +1,64 @@
+//! The seam for binary caches: the [`Substituter`] trait, a source of
+//! store paths and realisations built elsewhere, asked by the substitution
+//! goal ([`crate::substitute`]) before anything is built.
+//!
+//! Implementations: none in this crate but test doubles; binary caches
+//! (forge-cache, docs/cache.md) and a REAPI action cache (docs/remote.md)
+//! implement it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+use forge_core::derivation::ActionDigest;
+use forge_core::store_path::StorePath;
+use forge_store::PathInfo;
+use thiserror::Error;
+
+/// A source of store paths and realisations built elsewhere.
+pub trait Substituter: Send + Sync {
+    /// How messages name it (a cache's URL).
+    fn name(&self) -> &str;
+
+    /// The path of every output in `outputs` that `digest` realised to,
+    /// or `None` unless it knows them all.
+    fn realisations(
+        &self,
+        digest: &ActionDigest,
+        outputs: &BTreeSet<String>,
+    ) -> Result<Option<BTreeMap<String, StorePath>>, SubstituteError>;
+
+    /// What it claims of `path` (references, NAR hashes and size,
+    /// signatures), or `None` if it does not have it.
+    fn path_info(&self, path: &StorePath) -> Result<Option<PathInfo>, SubstituteError>;
+
+    /// The NAR serialisation of `path`.
+    fn nar(&self, path: &StorePath) -> Result<Box<dyn Read + Send + '_>, SubstituteError>;
+}
+
+/// Why a substituter could not provide something; the engine then builds.
+#[derive(Debug, Error)]
+pub enum SubstituteError {
+    /// Talking to it failed.
+    #[error("{substituter}: {what}: {source}")]
+    Io {
+        substituter: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It said it has a realisation but lacks a path of its closure.
+    #[error("{substituter}: no {path}, which the realisation of {digest} needs")]
+    Incomplete {
+        substituter: String,
+        digest: String,
+        path: StorePath,
+    },
+    /// What it sent did not verify, or the store refused it.
+    #[error("{substituter}: {path}: {source}")]
+    Store {
+        substituter: String,
+        path: StorePath,
+        #[source]
+        source: Box<forge_store::StoreError>,
+    },
+}
