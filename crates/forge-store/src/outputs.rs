@@ -397,7 +397,7 @@ impl Store {
             path: out.staged.clone(),
             source,
         })?;
-        tree::dump_tree(&out.staged, &mut enc, None)?;
+        tree::dump_tree(&out.staged, &mut enc, None, &tree::NoProgress)?;
         let rewriter = enc.finish().map_err(|source| StoreError::Nar {
             path: out.staged.clone(),
             source,
@@ -470,7 +470,7 @@ impl Store {
                 path: src.to_owned(),
                 source,
             })?;
-            tree::dump_tree(src, &mut enc, None)?;
+            tree::dump_tree(src, &mut enc, None, &tree::NoProgress)?;
             let rewriter = enc.finish().map_err(|source| StoreError::Nar {
                 path: src.to_owned(),
                 source,

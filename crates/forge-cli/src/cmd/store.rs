@@ -191,7 +191,7 @@ fn add(global: &GlobalArgs, paths: &[PathBuf], name: Option<String>, json: bool)
     let mut outcomes = Vec::new();
     for p in paths {
         let bar = Bar::new(&format!("adding {}", p.display()), global.quiet());
-        let res = store.add_path_with_progress(p, name.clone(), &bar);
+        let res = store.add_path(p, name.clone(), &bar);
         bar.finish();
         let outcome = res.with_context(|| format!("adding {}", p.display()))?;
         tracing::info!(

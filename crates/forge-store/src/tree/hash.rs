@@ -12,7 +12,7 @@ use forge_core::nar::NarEncoder;
 use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::StorePath;
 
-use super::{dump_tree_with_progress, nar_err, NoProgress, Progress, CHUNK, DIRECT_MIN};
+use super::{dump_tree, nar_err, NoProgress, Progress, CHUNK, DIRECT_MIN};
 use crate::error::Result;
 
 /// The digests of a NAR stream.
@@ -191,6 +191,6 @@ pub fn hash_tree_with_progress(
     progress: &dyn Progress,
 ) -> Result<NarDigest> {
     let mut enc = NarEncoder::new(NarSink::new(sha256, scanner)).map_err(nar_err(src))?;
-    dump_tree_with_progress(src, &mut enc, None, progress)?;
+    dump_tree(src, &mut enc, None, progress)?;
     Ok(enc.finish().map_err(nar_err(src))?.finish())
 }

@@ -78,17 +78,9 @@ pub struct CopyTo<'a> {
 /// Serialises the tree at `src` into `enc`. With `copy_to`, also recreates
 /// it there, canonical: files 0444 or 0555, directories 0555, mtime 1, no
 /// setuid/setgid/sticky bits, no extended attributes, no special files.
-/// `copy_to` must not exist yet.
+/// `copy_to` must not exist yet. `progress` hears of every node and byte
+/// read ([`NoProgress`] for nothing).
 pub fn dump_tree<W: Write>(
-    src: &Path,
-    enc: &mut NarEncoder<W>,
-    copy_to: Option<CopyTo<'_>>,
-) -> Result<()> {
-    dump_tree_with_progress(src, enc, copy_to, &NoProgress)
-}
-
-/// [`dump_tree`], reporting progress.
-pub fn dump_tree_with_progress<W: Write>(
     src: &Path,
     enc: &mut NarEncoder<W>,
     copy_to: Option<CopyTo<'_>>,

@@ -105,6 +105,7 @@ fn read_ahead_gives_the_same_archive() {
                 dest: &copy,
                 max_path_len: usize::MAX,
             }),
+            &NoProgress,
         )
         .unwrap();
         assert_eq!(enc.finish().unwrap(), want);
