@@ -27,6 +27,7 @@
 //! into it.
 
 mod action_cache;
+pub mod browse;
 mod build_state;
 pub mod db;
 pub mod error;
