@@ -23,6 +23,13 @@
 //!   per-path lock; additions hold the GC lock shared and the collector holds
 //!   it exclusively; SQLite transactions do the rest.
 //!
+//! The store owns its whole physical layout ([`layout`]: objects, database,
+//! locks, scratch directories, the seed cache, kept `--check` trees, logs)
+//! and is the only writer under its root. Paths arriving from elsewhere
+//! (substitution, closure import) come in through [`Store::import_nar`],
+//! verified while they stream ([`ClaimedPath`]). The layout, the schema and
+//! the algorithms are described in docs/store.md.
+//!
 //! The store knows nothing of recipes, sandboxes or caches: those layers call
 //! into it.
 

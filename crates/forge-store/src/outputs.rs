@@ -1,8 +1,9 @@
 //! Registering a build's outputs as content-addressed store paths.
 //!
-//! A derivation's outputs are built at *placeholder* paths (DESIGN.md
-//! decision 4): paths that depend only on the derivation, of exactly the
-//! length of the final paths. Once the builder is done, each output's final
+//! A derivation's outputs are built at *placeholder* paths: paths that
+//! depend only on the derivation, of exactly the length of the final paths,
+//! so that a builder can embed them and the store rewrite them in place
+//! (docs/store.md, docs/build.md). Once the builder is done, each output's final
 //! path is computed from what it contains:
 //!
 //! 1. The output tree is made canonical where it lies (the builder is gone;
