@@ -107,14 +107,14 @@ pub enum StoreError {
     #[error("cannot import {path}: its reference {reference} is not valid in this store (import references first)")]
     MissingReference {
         path: StorePath,
-        reference: StorePath,
+        reference: Box<StorePath>,
     },
     /// The NAR stream of an import is malformed or ends early.
     #[error("reading the NAR of {path}: {source}")]
     NarRead {
         path: StorePath,
         #[source]
-        source: NarReadError,
+        source: Box<NarReadError>,
     },
     /// The NAR of an import is not the size claimed.
     #[error("the NAR of {path} is {actual} bytes, but {expected} were claimed")]
@@ -127,12 +127,13 @@ pub enum StoreError {
     #[error("hash mismatch importing {path}: expected {expected}, got {actual}")]
     NarHashMismatch {
         path: StorePath,
-        expected: Hash,
-        actual: Hash,
+        expected: Box<Hash>,
+        actual: Box<Hash>,
     },
-    /// A content-addressed import whose contents give another address.
+    /// A content-addressed import whose contents give another address
+    /// (`detail` boxed: keeps `StoreError` as small as before it existed).
     #[error("{path} is not what its content address says: {detail}")]
-    ContentAddressMismatch { path: StorePath, detail: String },
+    ContentAddressMismatch { path: StorePath, detail: Box<str> },
     /// A GC root name that does not exist.
     #[error("no GC root named {0:?}")]
     NoSuchRoot(String),

@@ -101,7 +101,7 @@ impl Store {
             if r != path && !self.db.is_valid(r)? {
                 return Err(StoreError::MissingReference {
                     path: path.clone(),
-                    reference: r.clone(),
+                    reference: Box::new(r.clone()),
                 });
             }
         }
@@ -120,7 +120,7 @@ impl Store {
         let mut restorer = Restorer::new(staging.object.clone());
         read_nar(&mut reader, &mut restorer).map_err(|source| StoreError::NarRead {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let digest = reader.sink.finish();
         let sha256 = digest.sha256.expect("the sink computes sha256");
@@ -139,8 +139,8 @@ impl Store {
                 if expected != actual {
                     return Err(StoreError::NarHashMismatch {
                         path: path.clone(),
-                        expected,
-                        actual,
+                        expected: Box::new(expected),
+                        actual: Box::new(actual),
                     });
                 }
             }
@@ -196,7 +196,7 @@ impl Store {
             .collect();
         let bad = |detail: String| StoreError::ContentAddressMismatch {
             path: path.clone(),
-            detail,
+            detail: detail.into(),
         };
         let (hash, masked) = if let Some(h) = ca.strip_prefix("nar-masked:") {
             (h, true)

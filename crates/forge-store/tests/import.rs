@@ -132,9 +132,9 @@ fn a_wrong_nar_hash_registers_nothing() {
             } => {
                 assert_eq!(path, &info.path);
                 if which == "sha256" {
-                    assert_eq!((expected, actual), (&wrong_sha, &info.nar_sha256));
+                    assert_eq!((&**expected, &**actual), (&wrong_sha, &info.nar_sha256));
                 } else {
-                    assert_eq!((expected, actual), (&wrong_b3, &info.nar_blake3));
+                    assert_eq!((&**expected, &**actual), (&wrong_b3, &info.nar_blake3));
                 }
                 let shown = err.to_string();
                 assert!(shown.contains(&info.path.to_string()), "{shown}");
@@ -210,12 +210,12 @@ fn a_missing_reference_is_refused_and_references_go_first() {
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::MissingReference { path, reference }
-            if *path == user.path && *reference == dep.path),
+            if *path == user.path && **reference == dep.path),
         "{err}"
     );
     assert_untouched(&to);
     // In closure order it works.
-    for p in from.closure(&[user.path.clone()]).unwrap() {
+    for p in from.closure(std::slice::from_ref(&user.path)).unwrap() {
         let info = from.path_info(&p).unwrap();
         to.import_nar(&dump(&from, &p)[..], &ClaimedPath::from_info(&info))
             .unwrap();
