@@ -2,17 +2,19 @@
 //! `Store::import_nar`: a NAR stream with claimed metadata is registered only
 //! when it is what was claimed, and never leaves anything behind otherwise.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use common::assert_verifies_clean;
 use forge_core::derivation::ActionDigest;
 use forge_core::hash::HashAlgo;
 use forge_core::store_path::{StorePath, StorePathName};
 use forge_store::outputs::BuiltOutput;
 use forge_store::tree::NoProgress;
-use forge_store::verify::VerifyOptions;
 use forge_store::{ClaimedPath, PathInfo, Store, StoreError};
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -25,16 +27,6 @@ fn dump(store: &Store, path: &StorePath) -> Vec<u8> {
     let mut nar = Vec::new();
     store.dump(path, &mut nar).unwrap();
     nar
-}
-
-fn assert_verifies_clean(store: &Store) {
-    let report = store
-        .verify(&VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
 }
 
 /// No object, no row, no staging area.

@@ -2,11 +2,14 @@
 //! Behaviour of the store library on a real filesystem and a real SQLite
 //! database (process-level crash and concurrency tests are in tests/e2e).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use common::assert_verifies_clean;
 use forge_core::store_path::{StorePath, StorePathName};
 use forge_store::gc::GcOptions;
 use forge_store::tree::NoProgress;
@@ -23,17 +26,6 @@ fn store() -> (TempDir, Store) {
 fn write(path: &Path, contents: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, contents).unwrap();
-}
-
-/// Re-hashes everything and asserts there is no problem.
-fn assert_verifies_clean(store: &Store) {
-    let report = store
-        .verify(&VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
 }
 
 /// Adds a one-file tree whose contents are `text`.
@@ -353,32 +345,6 @@ fn migrations_are_idempotent_and_versioned() {
         s2.db().schema_version().unwrap(),
         forge_store::db::SCHEMA_VERSION
     );
-}
-
-#[test]
-fn realisations_and_derivations_round_trip() {
-    let (tmp, mut store) = store();
-    let out = add_text(&mut store, tmp.path(), "out", "built");
-    let digest = "blake3:".to_owned() + &"ab".repeat(32);
-    store
-        .db_mut()
-        .register_derivation(&digest, "hello", b"{canonical}", &["out".to_owned()].into())
-        .unwrap();
-    let (bytes, outputs) = store.db().derivation(&digest).unwrap().unwrap();
-    assert_eq!(bytes, b"{canonical}");
-    assert_eq!(outputs, ["out".to_owned()].into());
-    let r = forge_store::Realisation {
-        action_digest: digest.clone(),
-        output: "out".into(),
-        path: out.clone(),
-        signatures: ["key:c2ln".to_owned()].into(),
-    };
-    store.db_mut().register_realisation(&r).unwrap();
-    assert_eq!(store.db().realisation(&digest, "out").unwrap(), Some(r));
-    assert_eq!(store.db().realisation(&digest, "dev").unwrap(), None);
-    // Collecting the output drops its realisation with it.
-    store.gc(&GcOptions::default()).unwrap();
-    assert_eq!(store.db().realisation(&digest, "out").unwrap(), None);
 }
 
 #[test]

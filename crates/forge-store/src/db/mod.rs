@@ -120,3 +120,7 @@ impl Db {
         &self.conn
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests;
