@@ -25,7 +25,7 @@ pub(crate) fn set_mtime(path: &Path) -> Result<()> {
 /// no extended attributes. For trees this process owns and nothing else
 /// can reach any more (a finished build's outputs): moving them into the
 /// store then costs a rename instead of a copy. Special files are refused,
-/// and so is any path longer than `max_path_len` (see [`CopyTo`]).
+/// and so is any path longer than `max_path_len` (see [`CopyTo`](super::CopyTo)).
 pub fn canonicalise_in_place(root: &Path, max_path_len: usize) -> Result<()> {
     let meta = fs::symlink_metadata(root).ctx("reading metadata of", root)?;
     canonicalise_node(root, &meta, max_path_len, 0)
