@@ -2,7 +2,8 @@
 //! or by recipe.
 //!
 //! A build's standard output and error go, interleaved as they arrive, into
-//! `<root>/logs/<aa>/<action digest hex>.log.zst` (zstd, streamed while the
+//! `<root>/logs/<aa>/<action digest hex>.log.zst` (the paths are the store's
+//! [`Layout`]'s) (zstd, streamed while the
 //! build runs, so a crash loses at most the last block). The last lines are
 //! also kept in memory to print when the build fails. Each recipe's most
 //! recent build attempt is recorded in `<root>/logs/recipes/<blake3 of its
@@ -22,6 +23,8 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use forge_store::Layout;
 
 /// Lines kept for the failure report.
 pub const TAIL_LINES: usize = 25;
@@ -61,29 +64,25 @@ impl Default for LogOptions {
     }
 }
 
-/// Where logs live under a store root.
+/// Where logs live under a store root ([`Layout::logs_dir`]).
 pub fn logs_dir(root: &Path) -> PathBuf {
-    root.join("logs")
+    Layout::new(root).logs_dir()
 }
 
-/// The log file of the derivation with digest `hex`.
+/// The log file of the derivation with digest `hex` ([`Layout::log_file`]).
 pub fn log_file(root: &Path, hex: &str) -> PathBuf {
-    logs_dir(root)
-        .join(&hex[..2.min(hex.len())])
-        .join(format!("{hex}.log.zst"))
+    Layout::new(root).log_file(hex)
 }
 
 /// Where the log of a `--check` rebuild of derivation `hex` goes: beside
-/// the build's own, which stays the log of what was registered.
+/// the build's own, which stays the log of what was registered
+/// ([`Layout::check_log_file`]).
 pub fn check_log_file(root: &Path, hex: &str) -> PathBuf {
-    log_file(root, hex)
-        .with_extension("")
-        .with_extension("check.log.zst")
+    Layout::new(root).check_log_file(hex)
 }
 
 fn recipe_index(root: &Path, recipe_dir: &Path) -> PathBuf {
-    let key = blake3::hash(recipe_dir.as_os_str().as_encoded_bytes());
-    logs_dir(root).join("recipes").join(key.to_hex().as_str())
+    Layout::new(root).recipe_log_index(recipe_dir)
 }
 
 /// Records that `recipe_dir` was last built as derivation `hex`.

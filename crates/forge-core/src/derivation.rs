@@ -69,6 +69,12 @@ use crate::recipe::template::{self, is_identifier};
 use crate::recipe::{Build, Recipe, DEFAULT_OUTPUT};
 use crate::store_path::{StorePath, StorePathError, StorePathName};
 
+mod fetch_key;
+mod output_name;
+
+pub use fetch_key::{FetchKey, FETCH_KEY_PREFIX};
+pub use output_name::{OutputName, OutputNameError};
+
 /// The value of the `format` member of every canonical derivation.
 pub const FORMAT: &str = "forge-derivation-v1";
 

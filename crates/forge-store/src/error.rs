@@ -3,7 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use forge_core::nar::NarWriteError;
+use forge_core::hash::Hash;
+use forge_core::nar::{NarReadError, NarWriteError};
 use forge_core::store_path::{StorePath, StorePathError};
 use thiserror::Error;
 
@@ -99,6 +100,40 @@ pub enum StoreError {
     /// Restoring a rewritten output failed.
     #[error("rewriting output {path}: {detail}")]
     Rewrite { path: PathBuf, detail: String },
+    /// An import claimed no NAR hash to check the stream against.
+    #[error("cannot import {path}: no NAR hash was claimed to check it against")]
+    NoClaimedHash { path: StorePath },
+    /// An import whose references are not all valid yet.
+    #[error("cannot import {path}: its reference {reference} is not valid in this store (import references first)")]
+    MissingReference {
+        path: StorePath,
+        reference: Box<StorePath>,
+    },
+    /// The NAR stream of an import is malformed or ends early.
+    #[error("reading the NAR of {path}: {source}")]
+    NarRead {
+        path: StorePath,
+        #[source]
+        source: Box<NarReadError>,
+    },
+    /// The NAR of an import is not the size claimed.
+    #[error("the NAR of {path} is {actual} bytes, but {expected} were claimed")]
+    NarSizeMismatch {
+        path: StorePath,
+        expected: u64,
+        actual: u64,
+    },
+    /// The NAR of an import does not have the hash claimed.
+    #[error("hash mismatch importing {path}: expected {expected}, got {actual}")]
+    NarHashMismatch {
+        path: StorePath,
+        expected: Box<Hash>,
+        actual: Box<Hash>,
+    },
+    /// A content-addressed import whose contents give another address
+    /// (`detail` boxed: keeps `StoreError` as small as before it existed).
+    #[error("{path} is not what its content address says: {detail}")]
+    ContentAddressMismatch { path: StorePath, detail: Box<str> },
     /// A GC root name that does not exist.
     #[error("no GC root named {0:?}")]
     NoSuchRoot(String),

@@ -95,7 +95,7 @@ impl Store {
                     if !exists {
                         // The link is gone: so is the root.
                         if !opts.dry_run {
-                            self.db_mut().remove_root(&root.name)?;
+                            self.db.remove_root(&root.name)?;
                         }
                         report.stale_roots.push(root.name);
                         continue;
@@ -187,7 +187,7 @@ impl Store {
 
         // 4. Sweep.
         for batch in order.chunks(BATCH) {
-            self.db_mut().invalidate(batch)?;
+            self.db.invalidate(batch)?;
             crate::failpoint::hit("gc-after-invalidate");
             for id in batch {
                 let physical = self.physical(info[id].0);

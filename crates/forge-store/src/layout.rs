@@ -7,15 +7,33 @@
 //! <root>/db/store.sqlite         the database (plus -wal and -shm files)
 //! <root>/locks/gc.lock           shared by writers, exclusive for the garbage collector
 //! <root>/locks/paths/<digest>    one lock per path being added
-//! <root>/tmp/                    staging areas of additions in progress
+//! <root>/locks/db-open.lock      serialises creating the database
+//! <root>/locks/builds/<hex>      one builder (or downloader) per action digest
+//! <root>/locks/recipe-locks/<k>  one writer per recipe lock file (k: BLAKE3
+//!                                of the lock file's path, 32 hex digits)
+//! <root>/tmp/                    staging areas of additions, build and fetch
+//!                                scratch directories (each `<dir>` beside its
+//!                                `<dir>.lock`)
 //! <root>/trash/                  objects being deleted by the garbage collector
+//! <root>/cache/seeds/<k>.json    the seed cache (k: BLAKE3 of the declaration
+//!                                file's path, 32 hex digits)
+//! <root>/check/<base>.check      the last `--check` rebuild of a path, kept
+//! <root>/logs/<aa>/<hex>.log.zst build logs by action digest (aa: its first
+//!                                two hex digits); `.check.log.zst` for a
+//!                                `--check` rebuild
+//! <root>/logs/recipes/<k>        the last action digest built from a recipe
+//!                                directory (k: BLAKE3 of its path)
 //! ```
 //!
 //! `store/`, `tmp/` and `trash/` are on one filesystem so that moving an object
-//! into place or out of the way is a single atomic `rename`.
+//! into place or out of the way is a single atomic `rename`. Every one of these
+//! is named here and written through [`crate::Store`] (logs: by the build
+//! engine's log writer, at the paths named here), so the layout is in one
+//! place; see docs/store.md.
 
 use std::path::{Path, PathBuf};
 
+use forge_core::derivation::ActionDigest;
 use forge_core::store_path::{StorePath, STORE_DIR};
 
 /// The default physical root: `FORGE_ROOT` if set, else `/var/lib/forge` for
@@ -87,6 +105,87 @@ impl Layout {
     /// Where deleted objects go before they are removed.
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join("trash")
+    }
+
+    /// Serialises openers while the database is created.
+    pub fn db_open_lock(&self) -> PathBuf {
+        self.root.join("locks").join("db-open.lock")
+    }
+
+    /// Where the per-derivation build locks live.
+    pub fn build_locks_dir(&self) -> PathBuf {
+        self.root.join("locks").join("builds")
+    }
+
+    /// The lock one builder (or downloader) of `digest` holds.
+    pub fn build_lock(&self, digest: &ActionDigest) -> PathBuf {
+        self.build_locks_dir().join(digest.as_hash().to_hex())
+    }
+
+    /// Where the guards of recipe lock files live.
+    pub fn recipe_locks_dir(&self) -> PathBuf {
+        self.root.join("locks").join("recipe-locks")
+    }
+
+    /// The guard held while the recipe lock file `lock_file` is written:
+    /// named by the BLAKE3 of its path as given.
+    pub fn recipe_lock(&self, lock_file: &Path) -> PathBuf {
+        let key = blake3::hash(lock_file.as_os_str().as_encoded_bytes());
+        self.recipe_locks_dir().join(&key.to_hex()[..32])
+    }
+
+    /// The seed cache.
+    pub fn seed_cache_dir(&self) -> PathBuf {
+        self.root.join("cache").join("seeds")
+    }
+
+    /// The seed cache entry of the declaration file `declaration` (the
+    /// caller resolves it: the key is the path as given). `v3` in the key:
+    /// entries are made only by imports that passed the seed trust rule.
+    pub fn seed_cache_file(&self, declaration: &Path) -> PathBuf {
+        let mut key = blake3::Hasher::new();
+        key.update(b"forge:seed-cache:v3\0");
+        key.update(declaration.as_os_str().as_encoded_bytes());
+        let key = key.finalize();
+        self.seed_cache_dir()
+            .join(format!("{}.json", &key.to_hex()[..32]))
+    }
+
+    /// Where `--check` rebuilds are kept.
+    pub fn check_dir(&self) -> PathBuf {
+        self.root.join("check")
+    }
+
+    /// Where the `--check` rebuild of `path` is kept.
+    pub fn check_tree(&self, path: &StorePath) -> PathBuf {
+        self.check_dir().join(format!("{}.check", path.base_name()))
+    }
+
+    /// Build logs.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// The log of the build of the derivation whose action digest has the
+    /// hex `hex`.
+    pub fn log_file(&self, hex: &str) -> PathBuf {
+        self.logs_dir()
+            .join(&hex[..2.min(hex.len())])
+            .join(format!("{hex}.log.zst"))
+    }
+
+    /// The log of a `--check` rebuild of `hex`: beside the build's own,
+    /// which stays the log of what was registered.
+    pub fn check_log_file(&self, hex: &str) -> PathBuf {
+        self.log_file(hex)
+            .with_extension("")
+            .with_extension("check.log.zst")
+    }
+
+    /// The record of the last build of the recipe in `recipe_dir`.
+    pub fn recipe_log_index(&self, recipe_dir: &Path) -> PathBuf {
+        let key = blake3::hash(recipe_dir.as_os_str().as_encoded_bytes());
+        self.logs_dir().join("recipes").join(key.to_hex().as_str())
     }
 
     /// The physical location of a store path.

@@ -23,16 +23,30 @@
 //!   per-path lock; additions hold the GC lock shared and the collector holds
 //!   it exclusively; SQLite transactions do the rest.
 //!
+//! The store owns its whole physical layout ([`layout`]: objects, database,
+//! locks, scratch directories, the seed cache, kept `--check` trees, logs)
+//! and is the only writer under its root. Paths arriving from elsewhere
+//! (substitution, closure import) come in through [`Store::import_nar`],
+//! verified while they stream ([`ClaimedPath`]). The layout, the schema and
+//! the algorithms are described in docs/store.md.
+//!
 //! The store knows nothing of recipes, sandboxes or caches: those layers call
 //! into it.
 
+mod action_cache;
+pub mod browse;
+mod build_state;
 pub mod db;
 pub mod error;
 pub mod failpoint;
 pub mod gc;
+mod import;
 pub mod layout;
 pub mod lock;
 pub mod outputs;
+mod restore;
+mod roots;
+mod scratch;
 pub mod source;
 pub mod tree;
 pub mod verify;
@@ -48,11 +62,15 @@ use forge_core::nar::NarEncoder;
 use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::{StorePath, StorePathName};
 
+pub use crate::build_state::RemovedSpecial;
 pub use crate::db::{Db, GcRoot, PathInfo, Realisation, RootKind, SourceHash};
 use crate::error::IoContext;
 pub use crate::error::{Result, StoreError};
+pub use crate::import::ClaimedPath;
 pub use crate::layout::Layout;
 use crate::lock::{FileLock, LockMode};
+pub use crate::scratch::ScratchDir;
+use crate::scratch::{unique_suffix, Staging};
 
 /// The longest path the kernel accepts, without its terminating NUL.
 const PATH_MAX_LEN: usize = libc::PATH_MAX as usize - 1;
@@ -97,10 +115,7 @@ impl Store {
         // SQLite lock that does not wait on the busy timeout; serialise
         // openers so that a crowd opening a fresh store does not fail.
         let db = {
-            let _open = FileLock::acquire(
-                &layout.root().join("locks").join("db-open.lock"),
-                LockMode::Exclusive,
-            )?;
+            let _open = FileLock::acquire(&layout.db_open_lock(), LockMode::Exclusive)?;
             Db::open(&layout.db_file())?
         };
         let root_real = fs::canonicalize(layout.root()).ctx("resolving", layout.root())?;
@@ -146,12 +161,9 @@ impl Store {
     /// references and `name` (default: the sanitised file name of `src`).
     /// If that path is already valid the staging copy is dropped; otherwise
     /// it is renamed into place and registered in one transaction.
-    pub fn add_path(&mut self, src: &Path, name: Option<StorePathName>) -> Result<AddOutcome> {
-        self.add_path_with_progress(src, name, &tree::NoProgress)
-    }
-
-    /// [`Store::add_path`], reporting progress of the copy.
-    pub fn add_path_with_progress(
+    ///
+    /// `progress` hears of the copy ([`tree::NoProgress`] for nothing).
+    pub fn add_path(
         &mut self,
         src: &Path,
         name: Option<StorePathName>,
@@ -220,7 +232,7 @@ impl Store {
             path: src.to_owned(),
             source,
         })?;
-        tree::dump_tree_with_progress(src, &mut enc, Some(copy_to), progress)?;
+        tree::dump_tree(src, &mut enc, Some(copy_to), progress)?;
         let digest = enc
             .finish()
             .map_err(|source| StoreError::Nar {
@@ -354,39 +366,6 @@ impl Store {
         Ok(())
     }
 
-    /// Removes staging and build scratch directories under `tmp/` whose
-    /// owner is gone (its lock is free). Safe while other processes work:
-    /// theirs are locked.
-    pub fn remove_stale_staging(&self) -> Result<()> {
-        let tmp = self.layout.tmp_dir();
-        for entry in fs::read_dir(&tmp).ctx("reading", &tmp)? {
-            let entry = entry.ctx("reading", &tmp)?;
-            let mut p = entry.path();
-            if p.extension().is_some_and(|e| e == "lock") {
-                // A lock whose directory is gone: its owner died between
-                // removing the two.
-                let dir = p.with_extension("");
-                if fs::symlink_metadata(&dir).is_ok() {
-                    continue;
-                }
-                p = dir;
-            }
-            let lock_path = p.with_extension("lock");
-            if let Some(_l) = FileLock::try_acquire(&lock_path, LockMode::Exclusive)? {
-                tracing::debug!(path = %p.display(), "removing stale staging directory");
-                // One leftover that cannot be removed (not ours to remove,
-                // say) must not stop every later build: warn and go on.
-                match tree::remove_tree(&p) {
-                    Ok(_) => {
-                        let _ = fs::remove_file(&lock_path);
-                    }
-                    Err(e) => tracing::warn!("cannot remove stale staging directory: {e}"),
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Everything recorded about `path`; an error if it is not valid.
     pub fn path_info(&self, path: &StorePath) -> Result<PathInfo> {
         self.db
@@ -466,64 +445,12 @@ impl Store {
         };
         let mut enc =
             NarEncoder::new(std::io::BufWriter::with_capacity(1 << 16, out)).map_err(nar_err)?;
-        tree::dump_tree(&physical, &mut enc, None)?;
+        tree::dump_tree(&physical, &mut enc, None, &tree::NoProgress)?;
         enc.finish()
             .map_err(nar_err)?
             .flush()
             .ctx("writing NAR of", &physical)?;
         Ok(())
-    }
-
-    /// Adds a direct GC root named `name` for `path`.
-    pub fn add_root(&mut self, name: &str, path: &StorePath) -> Result<()> {
-        // Under the GC lock, so a collection cannot delete the path between
-        // the validity check and the insert.
-        let _gc = self.lock_against_gc()?;
-        if name.is_empty() {
-            return Err(StoreError::BadRoot {
-                name: name.into(),
-                reason: "the name is empty".into(),
-            });
-        }
-        self.db.add_root(RootKind::Direct, name, Some(path))
-    }
-
-    /// Adds an indirect GC root: the symlink at `link` (made absolute) roots
-    /// whatever store path it points to, for as long as it exists.
-    pub fn add_indirect_root(&mut self, link: &Path) -> Result<PathBuf> {
-        let abs = if link.is_absolute() {
-            link.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .ctx("reading current directory", ".")?
-                .join(link)
-        };
-        let Some(name) = abs.to_str().map(str::to_owned) else {
-            return Err(StoreError::BadRoot {
-                name: abs.to_string_lossy().into_owned(),
-                reason: "the link's path is not valid UTF-8".into(),
-            });
-        };
-        let _gc = self.lock_against_gc()?;
-        let meta = fs::symlink_metadata(&abs).ctx("reading", &abs)?;
-        if !meta.file_type().is_symlink() {
-            return Err(StoreError::BadRoot {
-                name: abs.display().to_string(),
-                reason: "an indirect root must be a symlink into the store".into(),
-            });
-        }
-        let (path, _) = self.resolve(&abs)?;
-        if !self.db.is_valid(&path)? {
-            return Err(StoreError::NotValid(path));
-        }
-        self.db.add_root(RootKind::Indirect, &name, None)?;
-        Ok(abs)
-    }
-
-    /// Removes a root by name (a direct root's name or an indirect root's
-    /// link path).
-    pub fn remove_root(&mut self, name: &str) -> Result<()> {
-        self.db.remove_root(name)
     }
 }
 
@@ -642,102 +569,6 @@ pub fn topo_sort(refs: &HashMap<StorePath, BTreeSet<StorePath>>) -> Vec<StorePat
         }
     }
     out
-}
-
-fn unique_suffix() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = blake3::hash(
-        format!(
-            "{}-{:?}-{t}",
-            std::process::id(),
-            std::thread::current().id()
-        )
-        .as_bytes(),
-    );
-    n.to_hex()[..12].to_owned()
-}
-
-/// A scratch directory under the store's `tmp/`, `<prefix>-<unique>`, owned
-/// through a held lock file `<dir>.lock`: the stale-staging sweep
-/// ([`Store::remove_stale_staging`]) removes only directories whose lock it
-/// can take, so this one stays while it lives, is removed on drop, and is
-/// swept by the next store operation if this process dies. Created 0700
-/// with inherited default ACLs cut (they would make copies non-canonical).
-#[derive(Debug)]
-pub struct ScratchDir {
-    dir: PathBuf,
-    lock_path: PathBuf,
-    _lock: FileLock,
-}
-
-impl ScratchDir {
-    fn new(layout: &Layout, prefix: &str) -> Result<Self> {
-        let dir = layout
-            .tmp_dir()
-            .join(format!("{prefix}-{}", unique_suffix()));
-        let lock_path = dir.with_extension("lock");
-        let lock = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .ctx("creating scratch directory", &dir)?;
-        for attr in ["system.posix_acl_default", "system.posix_acl_access"] {
-            if let Err(e) = xattr::remove(&dir, attr) {
-                let benign = matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENODATA) | Some(libc::EOPNOTSUPP)
-                );
-                if !benign {
-                    return Err(e).ctx("removing inherited ACL from", &dir);
-                }
-            }
-        }
-        Ok(ScratchDir {
-            dir,
-            lock_path,
-            _lock: lock,
-        })
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = tree::remove_tree(&self.dir);
-        let _ = fs::remove_file(&self.lock_path);
-    }
-}
-
-impl Store {
-    /// A fresh [`ScratchDir`] named after `prefix`, for work that ends in
-    /// the store (builds, seed assembly).
-    pub fn scratch_dir(&self, prefix: &str) -> Result<ScratchDir> {
-        ScratchDir::new(&self.layout, prefix)
-    }
-}
-
-/// Where an addition assembles its object: `object` inside a scratch
-/// directory.
-struct Staging {
-    object: PathBuf,
-    _scratch: ScratchDir,
-}
-
-impl Staging {
-    fn new(layout: &Layout) -> Result<Self> {
-        let scratch = ScratchDir::new(layout, &format!("add-{}", std::process::id()))?;
-        Ok(Staging {
-            object: scratch.path().join("object"),
-            _scratch: scratch,
-        })
-    }
 }
 
 /// Hashes the NAR of a host tree (BLAKE3, and SHA-256 if asked), as

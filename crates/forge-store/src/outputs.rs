@@ -1,8 +1,9 @@
 //! Registering a build's outputs as content-addressed store paths.
 //!
-//! A derivation's outputs are built at *placeholder* paths (DESIGN.md
-//! decision 4): paths that depend only on the derivation, of exactly the
-//! length of the final paths. Once the builder is done, each output's final
+//! A derivation's outputs are built at *placeholder* paths: paths that
+//! depend only on the derivation, of exactly the length of the final paths,
+//! so that a builder can embed them and the store rewrite them in place
+//! (docs/store.md, docs/build.md). Once the builder is done, each output's final
 //! path is computed from what it contains:
 //!
 //! 1. The output tree is made canonical where it lies (the builder is gone;
@@ -30,23 +31,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use forge_core::hash::Hash;
-use forge_core::nar::{read_nar_any_order, NarEncoder, NarVisitor};
+use forge_core::nar::{read_nar_any_order, NarEncoder};
 use forge_core::refs::RefScanner;
 use forge_core::store_path::StorePath;
 
 use crate::db::{self, PathInfo, Realisation};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::{FileLock, LockMode};
+use crate::restore::Restorer;
 use crate::{failpoint, move_dir_entry, tree, Staging, Store, PATH_MAX_LEN};
 
 /// What replaces a self-reference while hashing: 32 characters outside the
 /// base32 alphabet, so it can never be mistaken for a real digest.
-const SELF_MASK: &[u8; 32] = b"________________________________";
+pub(crate) const SELF_MASK: &[u8; 32] = b"________________________________";
 
 /// One output as the builder left it.
 #[derive(Debug, Clone)]
@@ -70,7 +71,7 @@ pub struct RegisteredOutput {
 }
 
 /// A streaming writer that replaces 32-byte digests, counting hits.
-struct Rewriter<W: Write> {
+pub(crate) struct Rewriter<W: Write> {
     inner: W,
     pairs: Vec<([u8; 32], [u8; 32])>,
     hits: Vec<u64>,
@@ -79,7 +80,7 @@ struct Rewriter<W: Write> {
 }
 
 impl<W: Write> Rewriter<W> {
-    fn new(inner: W, pairs: Vec<([u8; 32], [u8; 32])>) -> Self {
+    pub(crate) fn new(inner: W, pairs: Vec<([u8; 32], [u8; 32])>) -> Self {
         let n = pairs.len();
         Rewriter {
             inner,
@@ -105,7 +106,7 @@ impl<W: Write> Rewriter<W> {
         }
     }
 
-    fn finish(mut self) -> io::Result<(W, Vec<u64>)> {
+    pub(crate) fn finish(mut self) -> io::Result<(W, Vec<u64>)> {
         self.rewrite();
         self.inner.write_all(&self.pending)?;
         Ok((self.inner, self.hits))
@@ -130,7 +131,7 @@ impl<W: Write> Write for Rewriter<W> {
     }
 }
 
-fn digest_bytes(p: &StorePath) -> [u8; 32] {
+pub(crate) fn digest_bytes(p: &StorePath) -> [u8; 32] {
     let mut b = [0u8; 32];
     b.copy_from_slice(p.hash_part().as_bytes());
     b
@@ -177,87 +178,6 @@ impl Read for ChannelReader {
         out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
         self.at += n;
         Ok(n)
-    }
-}
-
-/// Recreates a tree from a NAR stream, canonical (0444/0555, mtime 1).
-struct Restorer {
-    root: PathBuf,
-    /// Directories to make read-only once complete, deepest last.
-    dirs: Vec<PathBuf>,
-    /// The last entry name seen in each open directory.
-    last: Vec<Option<Vec<u8>>>,
-    /// Whether a rewritten name moved an entry out of bytewise order: then
-    /// the rewritten stream is not the NAR of the restored tree.
-    reordered: bool,
-}
-
-impl Restorer {
-    fn at(&mut self, path: &[Vec<u8>]) -> PathBuf {
-        use std::os::unix::ffi::OsStrExt;
-        if let (Some(name), Some(Some(last))) = (path.last(), self.last.last_mut()) {
-            if *last > *name {
-                self.reordered = true;
-            }
-        }
-        if let (Some(name), Some(last)) = (path.last(), self.last.last_mut()) {
-            *last = Some(name.clone());
-        }
-        let mut p = self.root.clone();
-        for c in path {
-            p.push(std::ffi::OsStr::from_bytes(c));
-        }
-        p
-    }
-}
-
-impl NarVisitor for Restorer {
-    fn regular(
-        &mut self,
-        path: &[Vec<u8>],
-        executable: bool,
-        _size: u64,
-        contents: &mut dyn Read,
-    ) -> io::Result<()> {
-        let p = self.at(path);
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)?;
-        // Holes stay holes: 4 KiB in a sparse 512 MiB file is not 512 MiB.
-        let mut w = tree::SparseWriter::new(f);
-        w.copy_from(contents)?;
-        let f = w.finish()?;
-        f.set_permissions(fs::Permissions::from_mode(if executable {
-            0o555
-        } else {
-            0o444
-        }))?;
-        drop(f);
-        set_mtime(&p)
-    }
-
-    fn symlink(&mut self, path: &[Vec<u8>], target: &[u8]) -> io::Result<()> {
-        use std::os::unix::ffi::OsStrExt;
-        let p = self.at(path);
-        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &p)?;
-        set_mtime(&p)
-    }
-
-    fn begin_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
-        let p = self.at(path);
-        fs::DirBuilder::new().mode(0o700).create(&p)?;
-        self.dirs.push(p);
-        self.last.push(None);
-        Ok(())
-    }
-
-    fn end_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
-        self.last.pop();
-        let p = self.at(path);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o555))?;
-        set_mtime(&p)
     }
 }
 
@@ -397,7 +317,7 @@ impl Store {
             path: out.staged.clone(),
             source,
         })?;
-        tree::dump_tree(&out.staged, &mut enc, None)?;
+        tree::dump_tree(&out.staged, &mut enc, None, &tree::NoProgress)?;
         let rewriter = enc.finish().map_err(|source| StoreError::Nar {
             path: out.staged.clone(),
             source,
@@ -446,12 +366,7 @@ impl Store {
         let (tx, rx) = sync_channel::<Vec<u8>>(16);
         let root = rewritten.clone();
         let restorer = std::thread::spawn(move || {
-            let mut r = Restorer {
-                root,
-                dirs: Vec::new(),
-                last: Vec::new(),
-                reordered: false,
-            };
+            let mut r = Restorer::new(root);
             let reader = ChannelReader {
                 rx,
                 buf: Vec::new(),
@@ -470,7 +385,7 @@ impl Store {
                 path: src.to_owned(),
                 source,
             })?;
-            tree::dump_tree(src, &mut enc, None)?;
+            tree::dump_tree(src, &mut enc, None, &tree::NoProgress)?;
             let rewriter = enc.finish().map_err(|source| StoreError::Nar {
                 path: src.to_owned(),
                 source,
@@ -562,18 +477,6 @@ impl Store {
         }
         Ok(result)
     }
-}
-
-fn set_mtime(path: &Path) -> io::Result<()> {
-    let t = nix::sys::time::TimeSpec::new(1, 0);
-    nix::sys::stat::utimensat(
-        None,
-        path,
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .map_err(io::Error::from)
 }
 
 #[cfg(test)]

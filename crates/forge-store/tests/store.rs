@@ -2,13 +2,17 @@
 //! Behaviour of the store library on a real filesystem and a real SQLite
 //! database (process-level crash and concurrency tests are in tests/e2e).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use common::assert_verifies_clean;
 use forge_core::store_path::{StorePath, StorePathName};
 use forge_store::gc::GcOptions;
+use forge_store::tree::NoProgress;
 use forge_store::verify::{Problem, VerifyOptions};
 use forge_store::{Store, StoreError};
 use tempfile::TempDir;
@@ -24,23 +28,12 @@ fn write(path: &Path, contents: &str) {
     fs::write(path, contents).unwrap();
 }
 
-/// Re-hashes everything and asserts there is no problem.
-fn assert_verifies_clean(store: &Store) {
-    let report = store
-        .verify(&VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
-}
-
 /// Adds a one-file tree whose contents are `text`.
 fn add_text(store: &mut Store, tmp: &Path, name: &str, text: &str) -> StorePath {
     let src = tmp.join("src").join(name);
     write(&src, text);
     store
-        .add_path(&src, Some(StorePathName::new(name).unwrap()))
+        .add_path(&src, Some(StorePathName::new(name).unwrap()), &NoProgress)
         .unwrap()
         .info
         .path
@@ -51,10 +44,10 @@ fn adding_twice_is_a_no_op_and_paths_come_from_content() {
     let (tmp, mut store) = store();
     let src = tmp.path().join("tree");
     write(&src.join("a"), "hello");
-    let first = store.add_path(&src, None).unwrap();
+    let first = store.add_path(&src, None, &NoProgress).unwrap();
     assert!(!first.already_valid);
     assert_eq!(first.info.path.name().as_str(), "tree");
-    let second = store.add_path(&src, None).unwrap();
+    let second = store.add_path(&src, None, &NoProgress).unwrap();
     assert!(second.already_valid);
     assert_eq!(first.info.path, second.info.path);
     assert_eq!(first.info.nar_blake3, second.info.nar_blake3);
@@ -63,14 +56,14 @@ fn adding_twice_is_a_no_op_and_paths_come_from_content() {
     let copy = tmp.path().join("other").join("tree");
     write(&copy.join("a"), "hello");
     assert_eq!(
-        store.add_path(&copy, None).unwrap().info.path,
+        store.add_path(&copy, None, &NoProgress).unwrap().info.path,
         first.info.path
     );
 
     // Different content: different path.
     write(&src.join("a"), "hello!");
     assert_ne!(
-        store.add_path(&src, None).unwrap().info.path,
+        store.add_path(&src, None, &NoProgress).unwrap().info.path,
         first.info.path
     );
 }
@@ -89,7 +82,7 @@ fn added_objects_are_canonical() {
     // and ext4 both support user.* attributes; skip the check if not).
     let xattr_set = xattr::set(src.join("plain"), "user.forge-test", b"1").is_ok();
 
-    let path = store.add_path(&src, None).unwrap().info.path;
+    let path = store.add_path(&src, None, &NoProgress).unwrap().info.path;
     let obj = store.physical(&path);
     let mode = |p: &str| fs::symlink_metadata(obj.join(p)).unwrap().mode() & 0o7777;
     assert_eq!(
@@ -115,7 +108,7 @@ fn special_files_are_refused_and_leave_nothing_behind() {
     let src = tmp.path().join("tree");
     write(&src.join("a"), "x");
     nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let err = store.add_path(&src, None).unwrap_err();
+    let err = store.add_path(&src, None, &NoProgress).unwrap_err();
     assert!(
         matches!(&err, StoreError::SpecialFile { kind: "FIFO", path } if path.ends_with("fifo")),
         "{err}"
@@ -296,14 +289,14 @@ fn invalid_leftovers_do_not_block_an_add() {
     let (tmp, mut store) = store();
     let src = tmp.path().join("tree");
     write(&src.join("f"), "content");
-    let path = store.add_path(&src, None).unwrap().info.path;
+    let path = store.add_path(&src, None, &NoProgress).unwrap().info.path;
     // Simulate a crash between rename and commit: object present, not valid.
     let obj = store.physical(&path);
     store.gc(&GcOptions::default()).unwrap();
     assert!(!obj.exists());
     fs::create_dir_all(&obj).unwrap();
     fs::write(obj.join("garbage"), "half-written").unwrap();
-    let again = store.add_path(&src, None).unwrap();
+    let again = store.add_path(&src, None, &NoProgress).unwrap();
     assert!(!again.already_valid);
     assert_eq!(again.info.path, path);
     assert_eq!(fs::read(obj.join("f")).unwrap(), b"content");
@@ -352,32 +345,6 @@ fn migrations_are_idempotent_and_versioned() {
         s2.db().schema_version().unwrap(),
         forge_store::db::SCHEMA_VERSION
     );
-}
-
-#[test]
-fn realisations_and_derivations_round_trip() {
-    let (tmp, mut store) = store();
-    let out = add_text(&mut store, tmp.path(), "out", "built");
-    let digest = "blake3:".to_owned() + &"ab".repeat(32);
-    store
-        .db_mut()
-        .register_derivation(&digest, "hello", b"{canonical}", &["out".to_owned()].into())
-        .unwrap();
-    let (bytes, outputs) = store.db().derivation(&digest).unwrap().unwrap();
-    assert_eq!(bytes, b"{canonical}");
-    assert_eq!(outputs, ["out".to_owned()].into());
-    let r = forge_store::Realisation {
-        action_digest: digest.clone(),
-        output: "out".into(),
-        path: out.clone(),
-        signatures: ["key:c2ln".to_owned()].into(),
-    };
-    store.db_mut().register_realisation(&r).unwrap();
-    assert_eq!(store.db().realisation(&digest, "out").unwrap(), Some(r));
-    assert_eq!(store.db().realisation(&digest, "dev").unwrap(), None);
-    // Collecting the output drops its realisation with it.
-    store.gc(&GcOptions::default()).unwrap();
-    assert_eq!(store.db().realisation(&digest, "out").unwrap(), None);
 }
 
 #[test]
@@ -458,7 +425,7 @@ fn inherited_default_acls_do_not_reach_objects() {
     let mut store = Store::open(&root).unwrap();
     let src = dir.path().join("tree");
     write(&src.join("d/f"), "x");
-    let p = store.add_path(&src, None).unwrap().info.path;
+    let p = store.add_path(&src, None, &NoProgress).unwrap().info.path;
     for sub in ["", "d", "d/f"] {
         let attrs: Vec<_> = xattr::list(store.physical(&p).join(sub)).unwrap().collect();
         assert!(attrs.is_empty(), "{sub:?} has {attrs:?}");
@@ -485,6 +452,7 @@ fn trees_too_deep_for_the_store_are_refused_up_front() {
         .add_path(
             &tmp.path().join("deep"),
             Some(StorePathName::new(&long_name).unwrap()),
+            &NoProgress,
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::PathTooLong { .. }), "{err}");
@@ -496,7 +464,7 @@ fn trees_too_deep_for_the_store_are_refused_up_front() {
         .join("deep")
         .join(format!("{:0>200}", 0))
         .join(format!("{:0>200}", 1));
-    assert!(store.add_path(&shallow, None).is_ok());
+    assert!(store.add_path(&shallow, None, &NoProgress).is_ok());
     store.gc(&GcOptions::default()).unwrap();
 }
 
@@ -505,9 +473,11 @@ fn a_tree_containing_the_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("root")).unwrap();
     write(&dir.path().join("other"), "x");
-    let err = store.add_path(dir.path(), None).unwrap_err();
+    let err = store.add_path(dir.path(), None, &NoProgress).unwrap_err();
     assert!(matches!(err, StoreError::ContainsStore { .. }), "{err}");
-    let err = store.add_path(&dir.path().join("root"), None).unwrap_err();
+    let err = store
+        .add_path(&dir.path().join("root"), None, &NoProgress)
+        .unwrap_err();
     assert!(matches!(err, StoreError::ContainsStore { .. }), "{err}");
 }
 
@@ -565,16 +535,20 @@ fn references_are_part_of_an_added_paths_identity() {
     let (dir, mut with) = store();
     let dep_src = dir.path().join("dep");
     write(&dep_src, "a dependency\n");
-    let dep = with.add_path(&dep_src, None).unwrap().info.path;
+    let dep = with
+        .add_path(&dep_src, None, &NoProgress)
+        .unwrap()
+        .info
+        .path;
     let user_src = dir.path().join("user");
     write(&user_src, &format!("uses {dep}\n"));
-    let in_with = with.add_path(&user_src, None).unwrap().info;
+    let in_with = with.add_path(&user_src, None, &NoProgress).unwrap().info;
     assert_eq!(in_with.references, BTreeSet::from([dep.clone()]));
     // The same bytes in a store where `dep` is not valid: no reference, so
     // another path.
     let other = TempDir::new().unwrap();
     let mut without = Store::open(other.path().join("root")).unwrap();
-    let in_without = without.add_path(&user_src, None).unwrap().info;
+    let in_without = without.add_path(&user_src, None, &NoProgress).unwrap().info;
     assert!(in_without.references.is_empty());
     assert_ne!(in_with.path, in_without.path);
     let expected = StorePath::content_addressed(
@@ -613,10 +587,10 @@ fn a_symlink_out_of_the_store_is_refused_naming_its_target() {
     let (tmp, mut store) = store();
     let link = tmp.path().join("link");
     std::os::unix::fs::symlink("../../../../../../etc", &link).unwrap();
-    let err = store.add_path(&link, None).unwrap_err();
+    let err = store.add_path(&link, None, &NoProgress).unwrap_err();
     assert!(matches!(err, StoreError::SymlinkOutOfStore { .. }), "{err}");
     assert!(err.to_string().contains("../../../../../../etc"), "{err}");
     fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink("/forge/store/00000000000000000000000000000000-x", &link).unwrap();
-    store.add_path(&link, None).unwrap();
+    store.add_path(&link, None, &NoProgress).unwrap();
 }

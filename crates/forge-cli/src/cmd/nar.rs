@@ -70,7 +70,7 @@ pub fn run(cmd: NarCommand) -> CmdResult {
                 bail!("refusing to write a binary NAR to a terminal; redirect stdout");
             }
             let mut enc = NarEncoder::new(io::BufWriter::with_capacity(1 << 16, stdout.lock()))?;
-            forge_store::tree::dump_tree(&path, &mut enc, None)
+            forge_store::tree::dump_tree(&path, &mut enc, None, &forge_store::tree::NoProgress)
                 .with_context(|| format!("serialising {}", path.display()))?;
             enc.finish()?.flush()?;
         }

@@ -2,13 +2,12 @@
 
 use std::fs;
 use std::io::{self, IsTerminal, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use forge_core::store_path::{StorePath, StorePathName};
+use forge_store::browse::{BrowseError, EntryKind, Located};
 use forge_store::gc::GcOptions;
 use forge_store::verify::VerifyOptions;
 use forge_store::{RootKind, Store};
@@ -191,7 +190,7 @@ fn add(global: &GlobalArgs, paths: &[PathBuf], name: Option<String>, json: bool)
     let mut outcomes = Vec::new();
     for p in paths {
         let bar = Bar::new(&format!("adding {}", p.display()), global.quiet());
-        let res = store.add_path_with_progress(p, name.clone(), &bar);
+        let res = store.add_path(p, name.clone(), &bar);
         bar.finish();
         let outcome = res.with_context(|| format!("adding {}", p.display()))?;
         tracing::info!(
@@ -380,34 +379,17 @@ fn dump(global: &GlobalArgs, arg: &Path) -> CmdResult {
     Ok(Outcome::Success)
 }
 
-/// Walks `sub` inside the object without following symlinks, so a path
-/// inside the store never leads outside it.
+/// Locates `arg`, a store path or a file inside one ([`Store::locate`]).
 fn locate(store: &Store, arg: &Path) -> anyhow::Result<(PathBuf, fs::Metadata)> {
     let (path, sub) = resolve_valid(store, arg)?;
-    let mut cur = store.physical(&path);
-    let mut meta = fs::symlink_metadata(&cur).with_context(|| format!("reading {path}"))?;
-    let mut shown = path.to_string();
-    for comp in sub.components() {
-        let std::path::Component::Normal(name) = comp else {
-            bail!(
-                "{}: only plain components may follow the store path",
-                arg.display()
-            );
-        };
-        if meta.file_type().is_symlink() {
-            bail!(
-                "{shown} is a symlink to {}; name its target instead",
-                fs::read_link(&cur)?.display()
-            );
-        }
-        if !meta.is_dir() {
-            bail!("{shown} is not a directory");
-        }
-        cur.push(name);
-        shown = format!("{shown}/{}", name.to_string_lossy());
-        meta = fs::symlink_metadata(&cur).with_context(|| format!("{shown} does not exist"))?;
+    match store.locate(&path, &sub) {
+        Ok(l) => Ok((l.physical, l.meta)),
+        Err(BrowseError::NotPlain) => bail!(
+            "{}: only plain components may follow the store path",
+            arg.display()
+        ),
+        Err(e) => Err(e.into()),
     }
-    Ok((cur, meta))
 }
 
 fn cat(global: &GlobalArgs, arg: &Path) -> CmdResult {
@@ -437,32 +419,10 @@ fn cat(global: &GlobalArgs, arg: &Path) -> CmdResult {
     Ok(Outcome::Success)
 }
 
-#[derive(Serialize)]
-struct LsEntry {
-    name: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    executable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<String>,
-}
-
 fn ls(global: &GlobalArgs, arg: &Path, long: bool, recursive: bool, json: bool) -> CmdResult {
     let store = open(global)?;
     let (physical, meta) = locate(&store, arg)?;
-    let mut entries = Vec::new();
-    if meta.is_dir() {
-        list_dir(&physical, Path::new(""), recursive, &mut entries)?;
-    } else {
-        let name = physical
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        entries.push(entry_for(&physical, name, &meta)?);
-    }
+    let entries = store.list(&Located { physical, meta }, recursive)?;
     if json {
         print_json(&entries)?;
         return Ok(Outcome::Success);
@@ -471,8 +431,8 @@ fn ls(global: &GlobalArgs, arg: &Path, long: bool, recursive: bool, json: bool) 
     for e in &entries {
         if long {
             let mode = match (e.kind, e.executable) {
-                ("directory", _) => "dr-xr-xr-x",
-                ("symlink", _) => "lrwxrwxrwx",
+                (EntryKind::Directory, _) => "dr-xr-xr-x",
+                (EntryKind::Symlink, _) => "lrwxrwxrwx",
                 (_, true) => "-r-xr-xr-x",
                 _ => "-r--r--r--",
             };
@@ -481,7 +441,7 @@ fn ls(global: &GlobalArgs, arg: &Path, long: bool, recursive: bool, json: bool) 
                 Some(t) => writeln!(stdout, "{mode} {size:>12} {} -> {t}", e.name)?,
                 None => writeln!(stdout, "{mode} {size:>12} {}", e.name)?,
             }
-        } else if e.kind == "directory" {
+        } else if e.kind == EntryKind::Directory {
             writeln!(stdout, "{}/", e.name)?;
         } else {
             writeln!(stdout, "{}", e.name)?;
@@ -489,57 +449,6 @@ fn ls(global: &GlobalArgs, arg: &Path, long: bool, recursive: bool, json: bool) 
     }
     stdout.flush()?;
     Ok(Outcome::Success)
-}
-
-fn entry_for(physical: &Path, name: String, meta: &fs::Metadata) -> anyhow::Result<LsEntry> {
-    let ft = meta.file_type();
-    Ok(if ft.is_symlink() {
-        LsEntry {
-            name,
-            kind: "symlink",
-            size: None,
-            executable: false,
-            target: Some(fs::read_link(physical)?.to_string_lossy().into_owned()),
-        }
-    } else if ft.is_dir() {
-        LsEntry {
-            name,
-            kind: "directory",
-            size: None,
-            executable: false,
-            target: None,
-        }
-    } else {
-        LsEntry {
-            name,
-            kind: "regular",
-            size: Some(meta.size()),
-            executable: meta.permissions().mode() & 0o100 != 0,
-            target: None,
-        }
-    })
-}
-
-fn list_dir(
-    dir: &Path,
-    prefix: &Path,
-    recursive: bool,
-    out: &mut Vec<LsEntry>,
-) -> anyhow::Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()?;
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    for name in names {
-        let p = dir.join(&name);
-        let meta = fs::symlink_metadata(&p)?;
-        let shown = prefix.join(&name);
-        out.push(entry_for(&p, shown.to_string_lossy().into_owned(), &meta)?);
-        if recursive && meta.is_dir() {
-            list_dir(&p, &shown, recursive, out)?;
-        }
-    }
-    Ok(())
 }
 
 fn root(global: &GlobalArgs, cmd: RootCommand) -> CmdResult {
