@@ -128,7 +128,7 @@ impl Session<'_> {
                 request.inputs
             };
             self.store()
-                .register_outputs(&request.action_digest.to_string(), &built, &closure)?
+                .register_build_outputs(&request.action_digest, &built, &closure)?
         };
         Ok((
             registered
@@ -204,6 +204,7 @@ fn check_fixed_output(
         &out.staged,
         sha,
         Some(forge_core::refs::RefScanner::new(candidates)),
+        &forge_store::tree::NoProgress,
     )?;
     if scan.references.contains(&out.placeholder) {
         return Err(BuildError::SelfReferencingFixedOutput {

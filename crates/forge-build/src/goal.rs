@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use forge_core::derivation::{ActionDigest, Derivation};
+use forge_core::derivation::{ActionDigest, Derivation, OutputName};
 use forge_core::recipe::Input;
 use forge_core::store_path::StorePath;
 
@@ -51,7 +51,7 @@ impl Session<'_> {
             }
         }
         // One builder per derivation across processes.
-        let _build_lock = self.build_lock(&digest.as_hash().to_hex())?;
+        let _build_lock = self.build_lock(&digest)?;
         let known = match known {
             Some(k) => Some(k),
             None => self.lookup(&drv, &digest)?,
@@ -65,12 +65,8 @@ impl Session<'_> {
                 file: node.file.clone(),
             });
         }
-        self.store().db_mut().register_derivation(
-            &digest.to_string(),
-            &node.recipe.store_name(),
-            &drv.to_canonical_bytes(),
-            &drv.outputs,
-        )?;
+        self.store()
+            .register_derivation(&drv, &node.recipe.store_name())?;
         self.reporter.event(&Event::BuildStarted {
             recipe: node.recipe.store_name(),
         });
@@ -128,17 +124,13 @@ impl Session<'_> {
         drv: &Derivation,
         digest: &ActionDigest,
     ) -> Result<Option<BTreeMap<String, StorePath>>, BuildError> {
-        let store = self.store();
-        let mut out = BTreeMap::new();
-        for o in &drv.outputs {
-            match store.db().realisation(&digest.to_string(), o)? {
-                Some(r) => {
-                    out.insert(o.clone(), r.path);
-                }
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(out))
+        let outputs = output_names(drv);
+        let found = self.store().realisations(digest, &outputs)?;
+        Ok(found.map(|v| {
+            v.into_iter()
+                .map(|(o, p)| (o.as_str().to_owned(), p))
+                .collect()
+        }))
     }
 
     /// `node`'s result, reported as finished.
@@ -159,4 +151,15 @@ impl Session<'_> {
         });
         real
     }
+}
+
+/// The output names of `drv`, typed.
+pub(crate) fn output_names(drv: &Derivation) -> Vec<OutputName> {
+    drv.outputs
+        .iter()
+        .map(|o| {
+            // `Derivation::validate` checks them by the same rule.
+            OutputName::new(o).expect("a derivation's outputs have valid names")
+        })
+        .collect()
 }

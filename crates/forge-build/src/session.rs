@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use forge_core::derivation::ActionDigest;
 use forge_core::recipe::Input;
-use forge_store::lock::{FileLock, LockMode};
+use forge_store::lock::FileLock;
 use forge_store::{Layout, SourceHash, Store};
 
 use crate::error::BuildError;
@@ -165,11 +166,7 @@ impl<'a> Session<'a> {
             }
             // One writer at a time per lock file (save merges with what is
             // on disk now, so a concurrent re-pin is not undone).
-            let key = blake3::hash(l.file.as_os_str().as_encoded_bytes());
-            let _guard = lock_in(
-                &self.root.join("locks").join("recipe-locks"),
-                &key.to_hex()[..32],
-            )?;
+            let _guard = self.store().recipe_lock_guard(&l.file)?;
             if l.save()? {
                 written.push(l.file.clone());
             }
@@ -208,10 +205,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Takes the build lock of `key` exclusively: one builder (or
+    /// Takes the build lock of `digest` exclusively: one builder (or
     /// downloader) per derivation across processes.
-    pub fn build_lock(&self, key: &str) -> Result<FileLock, BuildError> {
-        lock_in(&self.root.join("locks").join("builds"), key)
+    pub fn build_lock(&self, digest: &ActionDigest) -> Result<FileLock, BuildError> {
+        Ok(self.store().build_lock(digest)?)
     }
 
     /// How the logs of this run are written, each line echoed after
@@ -223,14 +220,4 @@ impl<'a> Session<'a> {
             max_size: self.opts.max_log_size,
         }
     }
-}
-
-/// Takes the exclusive lock `dir/key`, creating `dir` (used by the store's
-/// lock helpers while they are still here).
-pub(crate) fn lock_in(dir: &Path, key: &str) -> Result<FileLock, BuildError> {
-    std::fs::create_dir_all(dir).map_err(|source| BuildError::Io {
-        what: format!("creating {}", dir.display()),
-        source,
-    })?;
-    Ok(FileLock::acquire(&dir.join(key), LockMode::Exclusive)?)
 }

@@ -137,11 +137,6 @@ impl Store {
         &self.db
     }
 
-    /// The database, for writes.
-    pub fn db_mut(&mut self) -> &mut Db {
-        &mut self.db
-    }
-
     /// The physical location of `path`.
     pub fn physical(&self, path: &StorePath) -> PathBuf {
         self.layout.physical(path)
@@ -294,7 +289,13 @@ impl Store {
             Some(Collection::Overflowed) | None => {
                 tracing::debug!("many digest-shaped strings: scanning against every valid path");
                 let all = self.db.valid_paths()?;
-                Ok(tree::hash_tree(staged, false, Some(RefScanner::new(&all)))?.references)
+                Ok(tree::hash_tree(
+                    staged,
+                    false,
+                    Some(RefScanner::new(&all)),
+                    &tree::NoProgress,
+                )?
+                .references)
             }
         }
     }
@@ -578,6 +579,6 @@ pub fn hash_path(
     sha256: bool,
     progress: &dyn tree::Progress,
 ) -> Result<(Hash, Option<Hash>, u64)> {
-    let d = tree::hash_tree_with_progress(path, sha256, None, progress)?;
+    let d = tree::hash_tree(path, sha256, None, progress)?;
     Ok((d.blake3, d.sha256, d.size))
 }

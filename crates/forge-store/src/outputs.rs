@@ -202,7 +202,7 @@ impl Store {
     /// are searched among those and the sibling outputs only.
     ///
     /// The caller holds the GC lock shared (inputs must stay valid).
-    pub fn register_outputs(
+    pub(crate) fn register_outputs(
         &mut self,
         action_digest: &str,
         outputs: &[BuiltOutput],
@@ -402,7 +402,7 @@ impl Store {
         if reordered {
             // A renamed entry sorts elsewhere now: the NAR of the tree (what
             // the store records and `verify` checks) has it at its new place.
-            return tree::hash_tree(&staging.object, true, None);
+            return tree::hash_tree(&staging.object, true, None, &tree::NoProgress);
         }
         Ok(sink.finish())
     }

@@ -88,7 +88,7 @@ impl Store {
         if let Some(hit) = self.db.source_hash(&key, &fp)? {
             return Ok(hit);
         }
-        let d = tree::hash_tree(&abs, true, None)?;
+        let d = tree::hash_tree(&abs, true, None, &tree::NoProgress)?;
         let h = SourceHash {
             nar_blake3: d.blake3,
             nar_sha256: d.sha256.expect("asked for sha256"),
@@ -144,7 +144,9 @@ mod tests {
         let first = store.hash_source(&src).unwrap();
         assert_eq!(
             first.nar_blake3,
-            tree::hash_tree(&src, false, None).unwrap().blake3
+            tree::hash_tree(&src, false, None, &tree::NoProgress)
+                .unwrap()
+                .blake3
         );
         // ctime is now, so nothing was cached yet; wait it out, then cache.
         std::thread::sleep(std::time::Duration::from_millis(
@@ -166,7 +168,9 @@ mod tests {
         assert_ne!(second.nar_blake3, first.nar_blake3);
         assert_eq!(
             second.nar_blake3,
-            tree::hash_tree(&src, false, None).unwrap().blake3
+            tree::hash_tree(&src, false, None, &tree::NoProgress)
+                .unwrap()
+                .blake3
         );
     }
 }

@@ -219,7 +219,7 @@ impl Store {
             if !opts.check_contents {
                 continue;
             }
-            let digest = match tree::hash_tree(&physical, true, None) {
+            let digest = match tree::hash_tree(&physical, true, None, &tree::NoProgress) {
                 Ok(d) => d,
                 Err(e) => {
                     report.problems.push(Problem::Unreadable {

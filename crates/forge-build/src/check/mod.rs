@@ -7,8 +7,7 @@
 pub mod diff;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use forge_core::store_path::StorePath;
 use forge_store::outputs::BuiltOutput;
@@ -17,10 +16,6 @@ pub use self::diff::{diff_trees, first_difference_in, COMPARE_BUFFER};
 use crate::error::BuildError;
 use crate::event::Event;
 use crate::session::Session;
-
-/// A special file removed from a kept `--check` rebuild: (path relative to
-/// the output, kind).
-type Removed = (PathBuf, &'static str);
 
 impl Session<'_> {
     /// `--check`: the rebuild's outputs against the realised ones.
@@ -49,7 +44,7 @@ impl Session<'_> {
                 })?;
             if !diffs.is_empty() {
                 same = false;
-                let (kept, removed) = self.keep_check_tree(&b.staged, old)?;
+                let (kept, removed) = self.store().keep_check(&b.staged, old)?;
                 detail.push(format!(
                     "output `{}` differs from {old} (rebuild kept at {}, its log at {}):",
                     b.output,
@@ -71,71 +66,4 @@ impl Session<'_> {
         });
         Ok((previous.clone(), Some(same)))
     }
-
-    /// Moves a `--check` rebuild to `<root>/check/<path>.check`, as canonical
-    /// as a store object (modes 0444/0555, mtime 1, no set-id bits, no
-    /// extended attributes), without its special files, which are removed
-    /// and returned (relative path, kind): nothing a builder leaves there
-    /// is a FIFO to block on, a world-writable directory or a set-id file.
-    fn keep_check_tree(
-        &self,
-        staged: &Path,
-        old: &StorePath,
-    ) -> Result<(PathBuf, Vec<Removed>), BuildError> {
-        let dir = self.root.join("check");
-        fs::create_dir_all(&dir).map_err(|source| BuildError::Io {
-            what: format!("creating {}", dir.display()),
-            source,
-        })?;
-        let dest = dir.join(format!("{}.check", old.base_name()));
-        if fs::symlink_metadata(&dest).is_ok() {
-            let _ = forge_store::tree::remove_tree(&dest);
-        }
-        fs::rename(staged, &dest).map_err(|source| BuildError::Io {
-            what: format!("keeping the rebuild at {}", dest.display()),
-            source,
-        })?;
-        let mut removed = Vec::new();
-        remove_special_files(&dest, Path::new(""), &mut removed).map_err(|source| {
-            BuildError::Io {
-                what: format!("removing special files from {}", dest.display()),
-                source,
-            }
-        })?;
-        // (Unless the output itself was a special file, now gone.)
-        if fs::symlink_metadata(&dest).is_ok() {
-            forge_store::tree::canonicalise_in_place(&dest, usize::MAX)?;
-        }
-        Ok((dest, removed))
-    }
-}
-
-/// Unlinks every FIFO, socket and device under `path` (never following a
-/// symlink); records each as (path relative to the top, kind).
-fn remove_special_files(
-    path: &Path,
-    rel: &Path,
-    removed: &mut Vec<Removed>,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = fs::symlink_metadata(path)?;
-    let ft = meta.file_type();
-    if ft.is_dir() {
-        // Whatever mode the builder left: readable while it is walked
-        // (canonicalised right after).
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
-        for entry in fs::read_dir(path)? {
-            let name = entry?.file_name();
-            remove_special_files(&path.join(&name), &rel.join(&name), removed)?;
-        }
-    } else if !ft.is_file() && !ft.is_symlink() {
-        fs::remove_file(path)?;
-        let shown = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        removed.push((shown.to_owned(), forge_store::tree::kind_name(ft)));
-    }
-    Ok(())
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use forge_core::derivation::FetchKey;
 use forge_core::hash::Hash;
 use forge_core::store_path::{StorePath, StorePathName};
 use forge_sandbox::{Bind, Output, SandboxSpec};
@@ -41,24 +42,13 @@ impl Session<'_> {
         // The action-cache key of a fetch: what is fetched (its hash, how it
         // is unpacked, its name), never where from, so a mirror is the same
         // fetch and a fetched object is never downloaded again.
-        let key = blake3::hash(
-            format!(
-                "forge:fetch:v1\n{hash}\n{}\n{name}",
-                unpack.map_or("none", |u| u.as_str())
-            )
-            .as_bytes(),
-        );
-        let digest = format!("blake3:{}", key.to_hex());
-        let fetched = || -> Result<Option<StorePath>, BuildError> {
-            let store = self.store();
-            Ok(store.db().realisation(&digest, "out")?.map(|r| r.path))
-        };
-        if let Some(p) = fetched()? {
+        let key = FetchKey::new(hash, unpack, &name);
+        if let Some(p) = self.store().fetched(&key)? {
             return Ok(p);
         }
         // One download per object across processes; look again once ours.
-        let _lock = self.build_lock(key.to_hex().as_str())?;
-        if let Some(p) = fetched()? {
+        let _lock = self.build_lock(&key.action_digest())?;
+        if let Some(p) = self.store().fetched(&key)? {
             return Ok(p);
         }
         self.reporter.event(&Event::Fetching {
@@ -199,14 +189,7 @@ impl Session<'_> {
         let store_name = StorePathName::sanitize(&name);
         let mut store = self.store();
         let added = store.add_source(&out, store_name, &forge_store::tree::NoProgress)?;
-        store
-            .db_mut()
-            .register_realisation(&forge_store::Realisation {
-                action_digest: digest,
-                output: "out".into(),
-                path: added.info.path.clone(),
-                signatures: BTreeSet::new(),
-            })?;
+        store.register_fetch(&key, &added.info.path)?;
         Ok(added.info.path)
     }
 

@@ -73,22 +73,6 @@ impl Session<'_> {
         Ok(path)
     }
 
-    /// Where the seed cache entry of the declaration `file` lives.
-    fn seed_cache_file(&self, file: &Path) -> PathBuf {
-        let abs = fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
-        // v2: entries also watch the directories a reassembly would look in.
-        // v3: entries are made only by imports that passed the seed trust
-        // rule (older ones may hold private host files).
-        let mut key = blake3::Hasher::new();
-        key.update(b"forge:seed-cache:v3\0");
-        key.update(abs.as_os_str().as_encoded_bytes());
-        let key = key.finalize();
-        self.root
-            .join("cache")
-            .join("seeds")
-            .join(format!("{}.json", &key.to_hex()[..32]))
-    }
-
     /// A seed imported before from the same declaration and unchanged host
     /// files (by an lstat fingerprint of every file its manifest lists),
     /// whose store path is still valid: no need to assemble it again.
@@ -97,7 +81,7 @@ impl Session<'_> {
         file: &Path,
         text: &[u8],
     ) -> Result<Option<(StorePath, Hash)>, BuildError> {
-        let Ok(bytes) = fs::read(self.seed_cache_file(file)) else {
+        let Some(bytes) = self.store().seed_cache_entry(file) else {
             return Ok(None);
         };
         let Ok(entry) = serde_json::from_slice::<SeedCacheEntry>(&bytes) else {
@@ -169,16 +153,9 @@ impl Session<'_> {
             path: path.to_string(),
             nar_blake3: hash.to_hex(),
         };
-        let cache = self.seed_cache_file(file);
         // Only an optimisation: failures to write it are ignored.
-        if let Some(dir) = cache.parent() {
-            let _ = fs::create_dir_all(dir);
-        }
         if let Ok(json) = serde_json::to_vec(&entry) {
-            let tmp = cache.with_extension(format!("tmp-{}", std::process::id()));
-            if fs::write(&tmp, json).is_ok() {
-                let _ = fs::rename(&tmp, &cache);
-            }
+            let _ = self.store().set_seed_cache_entry(file, &json);
         }
     }
 }

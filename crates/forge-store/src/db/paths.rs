@@ -191,24 +191,8 @@ impl Db {
     /// Registers `infos` as valid in one transaction. Paths already valid are
     /// left as they are. Every reference must be valid already or be in
     /// `infos`; otherwise nothing is registered.
-    pub fn register(&mut self, infos: &[PathInfo]) -> Result<()> {
+    pub(crate) fn register(&mut self, infos: &[PathInfo]) -> Result<()> {
         self.register_realised(infos, &[])
-    }
-
-    /// Adds signatures to a valid path.
-    pub fn add_signatures(&mut self, path: &StorePath, sigs: &[String]) -> Result<()> {
-        let id = self
-            .path_id(path)?
-            .ok_or_else(|| StoreError::NotValid(path.clone()))?;
-        let tx = self.conn.transaction().db(|| "starting".into())?;
-        for sig in sigs {
-            tx.execute(
-                "INSERT OR IGNORE INTO path_signatures (path_id, signature) VALUES (?1, ?2)",
-                params![id, sig],
-            )
-            .db(|| format!("recording signature of {path}"))?;
-        }
-        tx.commit().db(|| "committing signatures".into())
     }
 
     /// The listing recorded for `path` at registration, if any (paths

@@ -57,7 +57,7 @@ impl Db {
     /// are valid already or among `infos`) in one transaction: a build's
     /// outputs and the action-cache entries that name them appear together
     /// or not at all.
-    pub fn register_realised(
+    pub(crate) fn register_realised(
         &mut self,
         infos: &[PathInfo],
         realisations: &[Realisation],
@@ -74,7 +74,7 @@ impl Db {
     }
 
     /// Records a derivation in its canonical serialisation with its outputs.
-    pub fn register_derivation(
+    pub(crate) fn register_derivation(
         &mut self,
         action_digest: &str,
         name: &str,
@@ -129,7 +129,7 @@ impl Db {
     /// Records that `output` of `action_digest` realised to `path` (which must
     /// be valid). An existing realisation is kept (the first one wins; the
     /// build engine compares them).
-    pub fn register_realisation(&mut self, r: &Realisation) -> Result<()> {
+    pub(crate) fn register_realisation(&mut self, r: &Realisation) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

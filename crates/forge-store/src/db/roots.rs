@@ -41,7 +41,12 @@ impl RootKind {
 
 impl Db {
     /// Adds or replaces a GC root.
-    pub fn add_root(&mut self, kind: RootKind, name: &str, path: Option<&StorePath>) -> Result<()> {
+    pub(crate) fn add_root(
+        &mut self,
+        kind: RootKind,
+        name: &str,
+        path: Option<&StorePath>,
+    ) -> Result<()> {
         if let Some(p) = path {
             if !self.is_valid(p)? {
                 return Err(StoreError::NotValid(p.clone()));
@@ -58,7 +63,7 @@ impl Db {
     }
 
     /// Removes a GC root by name.
-    pub fn remove_root(&mut self, name: &str) -> Result<()> {
+    pub(crate) fn remove_root(&mut self, name: &str) -> Result<()> {
         let n = self
             .conn
             .execute("DELETE FROM gc_roots WHERE name = ?1", [name])

@@ -43,7 +43,7 @@ impl Db {
     }
 
     /// Records the hash of `host_path` at `fingerprint`.
-    pub fn set_source_hash(
+    pub(crate) fn set_source_hash(
         &mut self,
         host_path: &str,
         fingerprint: &str,

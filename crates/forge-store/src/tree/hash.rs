@@ -12,7 +12,7 @@ use forge_core::nar::NarEncoder;
 use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::StorePath;
 
-use super::{dump_tree, nar_err, NoProgress, Progress, CHUNK, DIRECT_MIN};
+use super::{dump_tree, nar_err, Progress, CHUNK, DIRECT_MIN};
 use crate::error::Result;
 
 /// The digests of a NAR stream.
@@ -178,13 +178,10 @@ impl Write for NarSink {
     }
 }
 
-/// Hashes the NAR of a host tree without copying it.
-pub fn hash_tree(src: &Path, sha256: bool, scanner: Option<RefScanner>) -> Result<NarDigest> {
-    hash_tree_with_progress(src, sha256, scanner, &NoProgress)
-}
-
-/// [`hash_tree`], reporting progress.
-pub fn hash_tree_with_progress(
+/// Hashes the NAR of a host tree without copying it (SHA-256 too when
+/// `sha256`), scanning it for references when given a scanner, reporting
+/// progress.
+pub fn hash_tree(
     src: &Path,
     sha256: bool,
     scanner: Option<RefScanner>,

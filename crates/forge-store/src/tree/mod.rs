@@ -32,7 +32,7 @@ mod walk;
 
 pub(crate) use canonical::set_mtime;
 pub use canonical::{canonicalise_in_place, check_canonical, NonCanonical};
-pub use hash::{hash_tree, hash_tree_with_progress, NarDigest, NarSink};
+pub use hash::{hash_tree, NarDigest, NarSink};
 pub use listing::{decode_listing, encode_listing, listing, Listed, ListedKind};
 pub use remove::{apparent_size, remove_tree, REMOVE_MAX_DEPTH};
 pub use sparse::SparseWriter;

@@ -93,7 +93,7 @@ fn read_ahead_gives_the_same_archive() {
             contents: data,
         }
         .to_nar();
-        let d = hash_tree(&f, true, None).unwrap();
+        let d = hash_tree(&f, true, None, &NoProgress).unwrap();
         assert_eq!(d.blake3, HashAlgo::Blake3.digest(&want), "size {size}");
         assert_eq!(d.sha256, Some(HashAlgo::Sha256.digest(&want)));
         let copy = dir.path().join(format!("c{size}"));
