@@ -80,6 +80,13 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Asks `substituter` (after those added before) for a derivation's
+    /// outputs before building them.
+    pub fn substituter(mut self, substituter: impl Substituter + 'a) -> Self {
+        self.substituters.push(Box::new(substituter));
+        self
+    }
+
     /// Opens a run over `graph`; the GC lock comes back with it.
     fn session<'s>(
         &'s self,

@@ -44,7 +44,6 @@ pub(crate) struct Session<'a> {
     /// Runs builders.
     pub executor: &'a dyn Executor,
     /// Asked, in order, before anything is built.
-    #[allow(dead_code)] // Until the substitution goal is wired (next commit).
     pub substituters: &'a [Box<dyn Substituter + 'a>],
     /// The sandbox of this host, for what always runs here (fetches,
     /// `forge shell`).

@@ -13,22 +13,109 @@
 //! trusted (signatures) is the substituter's business: it returns only
 //! what it trusts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use forge_core::derivation::Derivation;
+use forge_core::derivation::{ActionDigest, Derivation, OutputName};
 use forge_core::store_path::StorePath;
+use forge_store::{ClaimedPath, StoreError};
 
 use crate::error::BuildError;
+use crate::event::Event;
 use crate::graph::Node;
 use crate::session::Session;
+use crate::substituter::{SubstituteError, Substituter};
 
 impl Session<'_> {
-    /// Asks each substituter in turn for the outputs of `drv`.
+    /// Asks each substituter in turn for the outputs of `drv`; on success
+    /// they are in the store with their realisations. Failures are logged
+    /// and mean "build it".
     pub fn substitute(
         &self,
-        _node: &Node,
-        _drv: &Derivation,
+        node: &Node,
+        drv: &Derivation,
     ) -> Result<Option<BTreeMap<String, StorePath>>, BuildError> {
+        let digest = drv.action_digest();
+        for s in self.substituters {
+            match self.substitute_from(s.as_ref(), node, &digest, &drv.outputs) {
+                Ok(Some(outputs)) => return Ok(Some(outputs)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("substitution of {} failed: {e}", node.recipe.store_name())
+                }
+            }
+        }
         Ok(None)
+    }
+
+    fn substitute_from(
+        &self,
+        s: &dyn Substituter,
+        node: &Node,
+        digest: &ActionDigest,
+        outputs: &BTreeSet<String>,
+    ) -> Result<Option<BTreeMap<String, StorePath>>, SubstituteError> {
+        let Some(found) = s.realisations(digest, outputs)? else {
+            return Ok(None);
+        };
+        if found.keys().ne(outputs.iter()) {
+            return Ok(None);
+        }
+        self.reporter.event(&Event::Substituting {
+            recipe: node.recipe.store_name(),
+            from: s.name().to_owned(),
+        });
+        // The closure of the outputs that the store lacks, with what the
+        // substituter claims of each.
+        let mut wanted: HashMap<StorePath, ClaimedPath> = HashMap::new();
+        let mut queue: Vec<StorePath> = found.values().cloned().collect();
+        while let Some(p) = queue.pop() {
+            if wanted.contains_key(&p) || self.is_valid(s, &p)? {
+                continue;
+            }
+            let info = s
+                .path_info(&p)?
+                .ok_or_else(|| SubstituteError::Incomplete {
+                    substituter: s.name().to_owned(),
+                    digest: digest.to_string(),
+                    path: p.clone(),
+                })?;
+            queue.extend(info.references.iter().filter(|r| **r != p).cloned());
+            wanted.insert(p, info);
+        }
+        let refs: HashMap<StorePath, BTreeSet<StorePath>> = wanted
+            .iter()
+            .map(|(p, i)| (p.clone(), i.references.clone()))
+            .collect();
+        // References first: a path is registered only once what it names is.
+        for p in forge_store::topo_sort(&refs) {
+            let Some(info) = wanted.get(&p) else { continue };
+            let nar = s.nar(&p)?;
+            self.store()
+                .import_nar(nar, info)
+                .map_err(|e| store_error(s, &p, e))?;
+        }
+        let mut store = self.store();
+        for (output, path) in &found {
+            let name = OutputName::new(output).expect("asked for the derivation's outputs");
+            store
+                .register_realisation(digest, &name, path)
+                .map_err(|e| store_error(s, path, e))?;
+        }
+        Ok(Some(found))
+    }
+
+    fn is_valid(&self, s: &dyn Substituter, p: &StorePath) -> Result<bool, SubstituteError> {
+        self.store()
+            .db()
+            .is_valid(p)
+            .map_err(|e| store_error(s, p, e))
+    }
+}
+
+fn store_error(s: &dyn Substituter, path: &StorePath, source: StoreError) -> SubstituteError {
+    SubstituteError::Store {
+        substituter: s.name().to_owned(),
+        path: path.clone(),
+        source: Box::new(source),
     }
 }

@@ -11,7 +11,7 @@ use std::io::Read;
 
 use forge_core::derivation::ActionDigest;
 use forge_core::store_path::StorePath;
-use forge_store::PathInfo;
+use forge_store::ClaimedPath;
 use thiserror::Error;
 
 /// A source of store paths and realisations built elsewhere.
@@ -29,7 +29,7 @@ pub trait Substituter: Send + Sync {
 
     /// What it claims of `path` (references, NAR hashes and size,
     /// signatures), or `None` if it does not have it.
-    fn path_info(&self, path: &StorePath) -> Result<Option<PathInfo>, SubstituteError>;
+    fn path_info(&self, path: &StorePath) -> Result<Option<ClaimedPath>, SubstituteError>;
 
     /// The NAR serialisation of `path`.
     fn nar(&self, path: &StorePath) -> Result<Box<dyn Read + Send + '_>, SubstituteError>;

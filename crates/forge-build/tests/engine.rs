@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use forge_build::BuildRequest;
 use forge_build::{BuildError, BuildOptions, BuilderStatus, Engine, ExecContext, Executor};
+use forge_build::{BuildRequest, SubstituteError, Substituter};
+use forge_core::derivation::{ActionDigest, OutputName};
+use forge_core::store_path::StorePath;
+use forge_store::ClaimedPath;
 
 /// What the fake does for a recipe (by `name-version`).
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +24,9 @@ enum Act {
     /// Writes each output: the recipe's name, a salt, and every input path
     /// (so outputs refer to their inputs).
     Write(&'static str),
+    /// Writes each output as `Write` does; `out` also names every other
+    /// output's placeholder (so it refers to its siblings).
+    WriteSiblings,
     /// Writes each output: only this text (whatever the inputs).
     Const(&'static str),
     /// Exits with this code.
@@ -78,6 +84,20 @@ impl Executor for &Fake {
                 }
                 Ok(BuilderStatus::Success)
             }
+            Act::WriteSiblings => {
+                for (name, placeholder) in &request.outputs {
+                    let mut text = format!("{} {name}\n", request.name);
+                    if name == "out" {
+                        for (other, p) in &request.outputs {
+                            if other != "out" {
+                                text.push_str(&format!("{p}\n"));
+                            }
+                        }
+                    }
+                    fs::write(ctx.staging.join(placeholder.base_name()), text).unwrap();
+                }
+                Ok(BuilderStatus::Success)
+            }
             Act::Const(text) => {
                 for placeholder in request.outputs.values() {
                     fs::write(ctx.staging.join(placeholder.base_name()), text).unwrap();
@@ -116,6 +136,10 @@ impl World {
     /// Recipe `name` with the inputs `deps` (other recipes), reading
     /// `src/` when `with_src`.
     fn recipe(&self, name: &str, deps: &[&str], with_src: bool) {
+        self.recipe_with_outputs(name, deps, with_src, &["out"]);
+    }
+
+    fn recipe_with_outputs(&self, name: &str, deps: &[&str], with_src: bool, outputs: &[&str]) {
         let mut inputs = String::new();
         if with_src {
             inputs.push_str("src = { path = \"../src\" }\n");
@@ -124,7 +148,7 @@ impl World {
             inputs.push_str(&format!("{d} = {{ recipe = \"../{d}\" }}\n"));
         }
         let text = format!(
-            "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\n{inputs}\n[build]\ncommand = [\"/bin/sh\", \"-c\", \"true\"]\n"
+            "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\n{inputs}\n[build]\ncommand = [\"/bin/sh\", \"-c\", \"true\"]\noutputs = {outputs:?}\n"
         );
         fs::create_dir_all(self.path(name)).unwrap();
         fs::write(self.path(&format!("{name}/recipe.toml")), text).unwrap();
@@ -310,4 +334,191 @@ fn two_runs_asking_for_one_derivation_build_it_once() {
     );
     assert_eq!(results[0].root.outputs, results[1].root.outputs);
     assert_eq!(results.iter().filter(|r| r.root.built).count(), 1);
+}
+
+/// A substituter double backed by another store (what a binary cache of
+/// that store would serve), optionally failing in the middle of one NAR.
+struct FromStore {
+    store: Mutex<forge_store::Store>,
+    /// The NAR of this path breaks after a few bytes.
+    broken: Option<StorePath>,
+    /// Paths whose NAR was asked for.
+    served: Mutex<Vec<StorePath>>,
+}
+
+impl FromStore {
+    fn new(root: PathBuf, broken: Option<StorePath>) -> FromStore {
+        FromStore {
+            store: Mutex::new(forge_store::Store::open(root).unwrap()),
+            broken,
+            served: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// Gives `ok` bytes, then an error.
+struct Breaks {
+    data: std::io::Cursor<Vec<u8>>,
+    ok: u64,
+}
+
+impl std::io::Read for Breaks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.position() >= self.ok {
+            return Err(std::io::Error::other("connection reset"));
+        }
+        let n = buf.len().min((self.ok - self.data.position()) as usize);
+        self.data.read(&mut buf[..n])
+    }
+}
+
+impl Substituter for &FromStore {
+    fn name(&self) -> &str {
+        "test-cache"
+    }
+
+    fn realisations(
+        &self,
+        digest: &ActionDigest,
+        outputs: &BTreeSet<String>,
+    ) -> Result<Option<BTreeMap<String, StorePath>>, SubstituteError> {
+        let store = self.store.lock().unwrap();
+        let names: Vec<OutputName> = outputs
+            .iter()
+            .map(|o| OutputName::new(o).unwrap())
+            .collect();
+        Ok(store.realisations(digest, &names).unwrap().map(|v| {
+            v.into_iter()
+                .map(|(o, p)| (o.as_str().to_owned(), p))
+                .collect()
+        }))
+    }
+
+    fn path_info(&self, path: &StorePath) -> Result<Option<ClaimedPath>, SubstituteError> {
+        let store = self.store.lock().unwrap();
+        Ok(store
+            .path_info(path)
+            .ok()
+            .map(|info| ClaimedPath::from_info(&info)))
+    }
+
+    fn nar(&self, path: &StorePath) -> Result<Box<dyn std::io::Read + Send + '_>, SubstituteError> {
+        self.served.lock().unwrap().push(path.clone());
+        let mut nar = Vec::new();
+        self.store.lock().unwrap().dump(path, &mut nar).unwrap();
+        if self.broken.as_ref() == Some(path) {
+            return Ok(Box::new(Breaks {
+                ok: nar.len() as u64 / 2,
+                data: std::io::Cursor::new(nar),
+            }));
+        }
+        Ok(Box::new(std::io::Cursor::new(nar)))
+    }
+}
+
+fn valid(root: &std::path::Path, p: &StorePath) -> bool {
+    forge_store::Store::open(root)
+        .unwrap()
+        .db()
+        .is_valid(p)
+        .unwrap()
+}
+
+#[test]
+fn a_substituter_that_has_the_outputs_means_nothing_is_built() {
+    let w = World::new();
+    w.recipe("a", &[], true);
+    w.recipe("b", &["a"], false);
+    let fake = Fake::default();
+    let first = w.build(&fake, "b", w.opts()).unwrap();
+    // A second machine (store), with the first as its cache.
+    let cache = FromStore::new(w.path("store"), None);
+    let fake2 = Fake::default();
+    let second = Engine::new(w.path("store2"), w.opts())
+        .executor(&fake2)
+        .substituter(&cache)
+        .build(&w.path("b"))
+        .unwrap();
+    assert!(fake2.ran().is_empty(), "built: {:?}", fake2.ran());
+    assert_eq!(second.root.outputs, first.root.outputs);
+    assert!(second.all.iter().all(|r| !r.built));
+    // What came in is whole: it verifies, contents included.
+    let store2 = forge_store::Store::open(w.path("store2")).unwrap();
+    let report = store2
+        .verify(&forge_store::verify::VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(report.checked >= 3, "src, a and b: {}", report.checked);
+    drop(store2);
+    // And the realisations were recorded: without the cache, a no-op.
+    let fake3 = Fake::default();
+    let third = Engine::new(w.path("store2"), w.opts())
+        .executor(&fake3)
+        .build(&w.path("b"))
+        .unwrap();
+    assert!(fake3.ran().is_empty());
+    assert_eq!(third.root.outputs, first.root.outputs);
+}
+
+#[test]
+fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
+    let w = World::new();
+    w.recipe_with_outputs("m", &[], true, &["out", "dev"]);
+    let fake = Fake::default();
+    fake.act("m-1", Act::WriteSiblings);
+    let first = w.build(&fake, "m", w.opts()).unwrap();
+    let (out, dev) = (&first.root.outputs["out"], &first.root.outputs["dev"]);
+    let store1 = forge_store::Store::open(w.path("store")).unwrap();
+    assert!(store1.path_info(out).unwrap().references.contains(dev));
+    drop(store1);
+    // The cache breaks in the middle of `out`'s NAR, after `dev` (its
+    // reference, so brought first) came in whole.
+    let cache = FromStore::new(w.path("store"), Some(out.clone()));
+    let fake2 = Fake::default();
+    fake2.act("m-1", Act::Const("built here"));
+    let second = Engine::new(w.path("store2"), w.opts())
+        .executor(&fake2)
+        .substituter(&cache)
+        .build(&w.path("m"))
+        .unwrap();
+    assert_eq!(
+        *cache.served.lock().unwrap(),
+        vec![dev.clone(), out.clone()]
+    );
+    assert_eq!(
+        fake2.ran(),
+        names(&["m"]),
+        "the build fell back to building"
+    );
+    assert!(second.root.built);
+    assert_ne!(&second.root.outputs["out"], out);
+    // Nothing half-registered: the broken path is not valid, the store
+    // verifies, no staging directory is left, and the realisation is the
+    // local build's.
+    let root2 = w.path("store2");
+    assert!(!valid(&root2, out));
+    let store2 = forge_store::Store::open(&root2).unwrap();
+    let report = store2
+        .verify(&forge_store::verify::VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
+    let digest =
+        ActionDigest::from_hash(forge_core::hash::Hash::parse(&second.root.action_digest).unwrap())
+            .unwrap();
+    let r = store2
+        .realisation(&digest, &OutputName::out())
+        .unwrap()
+        .unwrap();
+    assert_eq!(&r.path, &second.root.outputs["out"]);
+    let tmp: Vec<_> = fs::read_dir(root2.join("tmp"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
 }
