@@ -31,6 +31,23 @@ impl Session<'_> {
         Ok(BuildRequest::new(drv, closure, self.opts.cores))
     }
 
+    /// A scratch directory for a build of `request` (removed when dropped)
+    /// and, in it, the empty staging directory that stands for
+    /// `/forge/store`.
+    pub fn staging(
+        &self,
+        request: &BuildRequest,
+    ) -> Result<(forge_store::ScratchDir, std::path::PathBuf), BuildError> {
+        let hex = request.action_digest.as_hash().to_hex();
+        let work = self.store().scratch_dir(&format!("build-{}", &hex[..12]))?;
+        let staging = work.path().join("store");
+        std::fs::create_dir(&staging).map_err(|source| BuildError::Io {
+            what: format!("creating {}", staging.display()),
+            source,
+        })?;
+        Ok((work, staging))
+    }
+
     /// Runs the builder of `drv` and registers its outputs. With `previous`
     /// (a `--check` rebuild), compares instead and reports.
     pub fn run_builder(
@@ -42,12 +59,7 @@ impl Session<'_> {
         let name = node.recipe.store_name();
         let hex = drv.action_digest().as_hash().to_hex();
         let request = self.request(drv)?;
-        let work = self.store().scratch_dir(&format!("build-{}", &hex[..12]))?;
-        let staging = work.path().join("store");
-        std::fs::create_dir(&staging).map_err(|source| BuildError::Io {
-            what: format!("creating {}", staging.display()),
-            source,
-        })?;
+        let (_work, staging) = self.staging(&request)?;
         let log_path = match previous {
             Some(_) => log::check_log_file(&self.root, &hex),
             None => log::log_file(&self.root, &hex),

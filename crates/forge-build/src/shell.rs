@@ -12,14 +12,8 @@ impl Session<'_> {
     /// Runs `command` (default: a shell) in the sandbox of `drv`; returns
     /// its exit code.
     pub fn run_shell(&self, drv: &Derivation, command: &[String]) -> Result<i32, BuildError> {
-        let hex = drv.action_digest().as_hash().to_hex();
         let request = self.request(drv)?;
-        let work = self.store().scratch_dir(&format!("build-{}", &hex[..12]))?;
-        let staging = work.path().join("store");
-        std::fs::create_dir(&staging).map_err(|source| BuildError::Io {
-            what: format!("creating {}", staging.display()),
-            source,
-        })?;
+        let (_work, staging) = self.staging(&request)?;
         let mut spec = self.local.spec(&request, &self.layout, &staging);
         spec.command = if command.is_empty() {
             // The root layers' /bin/sh, or the first input that has one.

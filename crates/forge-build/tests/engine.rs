@@ -416,6 +416,17 @@ impl Substituter for &FromStore {
     }
 }
 
+/// Every valid path of the store at `root` checked, contents included.
+fn verify(root: &std::path::Path) -> forge_store::verify::VerifyReport {
+    forge_store::Store::open(root)
+        .unwrap()
+        .verify(&forge_store::verify::VerifyOptions {
+            check_contents: true,
+            paths: None,
+        })
+        .unwrap()
+}
+
 fn valid(root: &std::path::Path, p: &StorePath) -> bool {
     forge_store::Store::open(root)
         .unwrap()
@@ -443,16 +454,9 @@ fn a_substituter_that_has_the_outputs_means_nothing_is_built() {
     assert_eq!(second.root.outputs, first.root.outputs);
     assert!(second.all.iter().all(|r| !r.built));
     // What came in is whole: it verifies, contents included.
-    let store2 = forge_store::Store::open(w.path("store2")).unwrap();
-    let report = store2
-        .verify(&forge_store::verify::VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
+    let report = verify(&w.path("store2"));
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.checked >= 3, "src, a and b: {}", report.checked);
-    drop(store2);
     // And the realisations were recorded: without the cache, a no-op.
     let fake3 = Fake::default();
     let third = Engine::new(w.path("store2"), w.opts())
@@ -500,19 +504,14 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
     // local build's.
     let root2 = w.path("store2");
     assert!(!valid(&root2, out));
-    let store2 = forge_store::Store::open(&root2).unwrap();
-    let report = store2
-        .verify(&forge_store::verify::VerifyOptions {
-            check_contents: true,
-            paths: None,
-        })
-        .unwrap();
+    let report = verify(&root2);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
     let digest =
         ActionDigest::from_hash(forge_core::hash::Hash::parse(&second.root.action_digest).unwrap())
             .unwrap();
-    let r = store2
+    let r = forge_store::Store::open(&root2)
+        .unwrap()
         .realisation(&digest, &OutputName::out())
         .unwrap()
         .unwrap();
