@@ -72,7 +72,7 @@ fn host_path_problem(
                 loc.line,
                 loc.column,
                 format!("path input `{name}`: {problem}"),
-                problem.hint(),
+                forge_core::diag::Hint::hint(&problem).map(|h| h.into_owned()),
             ));
         }
     }
