@@ -337,7 +337,8 @@ mod tests {
         let text = "version = 1\n[inputs.src]\nkind = \"path\"\nblake3 = \"abc\"\n";
         let e = LockFile::parse(text, Path::new("r/recipe.lock")).unwrap_err();
         assert!(
-            e.to_string().starts_with("r/recipe.lock:4:10: input `src`: "),
+            e.to_string()
+                .starts_with("r/recipe.lock:4:10: input `src`: "),
             "{e}"
         );
         let e = LockFile::parse("version = 2\n", Path::new("x.lock")).unwrap_err();
@@ -358,8 +359,14 @@ mod tests {
             "0".repeat(64)
         );
         let e = LockFile::parse(&text, Path::new("x.lock")).unwrap_err();
-        assert!(e.to_string().starts_with("x.lock:3:8: input `b`: kind `x`"), "{e}");
+        assert!(
+            e.to_string().starts_with("x.lock:3:8: input `b`: kind `x`"),
+            "{e}"
+        );
         let e = LockFile::parse("version = \"1\"\n", Path::new("x.lock")).unwrap_err();
-        assert!(e.to_string().starts_with("x.lock:1:11: invalid type"), "{e}");
+        assert!(
+            e.to_string().starts_with("x.lock:1:11: invalid type"),
+            "{e}"
+        );
     }
 }

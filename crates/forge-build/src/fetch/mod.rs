@@ -234,7 +234,8 @@ pub enum FetchError {
     /// The file's hash is not the pinned one.
     #[error(
         "hash mismatch for {url}\n  expected: {}\n  got:      {}",
-        recipe_form(expected), recipe_form(actual)
+        recipe_form(expected),
+        recipe_form(actual)
     )]
     HashMismatch {
         /// The URL.

@@ -475,7 +475,10 @@ mod tests {
         assert_eq!(e.to_string(), "s.toml:3:1: unknown key `path`");
         assert_eq!(e.kind, DeclErrorKind::UnknownKey);
         assert!(
-            e.hint.as_deref().unwrap().starts_with("did you mean `paths`? the keys known here are `name`"),
+            e.hint
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean `paths`? the keys known here are `name`"),
             "{e:?}"
         );
         let e = SeedDecl::parse("[seed]\nname = 1\n", "s.toml").unwrap_err();

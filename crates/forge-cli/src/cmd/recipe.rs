@@ -140,6 +140,9 @@ pub fn run(cmd: RecipeCommand) -> CmdResult {
                         failed += 1;
                         if !json {
                             eprintln!("error: {e}");
+                            if let Some(h) = &e.hint {
+                                eprintln!("hint: {h}");
+                            }
                         }
                         parsed.push(CheckJson {
                             file: shown,

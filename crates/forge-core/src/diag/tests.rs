@@ -70,7 +70,7 @@ proptest! {
         }
         let before = &text[..boundary];
         let line = before.split('\n').count();
-        let column = before.split('\n').last().unwrap().chars().count() + 1;
+        let column = before.split('\n').next_back().unwrap().chars().count() + 1;
         prop_assert_eq!(at, Location { line: line as u32, column: column as u32 });
         prop_assert!(at.line as usize <= lines.len());
     }
@@ -145,7 +145,10 @@ fn did_you_mean_picks_the_closest_and_rejects_unrelated_words() {
         did_you_mean("scirpt", &["command", "script"]),
         Some("script")
     );
-    assert_eq!(did_you_mean("Silence_Timeout", &["silence-timeout"]), Some("silence-timeout"));
+    assert_eq!(
+        did_you_mean("Silence_Timeout", &["silence-timeout"]),
+        Some("silence-timeout")
+    );
     assert_eq!(did_you_mean("colour", &["paths", "name"]), None);
     assert_eq!(did_you_mean("x", &[]), None);
 }
@@ -199,7 +202,10 @@ fn an_unknown_key_lists_the_known_ones_and_may_suggest_one() {
     );
     // Other candidates are suggested too, but not listed as known here.
     let e = conv("paths = 1\n", Suggest::Closest(&["path"]));
-    assert!(e.hint.unwrap().starts_with("did you mean `path`? the keys known here are `network`"));
+    assert!(e
+        .hint
+        .unwrap()
+        .starts_with("did you mean `path`? the keys known here are `network`"));
     let e = conv("[empty]\nx = 1\n", Suggest::Closest(&[]));
     assert_eq!(e.location(), Location { line: 2, column: 1 });
     assert_eq!(e.hint.as_deref(), Some("this table takes no keys"));
@@ -209,8 +215,18 @@ fn an_unknown_key_lists_the_known_ones_and_may_suggest_one() {
 fn serde_errors_keep_their_message_and_get_a_kind() {
     let e = conv("network = \"no\"\n", Suggest::KnownKeys);
     assert_eq!(e.kind, Kind::WrongType);
-    assert_eq!(e.location(), Location { line: 1, column: 11 });
-    assert!(e.message.starts_with("invalid type: string \"no\", expected a boolean"), "{e}");
+    assert_eq!(
+        e.location(),
+        Location {
+            line: 1,
+            column: 11
+        }
+    );
+    assert!(
+        e.message
+            .starts_with("invalid type: string \"no\", expected a boolean"),
+        "{e}"
+    );
     let e = conv("[needed]\n", Suggest::KnownKeys);
     assert_eq!(e.kind, Kind::MissingKey);
     assert!(e.message.starts_with("missing field `name`"), "{e}");

@@ -28,9 +28,9 @@
 //! messages; this crate reads no files). It deserialises the TOML into
 //! private "raw" structs whose every field is wrapped in
 //! [`serde_spanned::Spanned`], so each value remembers the bytes it came
-//! from, and which reject unknown keys. A second pass validates the raw
-//! values (names, hashes, URLs, references between sections) and builds the
-//! model. Every failure on either pass becomes one [`RecipeError`] with the
+//! from, and which reject unknown keys (`parse`). A second pass validates
+//! the raw values (names, hashes, URLs, references between sections) and
+//! builds the model, one function per table (`validate`). Every failure on either pass becomes one [`RecipeError`] with the
 //! file, line and column; when a recipe has several problems, the one that
 //! comes first in the file is reported.
 //!

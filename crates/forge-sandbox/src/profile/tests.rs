@@ -71,8 +71,24 @@ fn the_spec_defaults_are_the_builtin_profiles() {
     let h = Profile::hermetic();
     let s = SandboxSpec::new(vec!["/bin/sh".into()]);
     assert_eq!(
-        (&s.env, s.network, &s.hostname, s.uid, s.gid, &s.limits, s.enforcement),
-        (&h.env, h.network, &h.hostname, h.uid, h.gid, &h.limits, h.enforcement)
+        (
+            &s.env,
+            s.network,
+            &s.hostname,
+            s.uid,
+            s.gid,
+            &s.limits,
+            s.enforcement
+        ),
+        (
+            &h.env,
+            h.network,
+            &h.hostname,
+            h.uid,
+            h.gid,
+            &h.limits,
+            h.enforcement
+        )
     );
     assert!(h.host_files.is_empty() && s.binds.is_empty());
     assert_eq!(h.hostname, crate::spec::HOSTNAME);

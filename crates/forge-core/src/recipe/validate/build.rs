@@ -225,65 +225,65 @@ fn run(
     build_span: &Range<usize>,
     names: &Names<'_>,
 ) -> Option<Build> {
-match (script, command) {
-    (Some(_), Some(c)) => {
-        cx.push_hint(
-            &c.span(),
-            Kind::Conflict,
-            "[build] has both `script` and `command`".to_owned(),
-            "keep one: `script` runs in /bin/sh -e, `command` runs a program directly",
-        );
-        None
-    }
-    (None, None) => {
-        cx.push_hint(
-            build_span,
-            Kind::MissingKey,
-            "[build] has neither `script` nor `command`".to_owned(),
-            "add script = \"…\" (run by /bin/sh -e) or command = [\"program\", \"arg\"]",
-        );
-        None
-    }
-    (Some(s), None) => {
-        if s.get_ref().trim().is_empty() {
-            cx.push(
-                &s.span(),
-                Kind::InvalidValue,
-                "`script` is empty".to_owned(),
-            );
-            None
-        } else if s.get_ref().contains('\0') {
-            cx.push(
-                &s.span(),
-                Kind::InvalidValue,
-                "`script` contains a NUL character, which /bin/sh cannot receive".to_owned(),
-            );
-            None
-        } else {
-            Some(Build::Script(s.into_inner()))
-        }
-    }
-    (None, Some(c)) => {
-        let span = c.span();
-        let words = c.into_inner();
-        if words.is_empty() || words[0].get_ref().is_empty() {
+    match (script, command) {
+        (Some(_), Some(c)) => {
             cx.push_hint(
-                &span,
-                Kind::InvalidValue,
-                "`command` needs a program as its first word".to_owned(),
-                "command = [\"/bin/make\", \"install\"]",
+                &c.span(),
+                Kind::Conflict,
+                "[build] has both `script` and `command`".to_owned(),
+                "keep one: `script` runs in /bin/sh -e, `command` runs a program directly",
             );
             None
-        } else {
-            for (i, w) in words.iter().enumerate() {
-                names.check_template(cx, &format!("word {} of `command`", i + 1), w);
+        }
+        (None, None) => {
+            cx.push_hint(
+                build_span,
+                Kind::MissingKey,
+                "[build] has neither `script` nor `command`".to_owned(),
+                "add script = \"…\" (run by /bin/sh -e) or command = [\"program\", \"arg\"]",
+            );
+            None
+        }
+        (Some(s), None) => {
+            if s.get_ref().trim().is_empty() {
+                cx.push(
+                    &s.span(),
+                    Kind::InvalidValue,
+                    "`script` is empty".to_owned(),
+                );
+                None
+            } else if s.get_ref().contains('\0') {
+                cx.push(
+                    &s.span(),
+                    Kind::InvalidValue,
+                    "`script` contains a NUL character, which /bin/sh cannot receive".to_owned(),
+                );
+                None
+            } else {
+                Some(Build::Script(s.into_inner()))
             }
-            Some(Build::Command(
-                words.into_iter().map(Spanned::into_inner).collect(),
-            ))
+        }
+        (None, Some(c)) => {
+            let span = c.span();
+            let words = c.into_inner();
+            if words.is_empty() || words[0].get_ref().is_empty() {
+                cx.push_hint(
+                    &span,
+                    Kind::InvalidValue,
+                    "`command` needs a program as its first word".to_owned(),
+                    "command = [\"/bin/make\", \"install\"]",
+                );
+                None
+            } else {
+                for (i, w) in words.iter().enumerate() {
+                    names.check_template(cx, &format!("word {} of `command`", i + 1), w);
+                }
+                Some(Build::Command(
+                    words.into_iter().map(Spanned::into_inner).collect(),
+                ))
+            }
         }
     }
-}
 }
 
 /// `env`: names that are neither reserved nor inputs or outputs.

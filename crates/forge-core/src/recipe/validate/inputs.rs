@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use super::super::parse::{input_span, RawHashes, RawInput, S, NAME_RULES};
 use super::super::parse::is_output_name;
+use super::super::parse::{input_span, RawHashes, RawInput, NAME_RULES, S};
 use super::super::{template, Input, SourceMap, Unpack, DEFAULT_OUTPUT, RESERVED_ENV};
 use super::hash_pair;
 use crate::diag::{Errors, Kind};
@@ -55,11 +55,7 @@ pub(super) fn table(
 
 /// One input: its kind, the keys that kind takes, its hash and its value.
 /// Returns it with the span of its hash, when it has one.
-fn one(
-    cx: &mut Errors<'_>,
-    name: &str,
-    raw: RawInput,
-) -> Option<(Input, Option<Range<usize>>)> {
+fn one(cx: &mut Errors<'_>, name: &str, raw: RawInput) -> Option<(Input, Option<Range<usize>>)> {
     let span = input_span(cx.text(), name, &raw);
     let what = format!("input `{name}`");
     let kinds: Vec<(&str, &S<String>)> = [

@@ -237,4 +237,3 @@ fn hash_pair(
         }
     }
 }
-
