@@ -1,8 +1,11 @@
-//! The build engine's error type.
+//! The build engine's error type, and its hints ([`Hint`], rendered by the
+//! CLI on a `hint:` line of their own; see [`forge_core::diag`]).
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use forge_core::derivation::DerivationError;
+use forge_core::diag::{Hint, Located};
 use forge_core::recipe::RecipeError;
 use forge_sandbox::SandboxError;
 use forge_store::StoreError;
@@ -40,9 +43,9 @@ pub enum BuildError {
     /// Recipes that depend on each other.
     #[error("recipes depend on each other in a cycle: {chain}")]
     Cycle { chain: String },
-    /// A lock file that does not parse.
-    #[error("{}: {message}", file.display())]
-    BadLockFile { file: PathBuf, message: String },
+    /// A lock file that does not parse, at its line and column.
+    #[error(transparent)]
+    BadLockFile(Located),
     /// A `path` or `seed` input whose contents differ from the pinned hash.
     #[error("{0}")]
     StaleHash(Box<StaleHash>),
@@ -157,10 +160,14 @@ pub enum BuildError {
     Many(Vec<BuildError>),
 }
 
-impl BuildError {
-    /// A `hint:` for the user, where there is something to do.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for BuildError {
+    /// What the user can do, where there is something to do. Transparent
+    /// variants give their inner error's hint; a `#[source]` (`Seed`'s
+    /// `SeedError`) gives its own, in the error chain. The store's and the
+    /// sandbox's errors, and `Many`, give none here.
+    fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
+            BuildError::Recipe(e) | BuildError::BadLockFile(e) => e.hint(),
             BuildError::StaleHash(s) if s.pinned_in == "recipe.lock" => Some(
                 "if the change is intended, run `forge lock` (or build with --update-locks)".into(),
             ),
@@ -177,7 +184,7 @@ impl BuildError {
                 Some("build it first (`forge build RECIPE`), then check".into())
             }
             BuildError::HostPath { problem, .. } => problem.hint(),
-            BuildError::Fetch(f) => f.hint.clone(),
+            BuildError::Fetch(f) => f.hint.as_deref().map(Cow::Borrowed),
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())
             }

@@ -23,15 +23,18 @@
 //!
 //! The hash is the BLAKE3 of the input's NAR (for a seed: of the assembled
 //! seed tree). The file is rewritten atomically (temporary file + rename)
-//! and only when its contents change.
+//! and only when its contents change. A file that does not parse is a
+//! [`forge_core::diag::Located`] error at its line and column, like a recipe.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use forge_core::diag::{Errors, Kind, Located, Suggest};
 use forge_core::hash::{Hash, HashAlgo};
 use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
 
 use crate::error::BuildError;
 
@@ -51,12 +54,27 @@ pub struct Locked {
     pub blake3: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The file as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 struct Text {
     version: u32,
-    #[serde(default)]
     inputs: BTreeMap<String, Locked>,
+}
+
+/// The file as read: every value with where it was written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawText {
+    version: Spanned<u32>,
+    #[serde(default)]
+    inputs: BTreeMap<String, RawLocked>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocked {
+    kind: Spanned<String>,
+    blake3: Spanned<String>,
 }
 
 /// A recipe's lock file, loaded (or empty if there is none).
@@ -91,30 +109,51 @@ impl LockFile {
         })
     }
 
-    /// Parses lock-file text; `file` names it in errors.
+    /// Parses lock-file text; `file` names it in errors. When there are
+    /// several problems, the first in the file is reported.
     pub fn parse(text: &str, file: &Path) -> Result<BTreeMap<String, Locked>, BuildError> {
-        let bad = |message: String| BuildError::BadLockFile {
-            file: file.to_owned(),
-            message,
-        };
-        let t: Text = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_owned()))?;
-        if t.version != 1 {
-            return Err(bad(format!(
-                "version {} is not known to this forge (it writes version 1)",
-                t.version
-            )));
+        let name = file.display().to_string();
+        let t: RawText = toml::from_str(text).map_err(|e| {
+            BuildError::BadLockFile(Located::from_toml(text, &name, &e, Suggest::KnownKeys))
+        })?;
+        let mut cx = Errors::new(text, &name);
+        if *t.version.get_ref() != 1 {
+            cx.push(
+                &t.version.span(),
+                Kind::InvalidValue,
+                format!(
+                    "version {} is not known to this forge (it writes version 1)",
+                    t.version.get_ref()
+                ),
+            );
         }
-        for (name, l) in &t.inputs {
-            if l.kind != "path" && l.kind != "seed" {
-                return Err(bad(format!(
-                    "input `{name}`: kind `{}` is not `path` or `seed`",
-                    l.kind
-                )));
+        let mut inputs = BTreeMap::new();
+        for (input, l) in t.inputs {
+            let kind = l.kind.get_ref();
+            if kind != "path" && kind != "seed" {
+                cx.push(
+                    &l.kind.span(),
+                    Kind::InvalidValue,
+                    format!("input `{input}`: kind `{kind}` is not `path` or `seed`"),
+                );
             }
-            Hash::parse_as(HashAlgo::Blake3, &l.blake3)
-                .map_err(|e| bad(format!("input `{name}`: {e}")))?;
+            if let Err(e) = Hash::parse_as(HashAlgo::Blake3, l.blake3.get_ref()) {
+                cx.push(
+                    &l.blake3.span(),
+                    Kind::InvalidValue,
+                    format!("input `{input}`: {e}"),
+                );
+            }
+            let locked = Locked {
+                kind: l.kind.into_inner(),
+                blake3: l.blake3.into_inner(),
+            };
+            inputs.insert(input, locked);
         }
-        Ok(t.inputs)
+        match cx.first() {
+            Some(e) => Err(BuildError::BadLockFile(e)),
+            None => Ok(inputs),
+        }
     }
 
     /// Prints the lock file's canonical text.
@@ -222,6 +261,7 @@ impl LockFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use forge_core::diag::Hint;
     use proptest::prelude::*;
 
     fn arb_inputs() -> impl Strategy<Value = BTreeMap<String, Locked>> {
@@ -290,5 +330,43 @@ mod tests {
         assert!(e.to_string().contains("version 2"), "{e}");
         let e = LockFile::parse("version = 1\nextra = 3\n", Path::new("x.lock")).unwrap_err();
         assert!(e.to_string().contains("extra"), "{e}");
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let text = "version = 1\n[inputs.src]\nkind = \"path\"\nblake3 = \"abc\"\n";
+        let e = LockFile::parse(text, Path::new("r/recipe.lock")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("r/recipe.lock:4:10: input `src`: "),
+            "{e}"
+        );
+        let e = LockFile::parse("version = 2\n", Path::new("x.lock")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.lock:1:11: version 2 is not known to this forge (it writes version 1)"
+        );
+        let e = LockFile::parse("version = 1\nextra = 3\n", Path::new("x.lock")).unwrap_err();
+        assert_eq!(e.to_string(), "x.lock:2:1: unknown key `extra`");
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("the keys known here are `version`, `inputs`")
+        );
+        // The earliest problem in the file wins.
+        let text = format!(
+            "version = 1\n[inputs.b]\nkind = \"x\"\nblake3 = \"{}\"\n[inputs.a]\nkind = \"y\"\nblake3 = \"{}\"\n",
+            "0".repeat(64),
+            "0".repeat(64)
+        );
+        let e = LockFile::parse(&text, Path::new("x.lock")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("x.lock:3:8: input `b`: kind `x`"),
+            "{e}"
+        );
+        let e = LockFile::parse("version = \"1\"\n", Path::new("x.lock")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("x.lock:1:11: invalid type"),
+            "{e}"
+        );
     }
 }

@@ -154,6 +154,14 @@ impl FetchProgress for Recorder {
     }
 }
 
+/// The error as the CLI shows it: the message, then the hint's line.
+fn shown(e: &(impl std::fmt::Display + forge_core::diag::Hint)) -> String {
+    match e.hint() {
+        Some(h) => format!("{e}\nhint: {h}"),
+        None => e.to_string(),
+    }
+}
+
 fn assert_nothing_left(dest: &Path) {
     assert!(!dest.exists(), "{} must not exist", dest.display());
     assert!(!part_path(dest).exists(), "no .part may be left");
@@ -280,7 +288,7 @@ fn mismatch_leaves_nothing_and_prints_pasteable_hashes() {
         )),
         "{msg}"
     );
-    assert!(msg.contains("\nhint: "), "{msg}");
+    assert!(shown(&e).contains("\nhint: "), "{msg}");
     assert_nothing_left(&dest);
     assert_eq!(server.requests().len(), 1, "a mismatch is not retried");
 }

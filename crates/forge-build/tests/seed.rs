@@ -59,6 +59,14 @@ exclude = ["/usr/share/doc/**"]
     );
 }
 
+/// The error as the CLI shows it: the message, then the hint's line.
+fn shown(e: &(impl std::fmt::Display + forge_core::diag::Hint)) -> String {
+    match e.hint() {
+        Some(h) => format!("{e}\nhint: {h}"),
+        None => e.to_string(),
+    }
+}
+
 fn err(text: &str) -> forge_build::seed::DeclError {
     SeedDecl::parse(text, "seeds/x.toml").expect_err("must fail")
 }
@@ -70,7 +78,7 @@ fn unknown_keys_point_at_the_key_with_a_suggestion() {
         (e.line, e.column, e.kind),
         (3, 1, DeclErrorKind::UnknownKey)
     );
-    let shown = e.to_string();
+    let shown = shown(&e);
     assert!(
         shown.starts_with("seeds/x.toml:3:1: unknown key `path`\nhint: did you mean `paths`?"),
         "{shown}"
@@ -138,9 +146,7 @@ fn the_repository_seeds_parse_and_are_found_from_a_recipe() {
     }
     let e = find_seed(&hello, "no-such-seed").expect_err("absent");
     assert!(matches!(e, SeedError::NotFound { .. }));
-    assert!(e
-        .to_string()
-        .contains("hint: declare it in recipes/seeds/no-such-seed.toml"));
+    assert!(shown(&e).contains("hint: declare it in recipes/seeds/no-such-seed.toml"));
     assert!(matches!(
         find_seed(&hello, "../x"),
         Err(SeedError::BadName { .. })
@@ -526,7 +532,7 @@ fn errors_name_the_path_who_needs_it_and_the_seed() {
     let e =
         assemble_from(h, &decl(&["/usr/bin/nope"], &[], &[]), tree.path()).expect_err("missing");
     assert!(matches!(e, SeedError::MissingPath { .. }));
-    let shown = e.to_string();
+    let shown = shown(&e);
     assert!(
         shown.contains("/usr/bin/nope")
             && shown.contains("seeds/t.toml")

@@ -591,6 +591,14 @@ fn size_limit_stops_a_bomb() {
     assert!(!c.dest.exists());
 }
 
+/// The error as the CLI shows it: the message, then the hint's line.
+fn shown(e: &(impl std::fmt::Display + forge_core::diag::Hint)) -> String {
+    match e.hint() {
+        Some(h) => format!("{e}\nhint: {h}"),
+        None => e.to_string(),
+    }
+}
+
 #[test]
 fn wrong_kind_is_a_read_error_with_a_hint() {
     let c = case(&tar_bytes(&[E::File("a", b"", 0o644)]));
@@ -603,8 +611,7 @@ fn wrong_kind_is_a_read_error_with_a_hint() {
     .unwrap_err();
     assert!(matches!(e, UnpackError::Read { .. }), "{e}");
     assert!(
-        e.to_string()
-            .contains("hint: check that `unpack = \"tar.xz\"`"),
+        shown(&e).contains("hint: check that `unpack = \"tar.xz\"`"),
         "{e}"
     );
     assert!(!c.dest.exists());

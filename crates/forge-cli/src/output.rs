@@ -1,9 +1,11 @@
 //! Output conventions: data on stdout (text or `--json`), errors on stderr
 //! in one style, and exit codes.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use forge_core::diag::Hint;
 use forge_store::StoreError;
 use serde::Serialize;
 
@@ -49,42 +51,96 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// A hint the user can act on, for errors where there is one.
-pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
+/// The hint of one error of a chain, for the error types that carry one
+/// ([`Hint`], see `forge_core::diag`). The store's hints are the CLI's own:
+/// they name its flags (`--root`) and commands.
+fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    macro_rules! hinted {
+        ($($t:ty),* $(,)?) => {
+            $(
+                if let Some(e) = e.downcast_ref::<$t>() {
+                    return e.hint().map(Cow::into_owned);
+                }
+            )*
+        };
+    }
+    hinted!(
+        forge_build::BuildError,
+        forge_build::seed::SeedError,
+        forge_build::fetch::FetchError,
+        forge_build::fetch::UnpackError,
+        forge_build::inputs::HostPathProblem,
+        forge_sandbox::ProfileError,
+        forge_core::diag::Located,
+    );
+    e.downcast_ref::<StoreError>().and_then(store_hint)
+}
+
+fn store_hint(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::SchemaTooNew { .. } => Some(
+            "this store was written by a newer forge; use that forge, or point FORGE_ROOT (--root) at another store".into(),
+        ),
+        StoreError::NotValid(_) => Some(
+            "the path is not in this store; check --root / FORGE_ROOT, or add it with `forge store add`".into(),
+        ),
+        StoreError::OutsideStore { .. } | StoreError::BadStorePath(_) => Some(
+            "name a store path as /forge/store/<digest>-<name>, its physical location, or a symlink to it such as ./result".into(),
+        ),
+        StoreError::SpecialFile { .. } => Some(
+            "the store holds only regular files, directories and symlinks; remove or skip the special file".into(),
+        ),
+        StoreError::DatabaseOpen { .. } => Some(
+            "check that the store root is writable by you, or choose another with --root".into(),
+        ),
+        StoreError::NoSuchRoot(_) => Some("list the roots with `forge store root list`".into()),
+        StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => Some(
+            "a store root of another user is not writable; choose your own with --root or FORGE_ROOT".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// The hints of an error and of its causes, outermost first, each once.
+/// The walk stops after the store's error: what lies under it is the
+/// store's own business.
+fn hints(err: &anyhow::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<forge_build::BuildError>() {
-            if let Some(h) = e.hint() {
-                return Some(h);
+        if let Some(h) = hint_of(cause) {
+            if !out.contains(&h) {
+                out.push(h);
             }
         }
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return match e {
-                StoreError::SchemaTooNew { .. } => Some(
-                    "this store was written by a newer forge; use that forge, or point FORGE_ROOT (--root) at another store".into(),
-                ),
-                StoreError::NotValid(_) => Some(
-                    "the path is not in this store; check --root / FORGE_ROOT, or add it with `forge store add`".into(),
-                ),
-                StoreError::OutsideStore { .. } | StoreError::BadStorePath(_) => Some(
-                    "name a store path as /forge/store/<digest>-<name>, its physical location, or a symlink to it such as ./result".into(),
-                ),
-                StoreError::SpecialFile { .. } => Some(
-                    "the store holds only regular files, directories and symlinks; remove or skip the special file".into(),
-                ),
-                StoreError::DatabaseOpen { .. } => Some(
-                    "check that the store root is writable by you, or choose another with --root".into(),
-                ),
-                StoreError::NoSuchRoot(_) => {
-                    Some("list the roots with `forge store root list`".into())
-                }
-                StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => Some(
-                    "a store root of another user is not writable; choose your own with --root or FORGE_ROOT".into(),
-                ),
-                _ => None,
-            };
+        if cause.is::<StoreError>() {
+            break;
         }
     }
-    None
+    out
+}
+
+/// The first hint of an error's chain, for a front end that carries one
+/// (the fetcher's failure report, `fetch::protocol`).
+pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
+    hints(err).into_iter().next()
+}
+
+/// The message of an error: its `Display`, except that the failures of a
+/// `--keep-going` build are each followed by their own hints.
+fn message(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<forge_build::BuildError>() {
+        Some(forge_build::BuildError::Many(all)) => {
+            let mut s = format!("{} builds failed:", all.len());
+            for e in all {
+                s.push_str(&format!("\n  {e}"));
+                if let Some(h) = e.hint() {
+                    s.push_str(&format!("\nhint: {h}"));
+                }
+            }
+            s
+        }
+        _ => err.to_string(),
+    }
 }
 
 /// Prints an error in forge's one style and returns its exit code:
@@ -94,6 +150,9 @@ pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
 ///   caused by: <why>
 /// hint: <what to do>
 /// ```
+///
+/// Libraries never write `hint:` into their messages; the hints come from
+/// the error chain ([`hints`]).
 pub fn report_error(err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
@@ -103,7 +162,7 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     // Messages can quote a builder or a server (a failed fetch's output).
     let shown = |s: &str| crate::terminal::for_stream(s, tty).into_owned();
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", shown(&err.to_string()));
+    let _ = writeln!(stderr, "error: {}", shown(&message(err)));
     let mut prev = err.to_string();
     for cause in err.chain().skip(1) {
         let msg = cause.to_string();
@@ -113,8 +172,13 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
         }
         prev = msg;
     }
-    if let Some(h) = hint(err) {
-        let _ = writeln!(stderr, "hint: {h}");
+    if !matches!(
+        err.downcast_ref::<forge_build::BuildError>(),
+        Some(forge_build::BuildError::Many(_))
+    ) {
+        for h in hints(err) {
+            let _ = writeln!(stderr, "hint: {h}");
+        }
     }
     ExitCode::FAILURE
 }
@@ -200,5 +264,40 @@ mod tests {
         assert!(parse_size("3Q").is_err());
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn hints_come_from_the_error_chain_once_each() {
+        use forge_core::diag::{Kind, Located, Location};
+        let located =
+            Located::new("r.toml", Location::START, Kind::InvalidValue, "bad").with_hint("fix it");
+        // Through a transparent wrapper and a context.
+        let err = anyhow::Error::from(forge_build::BuildError::Recipe(located.clone()))
+            .context("building r");
+        assert_eq!(hints(&err), ["fix it"]);
+        assert_eq!(message(&err), "building r");
+        // A hint in a source is found once, not again by its wrapper.
+        let unpack = forge_build::fetch::UnpackError::NoDataTar {
+            archive: "a.deb".into(),
+            members: vec![],
+        };
+        let err = anyhow::Error::from(forge_build::fetch::FetchError::Unpack {
+            url: "https://x/a.deb".into(),
+            source: unpack,
+        });
+        assert_eq!(
+            hints(&err),
+            ["check that the file is a Debian binary package"]
+        );
+        assert!(!err.to_string().contains("hint"));
+        // --keep-going: each failure with its own hint.
+        let many = forge_build::BuildError::Many(vec![
+            forge_build::BuildError::Recipe(located),
+            forge_build::BuildError::Interrupted,
+        ]);
+        assert_eq!(
+            message(&anyhow::Error::from(many)),
+            "2 builds failed:\n  r.toml:1:1: bad\nhint: fix it\n  interrupted"
+        );
     }
 }

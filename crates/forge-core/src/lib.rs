@@ -14,9 +14,11 @@
 //! - [`nar`]: the Nix ARchive format, byte-identical to `nix-store --dump`.
 //! - [`recipe`]: the recipe a person writes, and its TOML parser.
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
+//! - [`diag`]: locations in text files, located errors, hints and "did you mean", shared by every parser of a file a person writes.
 
 pub mod base32;
 pub mod derivation;
+pub mod diag;
 pub mod hash;
 pub mod nar;
 pub mod recipe;

@@ -1,6 +1,7 @@
 //! Every ```toml block in docs/recipes.md parses; every ```toml,error block
 //! fails with exactly the message in the ```text block that follows it.
 
+use forge_core::diag::Hint;
 use forge_core::recipe::Recipe;
 
 const DOC: &str = include_str!("../../../docs/recipes.md");
@@ -65,8 +66,13 @@ fn every_toml_example_parses_and_every_error_example_fails_as_documented() {
                             b.line
                         )
                     });
+                // As the CLI prints it: the message, then the hint's line.
+                let printed = match e.hint() {
+                    Some(h) => format!("{e}\nhint: {h}"),
+                    None => e.to_string(),
+                };
                 assert_eq!(
-                    e.to_string(),
+                    printed,
                     shown.text.trim_end(),
                     "docs/recipes.md:{}: the documented message is out of date",
                     shown.line

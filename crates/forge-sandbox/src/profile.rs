@@ -6,20 +6,22 @@
 //! environment and the enforcement mode. The two built-in profiles,
 //! `hermetic` (every build) and `fixed-output` (fetches), are the files in
 //! `sandbox/profiles/` embedded in the binary, so forge works from any
-//! directory; they are the single source of the defaults
-//! ([`SandboxSpec::new`], [`default_env`](crate::spec::default_env),
-//! [`network_binds`](crate::spec::network_binds)).
+//! directory. They hold the same values as the plain defaults of
+//! [`crate::spec`] ([`SandboxSpec::new`], [`default_env`](crate::spec::default_env),
+//! [`network_binds`](crate::spec::network_binds)); a test keeps them equal.
 //!
-//! [`Profile::parse`] reports problems the way recipes do: `file:line:col:
-//! message`, and a `hint:` line where forge knows what to do.
+//! [`Profile::parse`] reports problems the way recipes do, as a
+//! [`Located`] error (`file:line:col: message`) with a hint where forge
+//! knows what to do (see [`forge_core::diag`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use forge_core::recipe::Location;
+use forge_core::diag::{Errors, Hint, Kind, Located, Suggest};
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 use thiserror::Error;
@@ -60,19 +62,8 @@ pub struct Profile {
 #[derive(Debug, Error)]
 pub enum ProfileError {
     /// A problem at a place in the file.
-    #[error("{file}:{line}:{column}: {message}{}", hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
-    Invalid {
-        /// The file as the caller named it.
-        file: String,
-        /// 1-based line.
-        line: u32,
-        /// 1-based column, in characters.
-        column: u32,
-        /// What is wrong; lowercase.
-        message: String,
-        /// What to do about it.
-        hint: Option<String>,
-    },
+    #[error(transparent)]
+    Invalid(Located),
     /// The file cannot be read.
     #[error("cannot read profile {path}: {source}")]
     Read {
@@ -81,8 +72,20 @@ pub enum ProfileError {
         source: std::io::Error,
     },
     /// Neither a built-in name nor a file.
-    #[error("unknown sandbox profile {0:?}\nhint: use hermetic, fixed-output, or the path of a .toml file")]
+    #[error("unknown sandbox profile {0:?}")]
     Unknown(String),
+}
+
+impl Hint for ProfileError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            ProfileError::Invalid(e) => e.hint(),
+            ProfileError::Read { .. } => None,
+            ProfileError::Unknown(_) => {
+                Some("use hermetic, fixed-output, or the path of a .toml file".into())
+            }
+        }
+    }
 }
 
 type S<T> = Spanned<T>;
@@ -132,15 +135,18 @@ struct RawLimits {
     silence_timeout: Option<S<i64>>,
 }
 
-struct Ctx<'a> {
-    text: &'a str,
-    errors: Vec<(Location, String, Option<String>)>,
+/// The profile's checks of values, collected in [`Errors`] (the earliest in
+/// the file is reported).
+trait Checks {
+    fn err(&mut self, span: Range<usize>, message: String, hint: Option<&str>);
+    fn positive(&mut self, v: &S<i64>, what: &str) -> u64;
+    fn id(&mut self, v: &S<i64>, what: &str) -> u32;
 }
 
-impl Ctx<'_> {
+impl Checks for Errors<'_> {
     fn err(&mut self, span: Range<usize>, message: String, hint: Option<&str>) {
-        let at = Location::of_span(self.text, &span);
-        self.errors.push((at, message, hint.map(str::to_owned)));
+        let e = self.push(&span, Kind::InvalidValue, message);
+        e.hint = hint.map(str::to_owned);
     }
 
     fn positive(&mut self, v: &S<i64>, what: &str) -> u64 {
@@ -172,52 +178,6 @@ impl Ctx<'_> {
                 0
             }
         }
-    }
-}
-
-fn error(file: &str, at: Location, message: String, hint: Option<String>) -> ProfileError {
-    ProfileError::Invalid {
-        file: file.to_owned(),
-        line: at.line,
-        column: at.column,
-        message,
-        hint,
-    }
-}
-
-/// Maps a `toml` error (syntax or serde) to a located error, as recipes do.
-fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ProfileError {
-    let at = e
-        .span()
-        .map_or(Location::START, |s| Location::of_span(text, &s));
-    let msg = e.message().trim_end().trim_end_matches('.');
-    if let Some(rest) = msg.strip_prefix("unknown field ") {
-        let names: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-        if let Some((key, known)) = names.split_first() {
-            let list = known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return error(
-                file,
-                at,
-                format!("unknown key `{key}`"),
-                Some(format!("the keys known here are {list}")),
-            );
-        }
-    }
-    let message = msg.replace('\n', "; ");
-    let plain = [
-        "invalid type",
-        "missing field",
-        "unknown variant",
-        "invalid value",
-    ];
-    if plain.iter().any(|p| message.starts_with(p)) {
-        error(file, at, message, None)
-    } else {
-        error(file, at, format!("invalid TOML: {message}"), None)
     }
 }
 
@@ -292,7 +252,7 @@ fn is_host_path(s: &str) -> bool {
             .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
 }
 
-fn seconds(v: &Option<S<i64>>, what: &str, cx: &mut Ctx<'_>) -> Option<Duration> {
+fn seconds(v: &Option<S<i64>>, what: &str, cx: &mut Errors<'_>) -> Option<Duration> {
     v.as_ref()
         .map(|v| Duration::from_secs(cx.positive(v, what)))
 }
@@ -300,11 +260,12 @@ fn seconds(v: &Option<S<i64>>, what: &str, cx: &mut Ctx<'_>) -> Option<Duration>
 impl Profile {
     /// Parses a profile; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
-        let mut cx = Ctx {
-            text,
-            errors: Vec::new(),
-        };
+        // Profiles list the known keys of a table but guess no typo: the
+        // keys are few and documented in the file itself.
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            ProfileError::Invalid(Located::from_toml(text, file, &e, Suggest::KnownKeys))
+        })?;
+        let mut cx = Errors::new(text, file);
         let name = raw.profile.name.get_ref().clone();
         if !is_name(&name) {
             cx.err(
@@ -389,8 +350,8 @@ impl Profile {
             }
             env.insert(k.get_ref().clone(), v.get_ref().clone());
         }
-        if let Some((at, message, hint)) = cx.errors.into_iter().min_by_key(|e| e.0) {
-            return Err(error(file, at, message, hint));
+        if let Some(e) = cx.first() {
+            return Err(ProfileError::Invalid(e));
         }
         Ok(Profile {
             name,
@@ -470,34 +431,15 @@ impl Profile {
     /// host's own configuration: the sandbox never binds through a symlink
     /// (it recreates one as a symlink inside, which would dangle).
     pub fn host_binds(&self) -> Vec<Bind> {
-        self.host_files
-            .iter()
-            .filter(|p| p.exists())
-            .map(|p| Bind {
-                host: std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()),
-                inside: p.clone(),
-                writable: false,
-            })
-            .collect()
+        crate::spec::host_binds(self.host_files.iter().map(PathBuf::as_path))
     }
 
     /// A spec for `command` with this profile's settings and nothing
     /// exposed but its host files.
     pub fn spec(&self, command: Vec<String>) -> SandboxSpec {
-        SandboxSpec {
-            command,
-            env: self.env.clone(),
-            binds: self.host_binds(),
-            root_layers: Vec::new(),
-            build_dir: None,
-            cwd: PathBuf::from("/build"),
-            network: self.network,
-            hostname: self.hostname.clone(),
-            uid: self.uid,
-            gid: self.gid,
-            limits: self.limits.clone(),
-            enforcement: self.enforcement,
-        }
+        let mut spec = SandboxSpec::new(command);
+        self.apply(&mut spec);
+        spec
     }
 
     /// Puts this profile's settings into `spec` (environment, network,

@@ -6,9 +6,16 @@
 //! inside, and limits. It is plain data (serialisable) that a caller fills
 //! in; what the runner sets up around a run (a pids cgroup) travels beside
 //! it, not in it (see [`crate::run`]).
+//!
+//! The defaults ([`SandboxSpec::new`], [`Limits::default`], [`default_env`],
+//! [`network_binds`]) are plain values here. The built-in profiles in
+//! `sandbox/profiles/` (the `profile` module, docs/sandbox.md) write
+//! the same values down for people and for `--profile`; a test keeps the two
+//! equal. This module knows nothing of profiles: a profile is turned into a
+//! spec by `Profile::spec`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -45,9 +52,16 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The hermetic profile's limits (`sandbox/profiles/hermetic.toml`).
+    /// The limits of every build (those of `sandbox/profiles/hermetic.toml`):
+    /// no timeouts, 1024 processes, 4096 open files, a 1 GiB `/tmp`.
     fn default() -> Self {
-        crate::profile::Profile::hermetic().limits.clone()
+        Limits {
+            wall_timeout: None,
+            silence_timeout: None,
+            max_processes: 1024,
+            max_open_files: 4096,
+            tmp_size: 1 << 30,
+        }
     }
 }
 
@@ -100,24 +114,80 @@ pub const BUILD_UID: u32 = 1000;
 /// The fixed group of builds.
 pub const BUILD_GID: u32 = 100;
 
+/// The hostname inside every sandbox.
+pub const HOSTNAME: &str = "localhost";
+
+/// forge's fixed build environment, complete (nothing is inherited from the
+/// caller): builds must not depend on who runs them, where, or when.
+pub const DEFAULT_ENV: [(&str, &str); 11] = [
+    ("HOME", "/homeless-shelter"),
+    ("TMPDIR", "/tmp"),
+    ("TEMPDIR", "/tmp"),
+    ("TMP", "/tmp"),
+    ("TZ", "UTC"),
+    ("LANG", "C.UTF-8"),
+    ("LC_ALL", "C.UTF-8"),
+    ("SOURCE_DATE_EPOCH", "1"),
+    ("PATH", "/bin:/usr/bin"),
+    ("FORGE_BUILD_CORES", "1"),
+    ("TERM", "dumb"),
+];
+
+/// Host files a sandbox with network access needs to use it: name
+/// resolution and the CA bundle (the fixed-output profile's `host-files`).
+pub const NETWORK_HOST_FILES: [&str; 3] =
+    ["/etc/resolv.conf", "/etc/ssl/certs", "/etc/pki/tls/certs"];
+
 impl SandboxSpec {
-    /// A spec running `command` with forge's fixed environment and defaults:
-    /// the hermetic profile (`sandbox/profiles/hermetic.toml`).
+    /// A spec running `command` with forge's defaults (those of
+    /// `sandbox/profiles/hermetic.toml`): [`default_env`], no network, no
+    /// host paths, [`HOSTNAME`], the build identity, [`Limits::default`],
+    /// hard enforcement, working directory `/build`.
     pub fn new(command: Vec<String>) -> Self {
-        crate::profile::Profile::hermetic().spec(command)
+        SandboxSpec {
+            command,
+            env: default_env(),
+            binds: Vec::new(),
+            root_layers: Vec::new(),
+            build_dir: None,
+            cwd: PathBuf::from("/build"),
+            network: false,
+            hostname: HOSTNAME.to_owned(),
+            uid: BUILD_UID,
+            gid: BUILD_GID,
+            limits: Limits::default(),
+            enforcement: Enforcement::Hard,
+        }
     }
 }
 
-/// Host files a sandbox with network access needs to use it: name
-/// resolution and the CA bundle, read-only at the same paths (the
-/// fixed-output profile's `host-files`). Only those that exist on this host
-/// are returned.
+/// The [`NETWORK_HOST_FILES`] that exist on this host, as read-only binds
+/// at the same paths.
 pub fn network_binds() -> Vec<Bind> {
-    crate::profile::Profile::fixed_output().host_binds()
+    host_binds(NETWORK_HOST_FILES.iter().map(Path::new))
 }
 
-/// forge's fixed build environment (DESIGN.md decision 7): the hermetic
-/// profile's `[env]`.
+/// Read-only binds at the same path for those of `paths` that exist on this
+/// host. Symlinks on the host (`/etc/resolv.conf` ->
+/// `../run/systemd/resolve/stub-resolv.conf`) are resolved here, as the
+/// host's own configuration: the sandbox never binds through a symlink (it
+/// recreates one as a symlink inside, which would dangle).
+pub fn host_binds<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<Bind> {
+    paths
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| Bind {
+            host: std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned()),
+            inside: p.to_owned(),
+            writable: false,
+        })
+        .collect()
+}
+
+/// forge's fixed build environment, [`DEFAULT_ENV`], as a map.
 pub fn default_env() -> BTreeMap<String, String> {
-    crate::profile::Profile::hermetic().env.clone()
+    DEFAULT_ENV
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }

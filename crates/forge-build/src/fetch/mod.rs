@@ -108,11 +108,13 @@ mod download;
 pub mod protocol;
 mod unpack;
 
+use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use forge_core::diag::Hint;
 use forge_core::hash::Hash;
 pub use forge_core::recipe::Unpack;
 use thiserror::Error;
@@ -222,7 +224,7 @@ fn recipe_form(h: &Hash) -> String {
 #[derive(Debug, Error)]
 pub enum FetchError {
     /// The URL is malformed or of a scheme forge does not fetch.
-    #[error("cannot fetch {url}: {reason}\nhint: fetch URLs are https://…, http://… or file:///absolute/path")]
+    #[error("cannot fetch {url}: {reason}")]
     BadUrl {
         /// The URL.
         url: String,
@@ -231,8 +233,9 @@ pub enum FetchError {
     },
     /// The file's hash is not the pinned one.
     #[error(
-        "hash mismatch for {url}\n  expected: {}\n  got:      {}\nhint: if the file changed upstream on purpose, check it and paste `{}` into the recipe; otherwise the server sent other bytes than were pinned",
-        recipe_form(expected), recipe_form(actual), recipe_form(actual)
+        "hash mismatch for {url}\n  expected: {}\n  got:      {}",
+        recipe_form(expected),
+        recipe_form(actual)
     )]
     HashMismatch {
         /// The URL.
@@ -243,7 +246,7 @@ pub enum FetchError {
         actual: Hash,
     },
     /// The server answered with a status that retrying will not change.
-    #[error("fetching {url} failed: HTTP {status} {reason}{}", status_hint(*status))]
+    #[error("fetching {url} failed: HTTP {status} {reason}")]
     HttpStatus {
         /// The URL.
         url: String,
@@ -253,7 +256,7 @@ pub enum FetchError {
         reason: String,
     },
     /// Transient failures, as many as allowed.
-    #[error("fetching {url} failed after {attempts} attempts; the last: {last}\nhint: check the network (and https_proxy), or try again later")]
+    #[error("fetching {url} failed after {attempts} attempts; the last: {last}")]
     GaveUp {
         /// The URL.
         url: String,
@@ -293,11 +296,36 @@ pub enum FetchError {
     },
 }
 
-fn status_hint(status: u16) -> &'static str {
-    match status {
-        404 | 410 => "\nhint: check the URL; publishers sometimes move old releases to an archive location",
-        401 | 403 => "\nhint: the server refuses anonymous access; fetch inputs must be publicly downloadable",
-        _ => "",
+impl Hint for FetchError {
+    /// `Unpack` gives none here: its source, in the error chain, has it.
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            FetchError::BadUrl { .. } => {
+                Some("fetch URLs are https://…, http://… or file:///absolute/path".into())
+            }
+            FetchError::HashMismatch { actual, .. } => Some(
+                format!(
+                    "if the file changed upstream on purpose, check it and paste `{}` into the recipe; otherwise the server sent other bytes than were pinned",
+                    recipe_form(actual)
+                )
+                .into(),
+            ),
+            FetchError::HttpStatus { status: 404 | 410, .. } => Some(
+                "check the URL; publishers sometimes move old releases to an archive location"
+                    .into(),
+            ),
+            FetchError::HttpStatus { status: 401 | 403, .. } => Some(
+                "the server refuses anonymous access; fetch inputs must be publicly downloadable"
+                    .into(),
+            ),
+            FetchError::GaveUp { .. } => {
+                Some("check the network (and https_proxy), or try again later".into())
+            }
+            FetchError::HttpStatus { .. }
+            | FetchError::ReadFile { .. }
+            | FetchError::Write { .. }
+            | FetchError::Unpack { .. } => None,
+        }
     }
 }
 
@@ -390,7 +418,11 @@ mod tests {
             ),
             "{s}"
         );
-        assert!(s.contains("\nhint: "), "{s}");
+        assert!(!s.contains("hint"), "{s}");
+        assert!(
+            e.hint().unwrap().contains("paste `sha256 = \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"` into the recipe"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -404,5 +436,12 @@ mod tests {
             e.to_string().lines().next().unwrap(),
             "fetching https://example.org/x failed: HTTP 404 Not Found"
         );
+        assert!(e.hint().unwrap().starts_with("check the URL"));
+        let e = FetchError::HttpStatus {
+            url: "https://example.org/x".into(),
+            status: 500,
+            reason: "Internal Server Error".into(),
+        };
+        assert_eq!(e.hint(), None);
     }
 }

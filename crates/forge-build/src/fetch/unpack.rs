@@ -6,6 +6,7 @@
 //! with `O_CREAT | O_EXCL`), hard links become copies, special files are
 //! refused, only the executable bit of modes is kept, and data is streamed.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -13,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use forge_core::diag::Hint;
 use forge_core::recipe::Unpack;
 use thiserror::Error;
 
@@ -70,7 +72,7 @@ pub enum UnpackError {
     },
     /// Reading or decompressing the archive failed: it is corrupt, truncated
     /// or not of the declared kind.
-    #[error("cannot read {kind} archive {}{}: {source}\nhint: check that `unpack = \"{kind}\"` matches the format of the file", archive.display(), at_entry(entry))]
+    #[error("cannot read {kind} archive {}{}: {source}", archive.display(), at_entry(entry))]
     Read {
         /// The archive.
         archive: PathBuf,
@@ -103,7 +105,7 @@ pub enum UnpackError {
         source: ArError,
     },
     /// A `.deb` without a `data.tar*` member.
-    #[error("deb archive {} has no data.tar member (members: {})\nhint: check that the file is a Debian binary package", archive.display(), members.join(", "))]
+    #[error("deb archive {} has no data.tar member (members: {})", archive.display(), members.join(", "))]
     NoDataTar {
         /// The archive.
         archive: PathBuf,
@@ -191,6 +193,20 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+}
+
+impl Hint for UnpackError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            UnpackError::Read { kind, .. } => Some(
+                format!("check that `unpack = \"{kind}\"` matches the format of the file").into(),
+            ),
+            UnpackError::NoDataTar { .. } => {
+                Some("check that the file is a Debian binary package".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn at_entry(entry: &Option<String>) -> String {

@@ -24,11 +24,13 @@
 //! declarations) go through [`read_regular`], which never blocks in
 //! `open` on a FIFO and refuses anything that is not a regular file.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use forge_core::diag::Hint;
 use thiserror::Error;
 
 /// What the user allowed beyond the default rules (command-line flags).
@@ -140,27 +142,29 @@ pub enum HostPathProblem {
     },
 }
 
-impl HostPathProblem {
-    /// What the user can do (rendered by the CLI as a hint).
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            HostPathProblem::Outside { path, .. } => Some(format!(
+impl Hint for HostPathProblem {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        let h: String = match self {
+            HostPathProblem::Outside { path, .. } => format!(
                 "a recipe reads only files of its own repository; to allow this one, pass --allow-path {}",
                 path.parent().unwrap_or(path).display()
-            )),
-            HostPathProblem::SeedOutside { path } => Some(format!(
+            ),
+            HostPathProblem::SeedOutside { path } => format!(
                 "a seed takes the host's tools, not its users' files; to allow this one, pass --allow-path {}",
                 path.parent().unwrap_or(path).display()
-            )),
-            HostPathProblem::Private { .. } => Some(
-                "forge does not make a private file a world-readable store path silently: make it readable by others (chmod o+r, o+rx for directories), or pass --allow-private"
-                    .into(),
             ),
-            HostPathProblem::NotRegular { .. } => {
-                Some("remove the special file, or move it out of the input".into())
+            HostPathProblem::Private { .. } => {
+                return Some(
+                    "forge does not make a private file a world-readable store path silently: make it readable by others (chmod o+r, o+rx for directories), or pass --allow-private"
+                        .into(),
+                )
             }
-            HostPathProblem::Unreadable { .. } => None,
-        }
+            HostPathProblem::NotRegular { .. } => {
+                return Some("remove the special file, or move it out of the input".into())
+            }
+            HostPathProblem::Unreadable { .. } => return None,
+        };
+        Some(h.into())
     }
 }
 

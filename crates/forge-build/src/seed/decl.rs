@@ -29,14 +29,14 @@
 //!   or absolute (inside the tree).
 //!
 //! Unknown keys are errors, with a "did you mean" hint when one is close.
+//! Errors are [`forge_core::diag`]'s located errors, as for recipes.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use forge_core::recipe::Location;
+use forge_core::diag::{Errors, Kind, Located, Location, Suggest};
 use serde::Deserialize;
 use serde_spanned::Spanned;
-use thiserror::Error;
 
 /// Longest seed name: the store path name `seed-NAME` must fit Nix's 211.
 pub const MAX_SEED_NAME: usize = 200;
@@ -83,40 +83,13 @@ impl PartialEq for SeedDecl {
 
 impl Eq for SeedDecl {}
 
-/// What sort of problem a [`DeclError`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeclErrorKind {
-    /// Not TOML.
-    Syntax,
-    /// A key the format does not have.
-    UnknownKey,
-    /// A required key is absent.
-    MissingKey,
-    /// A value of the wrong TOML type.
-    WrongType,
-    /// A value of the right type that breaks a rule.
-    InvalidValue,
-}
+/// A problem in a seed declaration, at a line and column of its file: the
+/// shared [`Located`] error (`file:line:col: message`; its hint through
+/// [`forge_core::diag::Hint`]).
+pub type DeclError = Located;
 
-/// A problem in a seed declaration, at a line and column of its file.
-///
-/// Displays as `file:line:col: message`, then `hint: …` on its own line.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{file}:{line}:{column}: {message}{}", hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
-pub struct DeclError {
-    /// The file as the caller named it.
-    pub file: String,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column, in characters.
-    pub column: u32,
-    /// What sort of problem.
-    pub kind: DeclErrorKind,
-    /// What is wrong; lowercase, no trailing period.
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-}
+/// What sort of problem a [`DeclError`] reports.
+pub type DeclErrorKind = Kind;
 
 #[derive(Deserialize)]
 #[serde(
@@ -139,29 +112,14 @@ struct RawSeed {
 
 const KEYS: [&str; 5] = ["name", "description", "paths", "exclude", "links"];
 
-struct Ctx<'a> {
-    text: &'a str,
-    file: &'a str,
-    errors: Vec<DeclError>,
+/// Collects problems with their hints; the earliest in the file wins.
+trait Report {
+    fn err(&mut self, span: &Range<usize>, kind: Kind, message: String, hint: Option<&str>);
 }
 
-impl Ctx<'_> {
-    fn err(
-        &mut self,
-        span: &Range<usize>,
-        kind: DeclErrorKind,
-        message: String,
-        hint: Option<&str>,
-    ) {
-        let loc = Location::of_span(self.text, span);
-        self.errors.push(DeclError {
-            file: self.file.to_owned(),
-            line: loc.line,
-            column: loc.column,
-            kind,
-            message,
-            hint: hint.map(str::to_owned),
-        });
+impl Report for Errors<'_> {
+    fn err(&mut self, span: &Range<usize>, kind: Kind, message: String, hint: Option<&str>) {
+        self.push(span, kind, message).hint = hint.map(str::to_owned);
     }
 }
 
@@ -170,28 +128,23 @@ impl SeedDecl {
     /// only. When there are several problems, the first in the file is
     /// reported.
     pub fn parse(text: &str, file: &str) -> Result<SeedDecl, DeclError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
-        let mut cx = Ctx {
-            text,
-            file,
-            errors: Vec::new(),
-        };
+        // A key of [seed] written elsewhere is suggested too.
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|e| Located::from_toml(text, file, &e, Suggest::Closest(&KEYS)))?;
+        let mut cx = Errors::new(text, file);
         let decl = validate(&mut cx, raw);
-        let first = cx.errors.into_iter().min_by_key(|e| (e.line, e.column));
-        match (first, decl) {
+        match (cx.first(), decl) {
             (Some(e), _) => Err(e),
             (None, Some(mut d)) => {
                 d.file = file.to_owned();
                 Ok(d)
             }
-            (None, None) => Err(DeclError {
-                file: file.to_owned(),
-                line: 1,
-                column: 1,
-                kind: DeclErrorKind::InvalidValue,
-                message: "invalid seed declaration".into(),
-                hint: None,
-            }),
+            (None, None) => Err(Located::new(
+                file,
+                Location::START,
+                Kind::InvalidValue,
+                "invalid seed declaration",
+            )),
         }
     }
 
@@ -231,7 +184,7 @@ impl SeedDecl {
     }
 }
 
-fn validate(cx: &mut Ctx<'_>, raw: RawFile) -> Option<SeedDecl> {
+fn validate(cx: &mut Errors<'_>, raw: RawFile) -> Option<SeedDecl> {
     let Some(seed) = raw.seed else {
         cx.err(
             &(0..0),
@@ -241,7 +194,7 @@ fn validate(cx: &mut Ctx<'_>, raw: RawFile) -> Option<SeedDecl> {
         );
         return None;
     };
-    let header = table_span(cx.text);
+    let header = table_span(cx.text());
     let name = match seed.name {
         None => {
             cx.err(
@@ -484,71 +437,6 @@ fn table_span(text: &str) -> Range<usize> {
     0..0
 }
 
-fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> DeclError {
-    let loc = e
-        .span()
-        .map_or(Location::START, |s| Location::of_span(text, &s));
-    let msg = e.message().trim_end().trim_end_matches('.');
-    let mut out = DeclError {
-        file: file.to_owned(),
-        line: loc.line,
-        column: loc.column,
-        kind: DeclErrorKind::Syntax,
-        message: String::new(),
-        hint: None,
-    };
-    if let Some(rest) = msg.strip_prefix("unknown field ") {
-        let names: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-        if let Some((key, known)) = names.split_first() {
-            out.kind = DeclErrorKind::UnknownKey;
-            out.message = format!("unknown key `{key}`");
-            let list = known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let close = known.iter().chain(KEYS.iter()).find(|k| is_close(key, k));
-            out.hint = Some(match close {
-                Some(best) => format!("did you mean `{best}`? the keys known here are {list}"),
-                None => format!("the keys known here are {list}"),
-            });
-            return out;
-        }
-    }
-    let message = msg.replace('\n', "; ");
-    (out.kind, out.message) = if msg.starts_with("invalid type") {
-        (DeclErrorKind::WrongType, message)
-    } else if msg.starts_with("missing field") {
-        (DeclErrorKind::MissingKey, message)
-    } else {
-        (DeclErrorKind::Syntax, format!("invalid TOML: {message}"))
-    };
-    out
-}
-
-/// Whether `a` looks like a typo of `b`: equal ignoring case and `-`/`_`,
-/// or one edit apart (insert, delete, substitute or swap).
-fn is_close(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
-    if norm(a) == norm(b) {
-        return true;
-    }
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > 1 || a.len() > 64 {
-        return false;
-    }
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (ra, rb) = (a.len() - prefix - suffix, b.len() - prefix - suffix);
-    let swapped = ra == 2 && rb == 2 && a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix];
-    ra.max(rb) <= 1 || swapped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,9 +462,29 @@ mod tests {
 
     #[test]
     fn typos() {
-        assert!(is_close("path", "paths"));
-        assert!(is_close("exlcude", "exclude"));
-        assert!(is_close("Name", "name"));
-        assert!(!is_close("colour", "paths"));
+        use forge_core::diag::did_you_mean;
+        assert_eq!(did_you_mean("path", &KEYS), Some("paths"));
+        assert_eq!(did_you_mean("exlcude", &KEYS), Some("exclude"));
+        assert_eq!(did_you_mean("Name", &KEYS), Some("name"));
+        assert_eq!(did_you_mean("colour", &KEYS), None);
+    }
+
+    #[test]
+    fn toml_errors_become_located_errors() {
+        let e = SeedDecl::parse("[seed]\nname = \"x\"\npath = [\"/x\"]\n", "s.toml").unwrap_err();
+        assert_eq!(e.to_string(), "s.toml:3:1: unknown key `path`");
+        assert_eq!(e.kind, DeclErrorKind::UnknownKey);
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean `paths`? the keys known here are `name`"),
+            "{e:?}"
+        );
+        let e = SeedDecl::parse("[seed]\nname = 1\n", "s.toml").unwrap_err();
+        assert_eq!((e.line, e.column, e.kind), (2, 8, DeclErrorKind::WrongType));
+        let e = SeedDecl::parse("[seed\n", "s.toml").unwrap_err();
+        assert_eq!(e.kind, DeclErrorKind::Syntax);
+        assert!(e.message.starts_with("invalid TOML: "), "{e}");
     }
 }

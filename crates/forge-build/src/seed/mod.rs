@@ -87,9 +87,11 @@ pub mod decl;
 pub mod elf;
 pub mod resolve;
 
+use std::borrow::Cow;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use forge_core::diag::Hint;
 use forge_core::store_path::{StorePath, StorePathName};
 use forge_store::Store;
 use thiserror::Error;
@@ -108,7 +110,7 @@ pub enum SeedError {
     #[error(transparent)]
     Decl(#[from] DeclError),
     /// No `recipes/seeds/NAME.toml` above the recipe.
-    #[error("no seed named `{name}`: no {SEEDS_DIR}/{name}.toml in {} or any parent directory\nhint: declare it in {SEEDS_DIR}/{name}.toml (see recipes/seeds/README.md)", start.display())]
+    #[error("no seed named `{name}`: no {SEEDS_DIR}/{name}.toml in {} or any parent directory", start.display())]
     NotFound {
         /// The seed's name.
         name: String,
@@ -124,7 +126,7 @@ pub enum SeedError {
         problem: String,
     },
     /// The file's `name` is not its file name.
-    #[error("{}: the seed is named `{name}` but the file is {}\nhint: a seed NAME is declared in NAME.toml; rename the file or the seed", file.display(), file.display())]
+    #[error("{}: the seed is named `{name}` but the file is {}", file.display(), file.display())]
     NameMismatch {
         /// The declaration file.
         file: PathBuf,
@@ -132,7 +134,7 @@ pub enum SeedError {
         name: String,
     },
     /// A declared path is not on this host.
-    #[error("{path} does not exist on this host (declared in {})\nhint: install the package that provides it, or remove it from the seed", seed_file.display(), path = path.display())]
+    #[error("{path} does not exist on this host (declared in {})", seed_file.display(), path = path.display())]
     MissingPath {
         /// The declared path.
         path: PathBuf,
@@ -140,7 +142,7 @@ pub enum SeedError {
         seed_file: PathBuf,
     },
     /// A required path reached through a symlink is missing.
-    #[error("{path} ({reason}) does not exist on this host (seed {})\nhint: a symlink the seed needs is dangling on this host; fix the host or the declaration", seed_file.display(), path = path.display())]
+    #[error("{path} ({reason}) does not exist on this host (seed {})", seed_file.display(), path = path.display())]
     Dangling {
         /// The missing path.
         path: PathBuf,
@@ -150,7 +152,7 @@ pub enum SeedError {
         seed_file: PathBuf,
     },
     /// An ELF or `#!` interpreter is missing.
-    #[error("interpreter {interpreter} of {of} does not exist on this host (seed {})\nhint: install it, or exclude {of} from the seed", seed_file.display(), interpreter = interpreter.display(), of = of.display())]
+    #[error("interpreter {interpreter} of {of} does not exist on this host (seed {})", seed_file.display(), interpreter = interpreter.display(), of = of.display())]
     MissingInterpreter {
         /// The interpreter path.
         interpreter: PathBuf,
@@ -160,7 +162,7 @@ pub enum SeedError {
         seed_file: PathBuf,
     },
     /// A `DT_NEEDED` library was not found.
-    #[error("cannot find library {library} needed by {needed_by} ({class}-bit, machine {machine}); searched {searched_list} (seed {})\nhint: install the package that provides {library}, or add its directory to the seed's paths", seed_file.display(), needed_by = needed_by.display(), searched_list = list(searched))]
+    #[error("cannot find library {library} needed by {needed_by} ({class}-bit, machine {machine}); searched {searched_list} (seed {})", seed_file.display(), needed_by = needed_by.display(), searched_list = list(searched))]
     Unresolved {
         /// The `DT_NEEDED` name.
         library: String,
@@ -176,7 +178,7 @@ pub enum SeedError {
         seed_file: PathBuf,
     },
     /// An ELF file the seed copies is malformed.
-    #[error("{}: {source}\nhint: exclude it from the seed if it is not needed", path.display())]
+    #[error("{}: {source}", path.display())]
     Elf {
         /// The file.
         path: PathBuf,
@@ -185,7 +187,7 @@ pub enum SeedError {
         source: ElfError,
     },
     /// A device, FIFO or socket inside a declared directory.
-    #[error("{} is a device, FIFO or socket; a seed holds only files, directories and symlinks\nhint: add it to the seed's exclude patterns", path.display())]
+    #[error("{} is a device, FIFO or socket; a seed holds only files, directories and symlinks", path.display())]
     SpecialFile {
         /// The path.
         path: PathBuf,
@@ -197,7 +199,7 @@ pub enum SeedError {
         path: PathBuf,
     },
     /// A `[seed.links]` entry would replace something copied.
-    #[error("link {} collides with {}, already in the tree (seed {})\nhint: remove the link or the path that provides it", link.display(), existing.display(), seed_file.display())]
+    #[error("link {} collides with {}, already in the tree (seed {})", link.display(), existing.display(), seed_file.display())]
     LinkCollision {
         /// The declared link.
         link: PathBuf,
@@ -207,7 +209,7 @@ pub enum SeedError {
         seed_file: PathBuf,
     },
     /// A `[seed.links]` entry points at nothing in the tree.
-    #[error("link {} -> {} points at nothing in the seed tree (seed {})\nhint: the target must be copied by the seed too; add it to paths", link.display(), target.display(), seed_file.display())]
+    #[error("link {} -> {} points at nothing in the seed tree (seed {})", link.display(), target.display(), seed_file.display())]
     LinkDangling {
         /// The declared link.
         link: PathBuf,
@@ -244,6 +246,48 @@ pub enum SeedError {
         #[source]
         source: forge_store::StoreError,
     },
+}
+
+impl Hint for SeedError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
+            SeedError::Decl(e) => return e.hint(),
+            SeedError::NotFound { name, .. } => format!(
+                "declare it in {SEEDS_DIR}/{name}.toml (see recipes/seeds/README.md)"
+            )
+            .into(),
+            SeedError::NameMismatch { .. } => {
+                "a seed NAME is declared in NAME.toml; rename the file or the seed".into()
+            }
+            SeedError::MissingPath { .. } => {
+                "install the package that provides it, or remove it from the seed".into()
+            }
+            SeedError::Dangling { .. } => {
+                "a symlink the seed needs is dangling on this host; fix the host or the declaration"
+                    .into()
+            }
+            SeedError::MissingInterpreter { of, .. } => {
+                format!("install it, or exclude {} from the seed", of.display()).into()
+            }
+            SeedError::Unresolved { library, .. } => format!(
+                "install the package that provides {library}, or add its directory to the seed's paths"
+            )
+            .into(),
+            SeedError::Elf { .. } => "exclude it from the seed if it is not needed".into(),
+            SeedError::SpecialFile { .. } => "add it to the seed's exclude patterns".into(),
+            SeedError::LinkCollision { .. } => {
+                "remove the link or the path that provides it".into()
+            }
+            SeedError::LinkDangling { .. } => {
+                "the target must be copied by the seed too; add it to paths".into()
+            }
+            SeedError::Private { problem, .. } => return problem.hint(),
+            SeedError::BadName { .. }
+            | SeedError::SymlinkLoop { .. }
+            | SeedError::Io { .. }
+            | SeedError::Store { .. } => return None,
+        })
+    }
 }
 
 fn list(paths: &[PathBuf]) -> String {

@@ -72,7 +72,7 @@ fn host_path_problem(
                 loc.line,
                 loc.column,
                 format!("path input `{name}`: {problem}"),
-                problem.hint(),
+                forge_core::diag::Hint::hint(&problem).map(|h| h.into_owned()),
             ));
         }
     }
@@ -140,6 +140,9 @@ pub fn run(cmd: RecipeCommand) -> CmdResult {
                         failed += 1;
                         if !json {
                             eprintln!("error: {e}");
+                            if let Some(h) = &e.hint {
+                                eprintln!("hint: {h}");
+                            }
                         }
                         parsed.push(CheckJson {
                             file: shown,

@@ -28,9 +28,9 @@
 //! messages; this crate reads no files). It deserialises the TOML into
 //! private "raw" structs whose every field is wrapped in
 //! [`serde_spanned::Spanned`], so each value remembers the bytes it came
-//! from, and which reject unknown keys. A second pass validates the raw
-//! values (names, hashes, URLs, references between sections) and builds the
-//! model. Every failure on either pass becomes one [`RecipeError`] with the
+//! from, and which reject unknown keys (`parse`). A second pass validates
+//! the raw values (names, hashes, URLs, references between sections) and
+//! builds the model, one function per table (`validate`). Every failure on either pass becomes one [`RecipeError`] with the
 //! file, line and column; when a recipe has several problems, the one that
 //! comes first in the file is reported.
 //!
@@ -46,13 +46,13 @@
 
 mod duration;
 mod emit;
-mod error;
 mod parse;
 /// Name rules shared with [`crate::derivation`].
 pub(crate) mod parse_helpers {
     pub(crate) use super::parse::{is_output_name, output_store_name};
 }
 pub(crate) mod template;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,7 +62,14 @@ use std::time::Duration;
 use crate::hash::Hash;
 use crate::store_path::StorePathName;
 
-pub use error::{Location, RecipeError, RecipeErrorKind};
+use crate::diag::Location;
+
+/// A problem in a recipe, at a line and column of its file: the shared
+/// [`Located`](crate::diag::Located) error (its hint through
+/// [`Hint`](crate::diag::Hint)).
+pub type RecipeError = crate::diag::Located;
+/// What sort of problem a [`RecipeError`] reports.
+pub type RecipeErrorKind = crate::diag::Kind;
 
 /// The name of the output every recipe has unless it lists others.
 pub const DEFAULT_OUTPUT: &str = "out";

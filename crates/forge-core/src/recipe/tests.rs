@@ -129,7 +129,7 @@ fn hash_errors_point_at_the_value_and_name_the_forms() {
     let text = format!("{HEAD}[inputs]\nsrc = {{ fetch = \"https://x.org/a\", sha256 = \"abc\" }}\n[build]\nscript = \"x\"\n");
     let e = err(&text);
     assert_eq!(
-        e.to_string(),
+        crate::diag::tests::shown(&e),
         "r.toml:5:45: invalid sha256 hash for input `src`: sha256 digest has 3 characters; \
          expected 64 (hex), 52 (nix base32) or 44 (base64)\n\
          hint: paste the hash as the publisher or forge printed it (hex, nix base32 or SRI)"

@@ -1,4 +1,5 @@
 use super::*;
+use forge_core::diag::Hint;
 use proptest::prelude::*;
 
 #[test]
@@ -64,6 +65,53 @@ fn the_spec_api_comes_from_the_profiles() {
 }
 
 #[test]
+fn the_spec_defaults_are_the_builtin_profiles() {
+    // spec.rs holds the defaults as plain values; the embedded files must
+    // say the same.
+    let h = Profile::hermetic();
+    let s = SandboxSpec::new(vec!["/bin/sh".into()]);
+    assert_eq!(
+        (
+            &s.env,
+            s.network,
+            &s.hostname,
+            s.uid,
+            s.gid,
+            &s.limits,
+            s.enforcement
+        ),
+        (
+            &h.env,
+            h.network,
+            &h.hostname,
+            h.uid,
+            h.gid,
+            &h.limits,
+            h.enforcement
+        )
+    );
+    assert!(h.host_files.is_empty() && s.binds.is_empty());
+    assert_eq!(h.hostname, crate::spec::HOSTNAME);
+    let f = Profile::fixed_output();
+    let files: Vec<PathBuf> = crate::spec::NETWORK_HOST_FILES
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(f.host_files, files);
+    assert_eq!(f.host_binds(), crate::spec::network_binds());
+}
+
+#[test]
+fn unknown_profiles_and_their_hint() {
+    let e = Profile::resolve("nope").unwrap_err();
+    assert_eq!(e.to_string(), "unknown sandbox profile \"nope\"");
+    assert_eq!(
+        e.hint().as_deref(),
+        Some("use hermetic, fixed-output, or the path of a .toml file")
+    );
+}
+
+#[test]
 fn apply_keeps_binds_and_sets_the_rest() {
     let mut s = SandboxSpec::new(vec!["/bin/sh".into()]);
     s.binds.push(Bind {
@@ -88,8 +136,13 @@ fn apply_keeps_binds_and_sets_the_rest() {
     assert_eq!(s.binds.len(), 2, "host files are added once");
 }
 
+/// The error as the CLI shows it: the message, then the hint's line.
 fn err(text: &str) -> String {
-    Profile::parse(text, "p.toml").unwrap_err().to_string()
+    let e = Profile::parse(text, "p.toml").unwrap_err();
+    match e.hint() {
+        Some(h) => format!("{e}\nhint: {h}"),
+        None => e.to_string(),
+    }
 }
 
 #[test]

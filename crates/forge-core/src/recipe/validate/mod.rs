@@ -1,0 +1,239 @@
+//! The second pass of [`Recipe::parse`](super::Recipe::parse): raw values
+//! checked table by table and made into the model. Each table has its
+//! function ([`meta`], [`inputs::table`], [`build::table`], [`sandbox`]);
+//! problems go into one [`Errors`] and the earliest in the file is
+//! reported. The rules themselves are in docs/recipes.md.
+
+mod build;
+mod inputs;
+
+use std::ops::Range;
+
+use serde_spanned::Spanned;
+
+use super::parse::{table_span, RawFile, RawHashes, RawMeta, RawSandbox, NAME_RULES};
+use super::{duration, Recipe, SandboxNeeds, SourceMap};
+use crate::diag::{Errors, Kind};
+use crate::hash::{Hash, HashAlgo};
+use crate::store_path::{StorePathName, MAX_NAME_LEN};
+
+pub(super) fn validate(cx: &mut Errors<'_>, raw: RawFile) -> Option<Recipe> {
+    let mut source = SourceMap {
+        file: cx.file().to_owned(),
+        ..SourceMap::default()
+    };
+    let (name, version, description) = meta(cx, raw.recipe);
+
+    // [output]; a recipe that has the table counts as fixed-output even when
+    // its hash is invalid, so that one mistake is reported once.
+    let fixed_output = raw.output.is_some();
+    let output_hash = raw.output.and_then(|out| {
+        let span = table_span(cx.text(), "output");
+        let h = hash_pair(cx, out, "the output", &span, true)?;
+        source.output_hash = Some(cx.location(&h.1));
+        Some(h.0)
+    });
+
+    let (inputs, declared) = inputs::table(cx, raw.inputs.unwrap_or_default(), &mut source);
+
+    let Some(raw_build) = raw.build else {
+        cx.push_hint(
+            &(0..0),
+            Kind::MissingKey,
+            "missing [build] table".to_owned(),
+            "add [build] with script = \"…\" or command = [\"…\"]",
+        );
+        return None;
+    };
+    let named = match (&name, &version) {
+        (Some(n), Some(v)) => Some((n.as_str(), v.as_str())),
+        _ => None,
+    };
+    let b = build::table(cx, raw_build, &declared, fixed_output, named);
+    let sandbox = sandbox(cx, raw.sandbox, fixed_output);
+
+    Some(Recipe {
+        name: name?,
+        version: version?,
+        description,
+        inputs,
+        root: b.root,
+        build: b.run?,
+        env: b.env,
+        outputs: b.outputs,
+        sandbox,
+        output_hash,
+        source,
+    })
+}
+
+/// `[recipe]`: name, version and description.
+fn meta(
+    cx: &mut Errors<'_>,
+    raw: Option<RawMeta>,
+) -> (Option<StorePathName>, Option<String>, Option<String>) {
+    let whole = 0..0;
+    match raw {
+        None => {
+            cx.push_hint(
+                &whole,
+                Kind::MissingKey,
+                "missing [recipe] table".to_owned(),
+                "start the file with [recipe], name = \"…\" and version = \"…\"",
+            );
+            (None, None, None)
+        }
+        Some(meta) => {
+            let span = table_span(cx.text(), "recipe");
+            let name = match meta.name {
+                None => {
+                    cx.push_hint(
+                        &span,
+                        Kind::MissingKey,
+                        "missing key `name` in [recipe]".to_owned(),
+                        "add name = \"…\", the package name",
+                    );
+                    None
+                }
+                Some(n) => match StorePathName::new(n.get_ref()) {
+                    Ok(name) => Some(name),
+                    Err(e) => {
+                        cx.push_hint(
+                            &n.span(),
+                            Kind::InvalidValue,
+                            format!("invalid recipe name {:?}: {e}", n.get_ref()),
+                            NAME_RULES,
+                        );
+                        None
+                    }
+                },
+            };
+            let version = match meta.version {
+                None => {
+                    cx.push_hint(
+                        &span,
+                        Kind::MissingKey,
+                        "missing key `version` in [recipe]".to_owned(),
+                        "add version = \"…\", the upstream version",
+                    );
+                    None
+                }
+                Some(v) => {
+                    let ok = !v.get_ref().is_empty()
+                        && StorePathName::new(&format!("x-{}", v.get_ref())).is_ok();
+                    if ok {
+                        Some(v.into_inner())
+                    } else {
+                        cx.push_hint(
+                            &v.span(),
+                            Kind::InvalidValue,
+                            format!(
+                                "invalid version {:?}: versions are part of store path names",
+                                v.get_ref()
+                            ),
+                            "use 1 or more characters of A-Z a-z 0-9 + - . _ ? =",
+                        );
+                        None
+                    }
+                }
+            };
+            if let (Some(n), Some(v)) = (&name, &version) {
+                if StorePathName::new(&format!("{n}-{v}")).is_err() {
+                    cx.push(
+                        &span,
+                        Kind::InvalidValue,
+                        format!("`{n}-{v}` is longer than the {MAX_NAME_LEN} bytes a store path name may have"),
+                    );
+                }
+            }
+            (name, version, meta.description.map(Spanned::into_inner))
+        }
+    }
+}
+
+/// `[sandbox]`: network (fixed-output recipes only) and timeouts.
+fn sandbox(cx: &mut Errors<'_>, raw: Option<RawSandbox>, fixed_output: bool) -> SandboxNeeds {
+    let mut sandbox = SandboxNeeds::default();
+    if let Some(sb) = raw {
+        if let Some(net) = sb.network {
+            if *net.get_ref() && !fixed_output {
+                cx.push_hint(
+                    &net.span(),
+                    Kind::Conflict,
+                    "network access is only allowed for fixed-output recipes".to_owned(),
+                    "declare the hash of the result in an [output] table (sha256 = \"…\"), so forge can check what the network gave; or fetch through an input",
+                );
+            }
+            sandbox.network = net.into_inner();
+        }
+        for (field, key, slot) in [
+            (sb.timeout, "timeout", &mut sandbox.timeout),
+            (
+                sb.silence_timeout,
+                "silence-timeout",
+                &mut sandbox.silence_timeout,
+            ),
+        ] {
+            if let Some(t) = field {
+                match duration::parse(t.get_ref()) {
+                    Ok(d) => *slot = Some(d),
+                    Err(e) => {
+                        cx.push(
+                            &t.span(),
+                            Kind::InvalidValue,
+                            format!("invalid `{key}`: {e}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    sandbox
+}
+
+/// Reads `sha256` / `blake3`: at most one (exactly one when `required`).
+/// Returns the hash and the span of its value.
+fn hash_pair(
+    cx: &mut Errors<'_>,
+    raw: RawHashes,
+    what: &str,
+    span: &Range<usize>,
+    required: bool,
+) -> Option<(Hash, Range<usize>)> {
+    let (algo, value) = match (raw.sha256, raw.blake3) {
+        (Some(_), Some(b)) => {
+            cx.push_hint(
+                &b.span(),
+                Kind::Conflict,
+                format!("{what} has both `sha256` and `blake3`"),
+                "give one hash",
+            );
+            return None;
+        }
+        (None, None) => {
+            if required {
+                cx.push_hint(
+                    span,
+                    Kind::MissingKey,
+                    format!("{what} has no hash"),
+                    "add sha256 = \"…\" or blake3 = \"…\"",
+                );
+            }
+            return None;
+        }
+        (Some(s), None) => (HashAlgo::Sha256, s),
+        (None, Some(b)) => (HashAlgo::Blake3, b),
+    };
+    match Hash::parse_as(algo, value.get_ref()) {
+        Ok(h) => Some((h, value.span())),
+        Err(e) => {
+            cx.push_hint(
+                &value.span(),
+                Kind::InvalidValue,
+                format!("invalid {algo} hash for {what}: {e}"),
+                "paste the hash as the publisher or forge printed it (hex, nix base32 or SRI)",
+            );
+            None
+        }
+    }
+}
