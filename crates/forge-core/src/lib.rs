@@ -14,9 +14,12 @@
 //! - [`nar`]: the Nix ARchive format, byte-identical to `nix-store --dump`.
 //! - [`recipe`]: the recipe a person writes, and its TOML parser.
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
+//! - [`elf`]: the dynamic-linking facts of an ELF object (interpreter, needed
+//!   libraries, search paths), read from its bytes.
 
 pub mod base32;
 pub mod derivation;
+pub mod elf;
 pub mod hash;
 pub mod nar;
 pub mod recipe;
