@@ -116,8 +116,8 @@ pub fn network_binds() -> Vec<Bind> {
     crate::profile::Profile::fixed_output().host_binds()
 }
 
-/// forge's fixed build environment (DESIGN.md decision 7): the hermetic
-/// profile's `[env]`.
+/// forge's fixed build environment (the environment is cleared and set to
+/// fixed values, docs/sandbox.md layer 5): the hermetic profile's `[env]`.
 pub fn default_env() -> BTreeMap<String, String> {
     crate::profile::Profile::hermetic().env.clone()
 }
