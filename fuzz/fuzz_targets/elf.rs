@@ -1,8 +1,8 @@
-//! Fuzzes the seed ELF reader: it must never panic on any bytes, and what it
-//! reads must be what `ElfInfo::to_bytes` writes back.
+//! Fuzzes the ELF reader (`forge_core::elf`): it must never panic on any
+//! bytes, and what it reads must be what `ElfInfo::to_bytes` writes back.
 #![no_main]
 
-use forge_build::seed::elf::ElfInfo;
+use forge_core::elf::ElfInfo;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
-//! Builds share nothing with the invoker (DESIGN.md decision 14): not its
-//! terminal, not its file descriptors, and no process of a build outlives
-//! it. Every check is made from the host: the invoker's interactive shell
-//! did not run what a builder typed, no process with the test's marker is
-//! left, the port is closed, the host file is unchanged.
+//! Builds share nothing with the invoker (docs/sandbox.md, the threat model
+//! and layer 6): not its terminal, not its file descriptors, and no process
+//! of a build outlives it. Every check is made from the host: the invoker's
+//! interactive shell did not run what a builder typed, no process with the
+//! test's marker is left, the port is closed, the host file is unchanged.
 //!
 //! The terminal tests run forge the way a user does: under `script` (a real
 //! pty) with an interactive shell that reads its next command from that

@@ -14,6 +14,7 @@ mod bad_input;
 mod build;
 mod concurrency;
 mod crash;
+mod exit_codes;
 mod fetch;
 mod gc;
 mod inputs;

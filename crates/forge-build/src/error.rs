@@ -136,11 +136,12 @@ pub enum BuildError {
     Fetch(Box<FetchFailed>),
     /// The fetcher (forge itself) cannot be exposed in the sandbox: one of
     /// the files the dynamic loader needs to run it is missing.
-    #[error("{url}: cannot expose the fetcher {} in the sandbox: {problem}", exe.display())]
+    #[error("{url}: cannot expose the fetcher {} in the sandbox: {source}", exe.display())]
     FetcherUnavailable {
         url: String,
         exe: PathBuf,
-        problem: String,
+        #[source]
+        source: crate::seed::resolve::ClosureError,
     },
     /// The store failed.
     #[error(transparent)]

@@ -6,15 +6,20 @@
 //! `hint:` lines and to exit codes. It composes the library crates and does
 //! not reimplement their logic.
 //!
-//! Exit codes (also in docs/cli.md):
+//! Exit codes are decided here only, by [`exit_code`], from what a command
+//! returned (the same table is in docs/cli.md):
 //!
 //! | code | meaning |
 //! |------|---------|
-//! | 0 | success (also when stdout is closed early, as by `| head`) |
+//! | 0 | success; also when stdout is closed early (`forge store cat P \| head`), and `--help`, `--version` |
 //! | 1 | the operation failed; the message says why |
-//! | 2 | the command line is wrong (unknown flag, missing argument) |
-//! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`) |
+//! | 2 | the command line is wrong (unknown command or flag, missing argument) |
+//! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`, `forge sandbox check`, `forge build --check` finding a non-reproducible output) |
 //! | any | `forge sandbox run`, `forge shell`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox could not be set up |
+//!
+//! The table is not for `forge sandbox __exec` (internal: forge re-executed
+//! as a sandbox monitor, like `forge-sandbox-exec`): it exits with the
+//! monitor's own status, which only the forge that started it reads.
 
 mod cmd;
 mod output;
@@ -25,6 +30,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use output::{CmdResult, Outcome};
 
 /// forge: hermetic builds into an immutable, content-addressed store.
 #[derive(Debug, Parser)]
@@ -120,7 +126,18 @@ fn init_logging(global: &GlobalArgs) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A usage error on stderr, or `--help` / `--version` on stdout.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_logging(&cli.global);
     let result = match cli.command {
         Command::Build(a) => cmd::build::build(&cli.global, a),
@@ -134,8 +151,22 @@ fn main() -> ExitCode {
         Command::Sandbox(c) => cmd::sandbox::run(c),
         Command::Fetch(a) => cmd::fetch::run(a),
     };
+    exit_code(result)
+}
+
+/// The exit code for how a command ended (the table in the crate docs).
+fn exit_code(result: CmdResult) -> ExitCode {
     match result {
-        Ok(code) => code.into(),
-        Err(err) => output::report_error(&err),
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::ProblemsFound) => ExitCode::from(3),
+        // A wait status is 0..=255, or 128 + a signal number: the clamp
+        // only keeps the type honest.
+        Ok(Outcome::Exited(code)) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
+        // Whoever closed stdout (`| head`) has read all they wanted.
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::report_error(&err);
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Output conventions: data on stdout (text or `--json`), errors on stderr
-//! in one style, and exit codes.
+//! in one style, and how a command ended ([`Outcome`]; `main` turns it into
+//! the exit code).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::process::ExitCode;
 
 use forge_core::diag::Hint;
 use forge_store::StoreError;
@@ -16,15 +16,10 @@ pub enum Outcome {
     Success,
     /// A check ran and found problems (exit code 3).
     ProblemsFound,
-}
-
-impl From<Outcome> for ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => ExitCode::SUCCESS,
-            Outcome::ProblemsFound => ExitCode::from(3),
-        }
-    }
+    /// A command run in a sandbox (`forge sandbox run`, `forge shell`)
+    /// ended with this status: its exit code, or 128 + the signal that
+    /// ended it. forge exits with the same code.
+    Exited(i32),
 }
 
 /// The result type of commands.
@@ -39,7 +34,7 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// True if the error is a closed stdout (`forge … | head`).
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
@@ -143,7 +138,7 @@ fn message(err: &anyhow::Error) -> String {
     }
 }
 
-/// Prints an error in forge's one style and returns its exit code:
+/// Prints an error in forge's one style:
 ///
 /// ```text
 /// error: <what failed>
@@ -153,10 +148,7 @@ fn message(err: &anyhow::Error) -> String {
 ///
 /// Libraries never write `hint:` into their messages; the hints come from
 /// the error chain ([`hints`]).
-pub fn report_error(err: &anyhow::Error) -> ExitCode {
-    if is_broken_pipe(err) {
-        return ExitCode::SUCCESS;
-    }
+pub fn report_error(err: &anyhow::Error) {
     use std::io::IsTerminal;
     let tty = io::stderr().is_terminal();
     // Messages can quote a builder or a server (a failed fetch's output).
@@ -180,7 +172,6 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
             let _ = writeln!(stderr, "hint: {h}");
         }
     }
-    ExitCode::FAILURE
 }
 
 /// Formats Unix seconds as an RFC 3339 UTC timestamp.

@@ -5,8 +5,9 @@
 //! environment, the exact store paths it may read, the outputs it must
 //! produce and the sandbox it needs, with nothing left to look up. Nix calls
 //! this a `.drv`. Two builds with equal derivations are the same build, so
-//! the hash of a derivation, its [`ActionDigest`], keys the action cache
-//! (DESIGN.md: realisations map (action digest, output) to store paths).
+//! the hash of a derivation, its [`ActionDigest`], keys the action cache:
+//! the store's realisations map (action digest, output) to store paths
+//! (docs/build.md, "The realisation algorithm").
 //!
 //! # From recipe to derivation
 //!
@@ -33,8 +34,9 @@
 //! placeholder is unique per derivation and output, is a pure function of
 //! the derivation (which holds tokens, never output paths, so there is no
 //! circularity), and has exactly the length of the final content-addressed
-//! path, which lets the engine rewrite it in place after the build (DESIGN.md
-//! decision 4). [`Derivation::invocation`] gives the program, arguments and
+//! path, which lets the engine rewrite it in place after the build
+//! (docs/build.md, "Placeholders, references and the content address").
+//! [`Derivation::invocation`] gives the program, arguments and
 //! environment with the tokens replaced: what the sandbox executes.
 //!
 //! # Canonical bytes

@@ -15,10 +15,13 @@
 //! - [`recipe`]: the recipe a person writes, and its TOML parser.
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
 //! - [`diag`]: locations in text files, located errors, hints and "did you mean", shared by every parser of a file a person writes.
+//! - [`elf`]: the dynamic-linking facts of an ELF object (interpreter, needed
+//!   libraries, search paths), read from its bytes.
 
 pub mod base32;
 pub mod derivation;
 pub mod diag;
+pub mod elf;
 pub mod hash;
 pub mod nar;
 pub mod recipe;

@@ -1,8 +1,9 @@
 //! Store paths: `/forge/store/<digest>-<name>`.
 //!
 //! A store path is logical: it always reads `/forge/store/...` whatever the
-//! physical root of the store on a given machine (DESIGN.md decision 1), so
-//! that paths, and the bytes that embed them, are the same everywhere.
+//! physical root of the store on a given machine (docs/store.md, "Logical
+//! and physical paths"), so that paths, and the bytes that embed them, are
+//! the same everywhere and caches can be shared between users and machines.
 //!
 //! The digest is 20 bytes written as 32 characters of Nix base32. It is the
 //! truncated BLAKE3 hash of a *fingerprint*, a short text that names

@@ -1,9 +1,10 @@
 //! The sandbox's standard streams, on the caller's side.
 //!
-//! A build never gets one of the caller's file descriptors (DESIGN.md
-//! decision 14): a terminal handed to a builder lets it type into the
-//! invoker's shell (`TIOCSTI`), read keystrokes and write escape sequences;
-//! a file lets it read or append to what the invoker opened. So the
+//! A build never gets one of the caller's file descriptors (builds share
+//! nothing with the invoker; docs/sandbox.md, layer 6): a terminal handed to
+//! a builder lets it type into the invoker's shell (`TIOCSTI`), read
+//! keystrokes and write escape sequences; a file lets it read or append to
+//! what the invoker opened. So the
 //! sandbox's stdin, stdout and stderr are always forge's own: pipes that
 //! forge copies to and from its own streams (the output in the thread that
 //! waits for the monitor, see `run`; stdin with [`relay_stdin`]), or, for

@@ -47,11 +47,16 @@
 //! another range) starts again from zero. Resuming trusts nothing: a spliced
 //! file that is wrong fails the hash check like any other.
 //!
-//! HTTP is [`ureq`] 2 (blocking, rustls with the webpki roots compiled in):
-//! fetches run one per sandboxed process, so an async runtime would buy
-//! nothing; rustls and built-in roots need no system OpenSSL or CA bundle
-//! inside the sandbox; and ureq exposes the status, headers and a plain
-//! `Read` body, which is all that resume needs. Compression is not
+//! HTTP is [`ureq`] 2 (blocking, rustls): fetches run one per sandboxed
+//! process, so an async runtime would buy nothing; rustls needs no system
+//! OpenSSL inside the sandbox; and ureq exposes the status, headers and a
+//! plain `Read` body, which is all that resume needs. TLS trusts the host's
+//! CA bundle when there is one (`SSL_CERT_FILE`, else
+//! `/etc/ssl/certs/ca-certificates.crt`, `/etc/pki/tls/certs/ca-bundle.crt`
+//! or `/etc/ssl/cert.pem`; the fixed-output sandbox exposes `/etc/ssl/certs`
+//! and `/etc/pki/tls/certs`), so a host behind a TLS-inspecting proxy
+//! fetches through it; only without a usable bundle does it fall back to
+//! the webpki roots compiled into ureq. Compression is not
 //! negotiated (no `Accept-Encoding`), so the bytes hashed are the bytes the
 //! publisher hashed. `http_proxy`/`https_proxy`/`ALL_PROXY` are honoured
 //! when [`FetchOptions::proxy_from_env`] is set (the default), with

@@ -8,7 +8,6 @@
 //! forge binary and the libraries it loads. Its hash is checked again
 //! outside the sandbox before the result is added to the store.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -88,11 +87,14 @@ impl Session<'_> {
         let mut spec = self.local.spec_for(command);
         spec.network = true;
         spec.binds.extend(forge_sandbox::spec::network_binds());
-        for f in executable_closure(&exe).map_err(|problem| BuildError::FetcherUnavailable {
-            url: url.to_owned(),
-            exe: exe.clone(),
-            problem,
-        })? {
+        let closure = crate::seed::resolve::executable_closure(&exe).map_err(|source| {
+            BuildError::FetcherUnavailable {
+                url: url.to_owned(),
+                exe: exe.clone(),
+                source,
+            }
+        })?;
+        for f in closure {
             spec.binds.push(Bind {
                 host: fs::canonicalize(&f).unwrap_or_else(|_| f.clone()),
                 inside: f,
@@ -253,36 +255,4 @@ fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
         }
     }
     name
-}
-
-/// An executable and every file the dynamic loader needs to run it (its
-/// interpreter and DT_NEEDED closure, resolved like ld.so on this host).
-fn executable_closure(exe: &Path) -> Result<Vec<PathBuf>, String> {
-    use crate::seed::resolve::{LibrarySearch, Wanted};
-    let mut search = LibrarySearch::new(Path::new("/"));
-    let mut seen = BTreeSet::new();
-    let mut queue = vec![exe.to_owned()];
-    while let Some(f) = queue.pop() {
-        if !seen.insert(f.clone()) {
-            continue;
-        }
-        let bytes = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let info =
-            crate::seed::ElfInfo::parse(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
-        if let Some(interp) = &info.interpreter {
-            queue.push(PathBuf::from(interp));
-        }
-        let wanted = Wanted {
-            class: info.class,
-            endian: info.endian,
-            machine: info.machine,
-        };
-        for name in &info.needed {
-            let found = search
-                .find(name, &[], &[], &wanted)
-                .ok_or_else(|| format!("{} needs {name}, which is not found", f.display()))?;
-            queue.push(found);
-        }
-    }
-    Ok(seen.into_iter().collect())
 }

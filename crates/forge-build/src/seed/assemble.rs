@@ -9,13 +9,11 @@ use std::io;
 use std::os::unix::fs::{symlink, DirBuilderExt};
 use std::path::{Component, Path, PathBuf};
 
-use super::decl::{glob_matches, SeedDecl};
-use super::elf::{self, ElfClass, ElfInfo};
-use super::resolve::{LibrarySearch, Wanted};
-use super::SeedError;
+use forge_core::elf::{self, ElfClass, ElfInfo};
 
-/// The kernel's limit on symlinks followed in one lookup.
-const MAX_SYMLINK_HOPS: u32 = 40;
+use super::decl::{glob_matches, SeedDecl};
+use super::resolve::{rel, resolve_in_tree, LibrarySearch, MAX_SYMLINK_HOPS};
+use super::SeedError;
 /// Longest `#!` line looked at (the kernel reads 256 bytes).
 const SHEBANG_MAX: usize = 256;
 
@@ -230,11 +228,6 @@ struct Assembler<'a> {
     inspected: BTreeSet<PathBuf>,
     queue: VecDeque<Work>,
     search: LibrarySearch,
-}
-
-/// The tree-relative form of an absolute path.
-fn rel(p: &Path) -> &Path {
-    p.strip_prefix("/").unwrap_or(p)
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SeedError {
@@ -522,65 +515,29 @@ impl Assembler<'_> {
                 required: true,
             });
         }
-        if info.needed.is_empty() {
-            return Ok(());
-        }
         let origin = p.parent().unwrap_or(Path::new("/"));
-        // ld.so: RPATH (this object's, then its loaders') only when the
-        // object has no RUNPATH; RUNPATH after them.
-        let own = |s: &Option<String>| -> Vec<PathBuf> {
-            s.as_deref()
-                .map(|s| super::resolve::expand_search_path(s, origin, info))
-                .unwrap_or_default()
-        };
-        let mut rpaths: Vec<PathBuf> = Vec::new();
-        if info.runpath.is_none() {
-            rpaths.extend(own(&info.rpath));
-            rpaths.extend(inherited.iter().cloned());
-        }
-        let runpath = own(&info.runpath);
-        let wanted = Wanted {
-            class: info.class,
-            endian: info.endian,
-            machine: info.machine,
-        };
-        for name in &info.needed {
-            let found = if name.contains('/') {
-                let cand = if Path::new(name).is_absolute() {
-                    Some(PathBuf::from(name))
-                } else {
-                    None // relative to ld.so's working directory: unknowable
-                };
-                cand.filter(|c| self.search.matches(c, &wanted))
-            } else {
-                self.search.find(name, &rpaths, &runpath, &wanted)
-            };
-            let Some(found) = found else {
-                return Err(SeedError::Unresolved {
-                    library: name.clone(),
-                    needed_by: p.to_owned(),
-                    class: match info.class {
-                        ElfClass::Elf32 => 32,
-                        ElfClass::Elf64 => 64,
-                    },
-                    machine: info.machine,
-                    searched: self.search.searched(&rpaths, &runpath, &wanted),
-                    seed_file: PathBuf::from(&self.decl.file),
-                });
-            };
+        let needs = self
+            .search
+            .needs(info, origin, inherited)
+            .map_err(|missing| SeedError::Unresolved {
+                library: missing.library,
+                needed_by: p.to_owned(),
+                class: match info.class {
+                    ElfClass::Elf32 => 32,
+                    ElfClass::Elf64 => 64,
+                },
+                machine: info.machine,
+                searched: missing.searched,
+                seed_file: PathBuf::from(&self.decl.file),
+            })?;
+        for need in needs {
             self.queue.push_back(Work {
-                path: lexical(&found),
+                path: lexical(&need.path),
                 reason: Reason::Needed {
                     by: p.to_owned(),
-                    name: name.clone(),
+                    name: need.name,
                 },
-                // Loaders' RPATHs are inherited only through objects that
-                // have no RUNPATH themselves.
-                rpaths: if info.runpath.is_none() {
-                    rpaths.clone()
-                } else {
-                    Vec::new()
-                },
+                rpaths: need.rpaths,
                 required: true,
             });
         }
@@ -621,39 +578,6 @@ impl Assembler<'_> {
         }
         Ok(())
     }
-}
-
-/// Follows `p` (absolute, as seen from inside) through the tree at `root`
-/// as the kernel would with `root` as `/`; `None` if it does not exist or
-/// loops.
-pub fn resolve_in_tree(root: &Path, p: &Path) -> Option<PathBuf> {
-    fn go(root: &Path, p: &Path, hops: &mut u32) -> Option<PathBuf> {
-        let mut real = PathBuf::from("/");
-        for c in p.components() {
-            match c {
-                Component::ParentDir => {
-                    real.pop();
-                }
-                Component::Normal(n) => {
-                    let cand = real.join(n);
-                    let meta = fs::symlink_metadata(root.join(rel(&cand))).ok()?;
-                    if meta.file_type().is_symlink() {
-                        *hops += 1;
-                        if *hops > MAX_SYMLINK_HOPS {
-                            return None;
-                        }
-                        let t = fs::read_link(root.join(rel(&cand))).ok()?;
-                        real = go(root, &real.join(t), hops)?;
-                    } else {
-                        real = cand;
-                    }
-                }
-                _ => {}
-            }
-        }
-        Some(real)
-    }
-    go(root, p, &mut 0)
 }
 
 /// Removes `.` components and trailing separators without touching `..`

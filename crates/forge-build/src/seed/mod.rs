@@ -84,7 +84,6 @@
 
 pub mod assemble;
 pub mod decl;
-pub mod elf;
 pub mod resolve;
 
 use std::borrow::Cow;
@@ -98,7 +97,7 @@ use thiserror::Error;
 
 pub use assemble::{assemble, assemble_from, EntryKind, ManifestEntry, Reason, SeedManifest};
 pub use decl::{DeclError, DeclErrorKind, SeedDecl};
-pub use elf::{ElfError, ElfInfo};
+use forge_core::elf::ElfError;
 
 /// Where seed declarations live, relative to a `recipes/` directory's parent.
 pub const SEEDS_DIR: &str = "recipes/seeds";

@@ -511,6 +511,5 @@ pub fn shell(global: &GlobalArgs, args: ShellArgs) -> CmdResult {
         .cancel_on(cancel)
         .shell(&args.recipe, &args.command);
     display.finish();
-    let code = result?;
-    std::process::exit(code);
+    Ok(Outcome::Exited(result?))
 }

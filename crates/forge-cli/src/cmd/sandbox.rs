@@ -162,12 +162,7 @@ pub fn run(cmd: SandboxCommand) -> CmdResult {
                     silence.unwrap_or_default().as_secs()
                 );
             }
-            let code = outcome.exit_code();
-            if code == 0 {
-                Ok(Outcome::Success)
-            } else {
-                std::process::exit(code.clamp(0, 255));
-            }
+            Ok(Outcome::Exited(outcome.exit_code()))
         }
         SandboxCommand::Check { json } => check(json),
         SandboxCommand::Profiles { json, show } => profiles(json, show),

@@ -1,5 +1,5 @@
-//! A small ELF reader: just what seed assembly needs to find a program's
-//! shared libraries.
+//! A small ELF reader: just what seed assembly (forge-build's `seed`) needs
+//! to find a program's shared libraries.
 //!
 //! [`ElfInfo::parse`] reads ELF32 and ELF64 files of either byte order from
 //! a byte slice and returns the identity of the object (class, byte order,
@@ -42,7 +42,7 @@ const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
 
 /// `EM_*` machine numbers that have names in messages and multiarch
-/// triplets in [`super::resolve`].
+/// triplets in forge-build's library search (`seed::resolve`).
 pub mod machine {
     /// Intel 80386.
     pub const I386: u16 = 3;
