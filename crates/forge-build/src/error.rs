@@ -141,7 +141,7 @@ pub enum BuildError {
         url: String,
         exe: PathBuf,
         #[source]
-        source: crate::seed::resolve::ClosureError,
+        source: Box<crate::seed::resolve::ClosureError>,
     },
     /// The store failed.
     #[error(transparent)]

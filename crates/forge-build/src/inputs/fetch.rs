@@ -91,7 +91,7 @@ impl Session<'_> {
             BuildError::FetcherUnavailable {
                 url: url.to_owned(),
                 exe: exe.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         for f in closure {
