@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use forge_core::derivation::ActionDigest;
 use forge_core::recipe::Input;
 use forge_store::lock::FileLock;
-use forge_store::{Layout, SourceHash, Store};
+use forge_store::{BuildState, Layout, SourceHash, Store};
 
 use crate::error::BuildError;
 use crate::event::{Event, Reporter};
@@ -31,6 +31,10 @@ pub(crate) struct Session<'a> {
     store: Mutex<Store>,
     /// The store's layout (a copy: executors read it without the lock).
     pub layout: Layout,
+    /// The engine's files under the store root (locks, the seed cache,
+    /// kept checks), used without the store's mutex: a build lock may wait
+    /// for another process.
+    pub state: BuildState,
     /// The physical root of the store.
     pub root: PathBuf,
     pub graph: &'a Graph,
@@ -80,7 +84,9 @@ impl<'a> Session<'a> {
         // collected.
         store.remove_stale_staging()?;
         let layout = store.layout().clone();
+        let state = store.build_state();
         let session = Session {
+            state,
             root: layout.root().to_owned(),
             layout,
             store: Mutex::new(store),
@@ -103,13 +109,13 @@ impl<'a> Session<'a> {
         Ok((session, gc))
     }
 
-    /// The store, for one short step (never held across a build).
+    /// The store, for one short step: never held across a build, a wait
+    /// for a lock, or a download.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().expect("store lock")
     }
 
-    /// Runs `job` on every node of the graph that `wanted` selects,
-    /// dependencies first, up to `jobs` at once; records each success in
+    /// Runs `job` on every node of the graph, dependencies first, up to `jobs` at once; records each success in
     /// [`Session::results`] and reports each failure.
     pub fn run_jobs(
         &self,
@@ -165,7 +171,7 @@ impl<'a> Session<'a> {
             }
             // One writer at a time per lock file (save merges with what is
             // on disk now, so a concurrent re-pin is not undone).
-            let _guard = self.store().recipe_lock_guard(&l.file)?;
+            let _guard = self.state.recipe_lock_guard(&l.file)?;
             if l.save()? {
                 written.push(l.file.clone());
             }
@@ -207,7 +213,7 @@ impl<'a> Session<'a> {
     /// Takes the build lock of `digest` exclusively: one builder (or
     /// downloader) per derivation across processes.
     pub fn build_lock(&self, digest: &ActionDigest) -> Result<FileLock, BuildError> {
-        Ok(self.store().build_lock(digest)?)
+        Ok(self.state.build_lock(digest)?)
     }
 
     /// How the logs of this run are written, each line echoed after

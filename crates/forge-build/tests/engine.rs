@@ -521,3 +521,100 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
         .unwrap_or_default();
     assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
 }
+
+/// A flag one thread sets and another waits for, with a deadline.
+#[derive(Default)]
+struct Flag(Mutex<bool>, std::sync::Condvar);
+
+impl Flag {
+    fn set(&self) {
+        *self.0.lock().unwrap() = true;
+        self.1.notify_all();
+    }
+    /// Whether it was set within `d`.
+    fn wait(&self, d: Duration) -> bool {
+        let g = self.0.lock().unwrap();
+        let (g, _) = self.1.wait_timeout_while(g, d, |set| !*set).unwrap();
+        *g
+    }
+}
+
+/// Builds one recipe only once `release` is set (failing if it is not
+/// set in time); says when it started.
+struct Gated<'a> {
+    started: &'a Flag,
+    release: &'a Flag,
+}
+
+impl Executor for Gated<'_> {
+    fn execute(
+        &self,
+        request: &BuildRequest,
+        ctx: &ExecContext<'_>,
+    ) -> Result<BuilderStatus, BuildError> {
+        self.started.set();
+        if !self.release.wait(Duration::from_secs(20)) {
+            return Ok(BuilderStatus::Failed(99));
+        }
+        for p in request.outputs.values() {
+            fs::write(ctx.staging.join(p.base_name()), &request.name).unwrap();
+        }
+        Ok(BuilderStatus::Success)
+    }
+}
+
+/// Sets a flag when a recipe finishes.
+struct OnFinished<'a> {
+    recipe: &'static str,
+    flag: &'a Flag,
+}
+
+impl forge_build::Reporter for OnFinished<'_> {
+    fn event(&self, event: &forge_build::Event) {
+        if let forge_build::Event::Finished { recipe, .. } = event {
+            if recipe == self.recipe {
+                self.flag.set();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_job_waiting_for_another_processs_build_does_not_stop_the_others() {
+    // Run B builds `x` and holds its build lock until run A has finished
+    // `z`. Run A needs `x` (so one of its jobs waits for B's lock) and `z`
+    // (which its other job must be able to build and register meanwhile).
+    let w = World::new();
+    w.recipe("x", &[], false);
+    w.recipe("z", &[], false);
+    w.recipe("t", &["x", "z"], false);
+    let (started, z_done) = (Flag::default(), Flag::default());
+    std::thread::scope(|s| {
+        let b = s.spawn(|| {
+            Engine::new(w.path("store"), w.opts())
+                .executor(Gated {
+                    started: &started,
+                    release: &z_done,
+                })
+                .build(&w.path("x"))
+        });
+        assert!(
+            started.wait(Duration::from_secs(20)),
+            "run B never started x"
+        );
+        let fake = Fake::default();
+        let reporter = OnFinished {
+            recipe: "z-1",
+            flag: &z_done,
+        };
+        let a = Engine::new(w.path("store"), w.opts())
+            .executor(&fake)
+            .reporter(&reporter)
+            .build(&w.path("t"));
+        let b = b.join().unwrap();
+        assert!(b.is_ok(), "run B: {}", b.unwrap_err());
+        let a = a.unwrap();
+        assert_eq!(fake.ran(), names(&["z", "t"]), "x was built once, by B");
+        assert!(a.all.iter().any(|r| r.name == "x-1" && !r.built));
+    });
+}

@@ -1,8 +1,14 @@
 //! What the build engine keeps under the store root beside the objects:
 //! build locks, the guards of recipe lock files, the seed cache and kept
-//! `--check` rebuilds. The paths are [`Layout`](crate::Layout)'s; this module
-//! does the writing, so that nothing outside the store writes under its
-//! root (docs/store.md).
+//! `--check` rebuilds. The paths are [`Layout`]'s; this module does the
+//! writing, so that nothing outside the store writes under its root
+//! (docs/store.md).
+//!
+//! None of it touches the database, so it is a handle of its own,
+//! [`BuildState`] ([`Store::build_state`]): a build engine that shares one
+//! `Store` between threads behind a mutex takes a build lock (which may
+//! wait for another process's build) or moves a large `--check` tree
+//! without holding that mutex.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,14 +18,29 @@ use forge_core::store_path::StorePath;
 
 use crate::error::{IoContext, Result};
 use crate::lock::{FileLock, LockMode};
-use crate::{tree, Store};
+use crate::{tree, Layout, Store};
 
 /// A special file removed from a kept `--check` rebuild: its path relative
 /// to the output (`.` for the output itself) and its kind
 /// ([`tree::kind_name`]).
 pub type RemovedSpecial = (PathBuf, &'static str);
 
+/// The build engine's files under a store root (see the module docs).
+#[derive(Debug, Clone)]
+pub struct BuildState {
+    layout: Layout,
+}
+
 impl Store {
+    /// The handle on the build engine's files under this store's root.
+    pub fn build_state(&self) -> BuildState {
+        BuildState {
+            layout: self.layout.clone(),
+        }
+    }
+}
+
+impl BuildState {
     /// Takes the build lock of `digest` (`locks/builds/<hex>`) exclusively:
     /// one builder, or downloader, per derivation across processes.
     pub fn build_lock(&self, digest: &ActionDigest) -> Result<FileLock> {

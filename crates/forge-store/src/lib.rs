@@ -62,7 +62,7 @@ use forge_core::nar::NarEncoder;
 use forge_core::refs::{Collection, RefScanner};
 use forge_core::store_path::{StorePath, StorePathName};
 
-pub use crate::build_state::RemovedSpecial;
+pub use crate::build_state::{BuildState, RemovedSpecial};
 pub use crate::db::{Db, GcRoot, PathInfo, Realisation, RootKind, SourceHash};
 use crate::error::IoContext;
 pub use crate::error::{Result, StoreError};

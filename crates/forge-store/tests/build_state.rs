@@ -69,10 +69,13 @@ fn locks_are_taken_under_the_root() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("root")).unwrap();
     let d = digest("a build");
-    let lock = store.build_lock(&d).unwrap();
+    let lock = store.build_state().build_lock(&d).unwrap();
     assert_eq!(lock.path(), store.layout().build_lock(&d));
     assert!(lock.path().exists());
-    let guard = store.recipe_lock_guard(Path::new("/x/forge.lock")).unwrap();
+    let guard = store
+        .build_state()
+        .recipe_lock_guard(Path::new("/x/forge.lock"))
+        .unwrap();
     assert_eq!(
         guard.path(),
         store.layout().recipe_lock(Path::new("/x/forge.lock"))
@@ -87,10 +90,13 @@ fn seed_cache_entries_round_trip_by_resolved_declaration() {
     fs::write(&decl, "[seed]").unwrap();
     let link = tmp.path().join("link.toml");
     std::os::unix::fs::symlink(&decl, &link).unwrap();
-    assert_eq!(store.seed_cache_entry(&decl), None);
-    store.set_seed_cache_entry(&link, b"{\"entry\":1}").unwrap();
+    assert_eq!(store.build_state().seed_cache_entry(&decl), None);
+    store
+        .build_state()
+        .set_seed_cache_entry(&link, b"{\"entry\":1}")
+        .unwrap();
     assert_eq!(
-        store.seed_cache_entry(&decl).as_deref(),
+        store.build_state().seed_cache_entry(&decl).as_deref(),
         Some(&b"{\"entry\":1}"[..])
     );
     let file = store
@@ -124,9 +130,9 @@ fn a_kept_check_tree_is_canonical_and_has_no_special_files() {
             fs::write(staged.join("f"), "y").unwrap();
             fs::set_permissions(staged.join("f"), fs::Permissions::from_mode(0o4777)).unwrap();
         }
-        let (kept, removed) = store.keep_check(&staged, &old).unwrap();
+        let (kept, removed) = store.build_state().keep_check(&staged, &old).unwrap();
         assert_eq!(kept, store.layout().check_tree(&old));
-        assert!(kept.starts_with(store.check_dir()));
+        assert!(kept.starts_with(store.build_state().check_dir()));
         assert!(!kept.join("fifo").exists());
         let m = fs::metadata(kept.join("f")).unwrap();
         assert_eq!(

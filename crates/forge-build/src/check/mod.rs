@@ -44,7 +44,7 @@ impl Session<'_> {
                 })?;
             if !diffs.is_empty() {
                 same = false;
-                let (kept, removed) = self.store().keep_check(&b.staged, old)?;
+                let (kept, removed) = self.state.keep_check(&b.staged, old)?;
                 detail.push(format!(
                     "output `{}` differs from {old} (rebuild kept at {}, its log at {}):",
                     b.output,

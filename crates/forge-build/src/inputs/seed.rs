@@ -81,7 +81,7 @@ impl Session<'_> {
         file: &Path,
         text: &[u8],
     ) -> Result<Option<(StorePath, Hash)>, BuildError> {
-        let Some(bytes) = self.store().seed_cache_entry(file) else {
+        let Some(bytes) = self.state.seed_cache_entry(file) else {
             return Ok(None);
         };
         let Ok(entry) = serde_json::from_slice::<SeedCacheEntry>(&bytes) else {
@@ -155,7 +155,7 @@ impl Session<'_> {
         };
         // Only an optimisation: failures to write it are ignored.
         if let Ok(json) = serde_json::to_vec(&entry) {
-            let _ = self.store().set_seed_cache_entry(file, &json);
+            let _ = self.state.set_seed_cache_entry(file, &json);
         }
     }
 }
