@@ -138,9 +138,10 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// `forge lock`: (re)computes the pin of every `path` input without a
-    /// hash and every seed in the graph of `recipe`, and writes the lock
-    /// files that changed; builds nothing. Returns the files written.
+    /// `forge lock`: hashes every `path` input and seed in the graph of
+    /// `recipe` (checking those the recipe pins itself), records the pins
+    /// of the others in their lock files and writes the files that
+    /// changed; builds nothing. Returns the files written.
     pub fn lock(&self, recipe: &Path) -> Result<Vec<PathBuf>, BuildError> {
         let graph = Graph::load(recipe)?;
         let (session, _gc) = self.session(&graph)?;

@@ -163,9 +163,10 @@ pub enum BuildError {
 
 impl Hint for BuildError {
     /// What the user can do, where there is something to do. Transparent
-    /// variants give their inner error's hint; a `#[source]` (`Seed`'s
-    /// `SeedError`) gives its own, in the error chain. The store's and the
-    /// sandbox's errors, and `Many`, give none here.
+    /// variants give their inner error's hint, and so does `Seed` (its
+    /// `SeedError`'s, also found in the error chain), so that a failure
+    /// listed by `--keep-going` or reported as an event keeps its hint. The
+    /// store's and the sandbox's errors, and `Many`, give none here.
     fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
             BuildError::Recipe(e) | BuildError::BadLockFile(e) => e.hint(),
@@ -185,6 +186,7 @@ impl Hint for BuildError {
                 Some("build it first (`forge build RECIPE`), then check".into())
             }
             BuildError::HostPath { problem, .. } => problem.hint(),
+            BuildError::Seed { source, .. } => source.hint(),
             BuildError::Fetch(f) => f.hint.as_deref().map(Cow::Borrowed),
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())

@@ -8,7 +8,9 @@ use forge_core::store_path::StorePath;
 use serde::Serialize;
 
 /// What a reporter hears about. Serialised (for `forge build --json`) as
-/// one object with `"event"` naming the kind in kebab case.
+/// one object with `"event"` naming the kind in kebab case, then
+/// `"recipe"`, then the other fields in alphabetical order (as forge wrote
+/// them before these were derived).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
@@ -21,9 +23,9 @@ pub enum Event {
     /// Bytes of a fetch so far, and in all when the server said.
     FetchProgress {
         recipe: String,
-        url: String,
         done: u64,
         total: Option<u64>,
+        url: String,
     },
     /// A seed is being imported.
     ImportingSeed { recipe: String, seed: String },
@@ -37,14 +39,18 @@ pub enum Event {
         outputs: BTreeMap<String, StorePath>,
         seconds: f64,
     },
-    /// A recipe failed.
-    Failed { recipe: String, message: String },
+    /// A recipe failed: the error, and what to do about it if anything.
+    Failed {
+        recipe: String,
+        hint: Option<String>,
+        message: String,
+    },
     /// A `--check` rebuild compared.
     Checked {
         recipe: String,
-        reproducible: bool,
         #[serde(rename = "differences")]
         detail: Vec<String>,
+        reproducible: bool,
     },
 }
 
@@ -74,10 +80,9 @@ mod tests {
             done: 3,
             total: None,
         };
-        let v = serde_json::to_value(&e).unwrap();
         assert_eq!(
-            v,
-            serde_json::json!({"event": "fetch-progress", "recipe": "a-1", "url": "https://x/y", "done": 3, "total": null})
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"fetch-progress","recipe":"a-1","done":3,"total":null,"url":"https://x/y"}"#
         );
         let c = Event::Checked {
             recipe: "a-1".into(),

@@ -45,8 +45,8 @@ impl Session<'_> {
         if let (Some(outputs), false) = (&known, checking) {
             return Ok(self.finished(node, &digest, outputs.clone(), false, started));
         }
-        if known.is_none() && !checking {
-            if let Some(outputs) = self.substitute(node, &drv)? {
+        if !checking {
+            if let Some(outputs) = self.substitute(node, &drv) {
                 return Ok(self.finished(node, &digest, outputs, false, started));
             }
         }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use forge_core::derivation::ActionDigest;
+use forge_core::diag::Hint;
 use forge_core::recipe::Input;
 use forge_store::lock::FileLock;
 use forge_store::{BuildState, Layout, SourceHash, Store};
@@ -145,6 +146,7 @@ impl<'a> Session<'a> {
                     }
                     Err(e) => self.reporter.event(&Event::Failed {
                         recipe: self.graph.nodes[i].recipe.store_name(),
+                        hint: e.hint().map(|h| h.into_owned()),
                         message: e.to_string(),
                     }),
                 }

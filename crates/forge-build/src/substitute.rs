@@ -4,22 +4,26 @@
 //! The goal ([`crate::goal`]) asks between the local lookup and taking the
 //! build lock: by action digest first (a realisation: output -> store
 //! path), then for each path of the outputs' closures that the store does
-//! not have, its claimed metadata, and brings them in references first,
-//! each through [`forge_store::Store::import_nar`] (hashes verified while
-//! streaming; nothing registered when they differ). The realisations are
-//! registered only once every output's closure is in the store, so a
-//! substitution that fails midway leaves no realisation behind and the
-//! build falls back to building. Whether a substituter's claims are
+//! not have, its claimed metadata, and brings them in references first:
+//! each NAR is downloaded into a scratch file without the store's mutex,
+//! then imported through [`forge_store::Store::import_nar`] (hashes
+//! verified while it is read; nothing registered when they differ). The
+//! realisations are registered, in one transaction, only once every
+//! output's closure is in the store, so a substitution that fails midway
+//! leaves no realisation behind and the build falls back to building. Whether a substituter's claims are
 //! trusted (signatures) is the substituter's business: it returns only
 //! what it trusts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 use forge_core::derivation::{ActionDigest, Derivation, OutputName};
 use forge_core::store_path::StorePath;
 use forge_store::{ClaimedPath, StoreError};
 
-use crate::error::BuildError;
 use crate::event::Event;
 use crate::graph::Node;
 use crate::session::Session;
@@ -29,22 +33,21 @@ impl Session<'_> {
     /// Asks each substituter in turn for the outputs of `drv`; on success
     /// they are in the store with their realisations. Failures are logged
     /// and mean "build it".
-    pub fn substitute(
-        &self,
-        node: &Node,
-        drv: &Derivation,
-    ) -> Result<Option<BTreeMap<String, StorePath>>, BuildError> {
+    pub fn substitute(&self, node: &Node, drv: &Derivation) -> Option<BTreeMap<String, StorePath>> {
         let digest = drv.action_digest();
         for s in self.substituters {
+            if self.cancel.load(Ordering::Relaxed) {
+                return None;
+            }
             match self.substitute_from(s.as_ref(), node, &digest, &drv.outputs) {
-                Ok(Some(outputs)) => return Ok(Some(outputs)),
+                Ok(Some(outputs)) => return Some(outputs),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!("substitution of {} failed: {e}", node.recipe.store_name())
                 }
             }
         }
-        Ok(None)
+        None
     }
 
     fn substitute_from(
@@ -79,6 +82,13 @@ impl Session<'_> {
                     digest: digest.to_string(),
                     path: p.clone(),
                 })?;
+            if info.path != p {
+                return Err(SubstituteError::WrongPath {
+                    substituter: s.name().to_owned(),
+                    asked: p,
+                    got: Box::new(info.path),
+                });
+            }
             queue.extend(info.references.iter().filter(|r| **r != p).cloned());
             wanted.insert(p, info);
         }
@@ -89,19 +99,46 @@ impl Session<'_> {
         // References first: a path is registered only once what it names is.
         for p in forge_store::topo_sort(&refs) {
             let Some(info) = wanted.get(&p) else { continue };
-            let nar = s.nar(&p)?;
+            if self.cancel.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let nar = self.download(s, &p, info)?;
+            let nar = fs::File::open(&nar.1).map_err(|e| io_error(s, &p, "reading", e))?;
             self.store()
                 .import_nar(nar, info)
                 .map_err(|e| store_error(s, &p, e))?;
         }
-        let mut store = self.store();
-        for (output, path) in &found {
-            let name = OutputName::new(output).expect("asked for the derivation's outputs");
-            store
-                .register_realisation(digest, &name, path)
-                .map_err(|e| store_error(s, path, e))?;
-        }
+        let names: Vec<(OutputName, &StorePath)> = found
+            .iter()
+            .map(|(o, p)| {
+                let name = OutputName::new(o).expect("asked for the derivation's outputs");
+                (name, p)
+            })
+            .collect();
+        self.store()
+            .register_realisations(digest, names.iter().map(|(o, p)| (o, *p)))
+            .map_err(|e| store_error(s, found.values().next().expect("outputs"), e))?;
         Ok(Some(found))
+    }
+
+    /// Downloads the NAR of `p` into a scratch file, without the store's
+    /// mutex (other jobs go on meanwhile), and never more than its claimed
+    /// size and a byte (the import then finds it too long).
+    fn download(
+        &self,
+        s: &dyn Substituter,
+        p: &StorePath,
+        info: &ClaimedPath,
+    ) -> Result<(forge_store::ScratchDir, PathBuf), SubstituteError> {
+        let scratch = self
+            .store()
+            .scratch_dir("substitute")
+            .map_err(|e| store_error(s, p, e))?;
+        let file = scratch.path().join("nar");
+        let mut out = fs::File::create(&file).map_err(|e| io_error(s, p, "writing", e))?;
+        let mut nar = s.nar(p)?.take(info.nar_size.saturating_add(1));
+        std::io::copy(&mut nar, &mut out).map_err(|e| io_error(s, p, "downloading", e))?;
+        Ok((scratch, file))
     }
 
     fn is_valid(&self, s: &dyn Substituter, p: &StorePath) -> Result<bool, SubstituteError> {
@@ -109,6 +146,19 @@ impl Session<'_> {
             .db()
             .is_valid(p)
             .map_err(|e| store_error(s, p, e))
+    }
+}
+
+fn io_error(
+    s: &dyn Substituter,
+    path: &StorePath,
+    what: &str,
+    source: std::io::Error,
+) -> SubstituteError {
+    SubstituteError::Io {
+        substituter: s.name().to_owned(),
+        what: format!("{what} the NAR of {path}"),
+        source,
     }
 }
 

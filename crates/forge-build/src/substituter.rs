@@ -53,6 +53,13 @@ pub enum SubstituteError {
         digest: String,
         path: StorePath,
     },
+    /// Asked for one path, it described another.
+    #[error("{substituter}: asked for {asked}, it described {got}")]
+    WrongPath {
+        substituter: String,
+        asked: StorePath,
+        got: Box<StorePath>,
+    },
     /// What it sent did not verify, or the store refused it.
     #[error("{substituter}: {path}: {source}")]
     Store {

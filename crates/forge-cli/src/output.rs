@@ -154,16 +154,7 @@ pub fn report_error(err: &anyhow::Error) {
     // Messages can quote a builder or a server (a failed fetch's output).
     let shown = |s: &str| crate::terminal::for_stream(s, tty).into_owned();
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", shown(&message(err)));
-    let mut prev = err.to_string();
-    for cause in err.chain().skip(1) {
-        let msg = cause.to_string();
-        // thiserror messages often embed their source; don't say it twice.
-        if !prev.contains(&msg) {
-            let _ = writeln!(stderr, "  caused by: {}", shown(&msg));
-        }
-        prev = msg;
-    }
+    let _ = writeln!(stderr, "error: {}", shown(&describe(err)));
     if !matches!(
         err.downcast_ref::<forge_build::BuildError>(),
         Some(forge_build::BuildError::Many(_))
@@ -172,6 +163,29 @@ pub fn report_error(err: &anyhow::Error) {
             let _ = writeln!(stderr, "hint: {h}");
         }
     }
+}
+
+/// An error and its causes as [`report_error`] shows them, without the
+/// `error: ` in front and the hints after:
+///
+/// ```text
+/// <what failed>
+///   caused by: <why>
+/// ```
+///
+/// A cause whose text the message before it already contains is not
+/// repeated (thiserror messages often embed their source).
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut out = message(err);
+    let mut prev = err.to_string();
+    for cause in err.chain().skip(1) {
+        let msg = cause.to_string();
+        if !prev.contains(&msg) {
+            out.push_str(&format!("\n  caused by: {msg}"));
+        }
+        prev = msg;
+    }
+    out
 }
 
 /// Formats Unix seconds as an RFC 3339 UTC timestamp.

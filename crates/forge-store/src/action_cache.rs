@@ -52,21 +52,25 @@ impl Store {
         Ok(Some(out))
     }
 
-    /// Records that `output` of `digest` realised to `path`, which must be
-    /// valid. An existing realisation is kept (the first one wins; the build
-    /// engine compares them).
-    pub fn register_realisation(
+    /// Records that each output of `digest` realised to its path, which
+    /// must be valid, in one transaction: all or none. An existing
+    /// realisation is kept (the first one wins; the build engine compares
+    /// them).
+    pub fn register_realisations<'a>(
         &mut self,
         digest: &ActionDigest,
-        output: &OutputName,
-        path: &StorePath,
+        outputs: impl IntoIterator<Item = (&'a OutputName, &'a StorePath)>,
     ) -> Result<()> {
-        self.db.register_realisation(&Realisation {
-            action_digest: digest.to_string(),
-            output: output.to_string(),
-            path: path.clone(),
-            signatures: BTreeSet::new(),
-        })
+        let rs: Vec<Realisation> = outputs
+            .into_iter()
+            .map(|(output, path)| Realisation {
+                action_digest: digest.to_string(),
+                output: output.to_string(),
+                path: path.clone(),
+                signatures: BTreeSet::new(),
+            })
+            .collect();
+        self.db.register_realisations(&rs)
     }
 
     /// The path a fetch realised to, if recorded.
@@ -78,7 +82,7 @@ impl Store {
 
     /// Records that the fetch `key` realised to `path` (valid already).
     pub fn register_fetch(&mut self, key: &FetchKey, path: &StorePath) -> Result<()> {
-        self.register_realisation(&key.action_digest(), &OutputName::out(), path)
+        self.register_realisations(&key.action_digest(), [(&OutputName::out(), path)])
     }
 }
 

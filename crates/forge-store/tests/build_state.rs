@@ -178,7 +178,19 @@ fn the_typed_action_cache_round_trips() {
     let o = OutputName::out();
     assert_eq!(store.realisation(&d, &o).unwrap(), None);
     assert_eq!(store.realisations(&d, [&o]).unwrap(), None);
-    store.register_realisation(&d, &o, &out).unwrap();
+    // All or none: a path that is not valid fails the whole registration.
+    let dev = OutputName::new("dev").unwrap();
+    let nowhere = forge_core::store_path::StorePath::content_addressed(
+        StorePathName::new("nowhere").unwrap(),
+        &HashAlgo::Blake3.digest(b"never added"),
+        &std::collections::BTreeSet::new(),
+        false,
+    );
+    assert!(store
+        .register_realisations(&d, [(&o, &out), (&dev, &nowhere)])
+        .is_err());
+    assert_eq!(store.realisation(&d, &o).unwrap(), None);
+    store.register_realisations(&d, [(&o, &out)]).unwrap();
     assert_eq!(store.realisation(&d, &o).unwrap().unwrap().path, out);
     assert_eq!(
         store.realisations(&d, [&o]).unwrap(),

@@ -17,9 +17,9 @@
 //! forge-fetch failed <JSON: {"message": …, "hint": … or null}>
 //! ```
 //!
-//! On success the fetcher exits 0 with the result at `out`; on failure it
-//! exits 1 after a `failed` report (the engine falls back to the log's last
-//! lines if the fetcher died without one).
+//! On success the fetcher exits 0 with the result at `out`; on failure,
+//! bad arguments included, it exits 1 after a `failed` report (the engine
+//! falls back to the log's last lines if the fetcher died without one).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,7 +109,8 @@ impl FetcherArgs {
         a
     }
 
-    /// Reads back what [`FetcherArgs::to_args`] wrote.
+    /// Reads back what [`FetcherArgs::to_args`] wrote (`--flag value`, or
+    /// `--flag=value`).
     pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<FetcherArgs, BadArgs> {
         let bad = |m: String| BadArgs(m);
         let mut url = None;
@@ -117,14 +118,19 @@ impl FetcherArgs {
         let mut out = None;
         let mut parsed = FetcherArgs::new("", HashAlgo::Blake3.digest(b""), PathBuf::new());
         let mut it = args.iter().map(AsRef::as_ref);
-        while let Some(flag) = it.next() {
-            if flag == "--keep-download" {
+        while let Some(arg) = it.next() {
+            if arg == "--keep-download" {
                 parsed.keep_download = true;
                 continue;
             }
-            let value = it
-                .next()
-                .ok_or_else(|| bad(format!("{flag} needs a value")))?;
+            let (flag, value) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag, value),
+                _ => (
+                    arg,
+                    it.next()
+                        .ok_or_else(|| bad(format!("{arg} needs a value")))?,
+                ),
+            };
             let secs = |v: &str| {
                 v.parse::<u64>()
                     .map(Duration::from_secs)
@@ -287,6 +293,23 @@ mod tests {
         a.retries = Some(2);
         a.read_timeout = Some(Duration::from_secs(9));
         assert_eq!(FetcherArgs::parse(&a.to_args()).unwrap(), a);
+    }
+
+    #[test]
+    fn values_may_follow_an_equals_sign() {
+        let a = FetcherArgs::parse(&["--url=https://x/y?a=b", "--hash", "sha256:00", "--out=/o"]);
+        let e = a.unwrap_err();
+        assert!(e.to_string().contains("--hash"), "{e}");
+        let h = HashAlgo::Sha256.digest(b"x");
+        let a = FetcherArgs::parse(&[
+            "--url=https://x/y?a=b".to_owned(),
+            format!("--hash={h}"),
+            "--out=/o".to_owned(),
+        ])
+        .unwrap();
+        assert_eq!(a.url, "https://x/y?a=b");
+        assert_eq!(a.hash, h);
+        assert_eq!(a.out, PathBuf::from("/o"));
     }
 
     #[test]

@@ -294,7 +294,9 @@ impl Reporter for Display {
                     self.line(format!("built {recipe} in {seconds:.2}s"));
                 }
             }
-            Event::Failed { recipe, message } => {
+            Event::Failed {
+                recipe, message, ..
+            } => {
                 self.line(format!(
                     "failed {recipe}: {}",
                     message.lines().next().unwrap_or("")

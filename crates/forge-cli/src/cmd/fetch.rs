@@ -67,11 +67,12 @@ struct Fetched {
 }
 
 pub fn run(args: FetchArgs) -> CmdResult {
-    let args = FetcherArgs::parse(&args.args)?;
-    let result = fetch(&args);
+    let result = FetcherArgs::parse(&args.args)
+        .map_err(anyhow::Error::from)
+        .and_then(|args| fetch(&args));
     if let Err(e) = &result {
         let failure = Failure {
-            message: format!("{e:#}"),
+            message: crate::output::describe(e),
             hint: crate::output::hint(e),
         };
         eprintln!("{}", Report::Failed(failure).to_line());

@@ -126,15 +126,18 @@ impl Db {
         Ok(Some((canonical, outputs.into_iter().collect())))
     }
 
-    /// Records that `output` of `action_digest` realised to `path` (which must
-    /// be valid). An existing realisation is kept (the first one wins; the
-    /// build engine compares them).
-    pub(crate) fn register_realisation(&mut self, r: &Realisation) -> Result<()> {
+    /// Records each realisation (`output` of `action_digest` realised to
+    /// `path`, which must be valid) in one transaction: all or none. An
+    /// existing realisation is kept (the first one wins; the build engine
+    /// compares them).
+    pub(crate) fn register_realisations(&mut self, rs: &[Realisation]) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .db(|| "starting realisation".into())?;
-        insert_realisation(&tx, r)?;
+        for r in rs {
+            insert_realisation(&tx, r)?;
+        }
         tx.commit().db(|| "committing realisation".into())
     }
 

@@ -26,7 +26,10 @@ fn realisations_and_derivations_round_trip() {
         path: out.clone(),
         signatures: ["key:c2ln".to_owned()].into(),
     };
-    store.db.register_realisation(&r).unwrap();
+    store
+        .db
+        .register_realisations(std::slice::from_ref(&r))
+        .unwrap();
     assert_eq!(store.db().realisation(&digest, "out").unwrap(), Some(r));
     assert_eq!(store.db().realisation(&digest, "dev").unwrap(), None);
     // Collecting the output drops its realisation with it.
