@@ -187,6 +187,7 @@ impl Hint for BuildError {
             }
             BuildError::HostPath { problem, .. } => problem.hint(),
             BuildError::Seed { source, .. } => source.hint(),
+            BuildError::Sandbox(e) => e.hint(),
             BuildError::Fetch(f) => f.hint.as_deref().map(Cow::Borrowed),
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())

@@ -66,6 +66,7 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         forge_build::fetch::UnpackError,
         forge_build::inputs::HostPathProblem,
         forge_sandbox::ProfileError,
+        forge_sandbox::SandboxError,
         forge_core::diag::Located,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)

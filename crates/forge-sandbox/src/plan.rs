@@ -40,6 +40,9 @@
 //! read-only and may not have the mount point). The runner lists the layers
 //! ([`LayerListing`]); this module only decides.
 
+use std::borrow::Cow;
+
+use forge_core::diag::Hint;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
@@ -182,7 +185,7 @@ pub enum PlanError {
     #[error("cannot bind over {0:?}: forge provides it in every sandbox")]
     Reserved(PathBuf),
     /// A bind would land inside a directory the root layers provide.
-    #[error("cannot bind {bind:?}: {entry:?} comes from the root layers\nhint: put the file into a layer, or bind it outside the layers' top-level directories")]
+    #[error("cannot bind {bind:?}: {entry:?} comes from the root layers")]
     BindInLayer { bind: PathBuf, entry: PathBuf },
     /// The runner's listing of the root layers does not match the spec.
     #[error("the root layers were listed {listed} times for {declared} layers")]
@@ -193,6 +196,18 @@ pub enum PlanError {
     /// The command is empty or its program is not an absolute path.
     #[error("the command must start with an absolute program path inside the sandbox, got {0:?}")]
     BadCommand(Option<String>),
+}
+
+impl Hint for PlanError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            PlanError::BindInLayer { .. } => Some(
+                "put the file into a layer, or bind it outside the layers' top-level directories"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// What a root layer has at a name, or a bind's host path is (the runner

@@ -20,7 +20,10 @@ pub enum HardenError {
     },
     #[error("cannot set no_new_privs")]
     NoNewPrivs(#[source] nix::Error),
-    #[error("cannot open {path} for a landlock rule\nhint: the sandbox must create every rule path before applying landlock")]
+    /// A rule path that is not there: the sandbox creates every rule path
+    /// before it applies landlock, so this is a bug of forge's, not
+    /// something a user can act on.
+    #[error("cannot open {path} for a landlock rule (the sandbox creates every rule path before applying landlock)")]
     LandlockPath {
         path: PathBuf,
         #[source]

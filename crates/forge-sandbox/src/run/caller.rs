@@ -414,7 +414,7 @@ fn run_monitor(
             "the monitor ended ({status}) without reporting"
         )));
     }
-    serde_json::from_slice::<Result<Outcome, String>>(&bytes)
+    serde_json::from_slice::<Result<Outcome, super::wire::Failure>>(&bytes)
         .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
         .map_err(SandboxError::Reported)
 }

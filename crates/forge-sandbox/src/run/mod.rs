@@ -31,3 +31,4 @@ mod wire;
 
 pub use caller::{Output, RunOptions, Sandbox, MONITOR_BINARY};
 pub use outcome::{Outcome, SandboxError};
+pub use wire::Failure;

@@ -26,10 +26,12 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use super::init::{init, InitReport};
 use super::outcome::{io_err, Outcome, SandboxError};
-use super::wire::{PidsCgroupRef, Request, RunnerState};
+use super::wire::{Failure, PidsCgroupRef, Request, RunnerState};
 use crate::plan::{plan_with_layers, LayerListing, Node};
 use crate::spec::SandboxSpec;
 use crate::sys;
+use forge_core::diag::Hint;
+use std::borrow::Cow;
 
 /// The monitor's entry point, for the process [`Sandbox`](super::Sandbox)
 /// starts: `spec_file` and `outcome_file` are the two paths after its own
@@ -52,7 +54,16 @@ pub fn main(spec_file: &Path, outcome_file: &Path) -> i32 {
     }
     let result = spec
         .and_then(|b| serde_json::from_slice::<Request>(&b).map_err(|e| format!("bad spec: {e}")))
-        .and_then(|req| run(&req.spec, &req.runner).map_err(|e| e.to_string()));
+        .map_err(|message| Failure {
+            message,
+            hint: None,
+        })
+        .and_then(|req| {
+            run(&req.spec, &req.runner).map_err(|e| Failure {
+                message: e.to_string(),
+                hint: e.hint().map(Cow::into_owned),
+            })
+        });
     let code = match &result {
         Ok(o) => o.exit_code(),
         Err(_) => 126,

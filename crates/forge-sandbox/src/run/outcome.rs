@@ -70,7 +70,7 @@ pub enum SandboxError {
     Setup(String),
     /// The monitor process reported a failure (already a full message).
     #[error("{0}")]
-    Reported(String),
+    Reported(super::wire::Failure),
     /// Talking to the monitor process failed.
     #[error("sandbox monitor: {0}")]
     Monitor(String),
@@ -83,8 +83,52 @@ pub enum SandboxError {
     },
 }
 
+impl forge_core::diag::Hint for SandboxError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            SandboxError::Plan(e) => e.hint(),
+            SandboxError::Reported(f) => f.hint.as_deref().map(std::borrow::Cow::Borrowed),
+            _ => None,
+        }
+    }
+}
+
 /// `map_err` for I/O on something the message names.
 pub(super) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
     let what = what.into();
     move |source| SandboxError::Io { what, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forge_core::diag::Hint;
+
+    #[test]
+    fn hints_cross_from_the_monitor_and_the_plan() {
+        let reported = SandboxError::Reported(super::super::wire::Failure {
+            message: "cannot bind".into(),
+            hint: Some("put the file into a layer".into()),
+        });
+        assert_eq!(reported.to_string(), "cannot bind");
+        assert_eq!(
+            reported.hint().as_deref(),
+            Some("put the file into a layer")
+        );
+        let planned = SandboxError::Plan(PlanError::BindInLayer {
+            bind: "/usr/x".into(),
+            entry: "/usr".into(),
+        });
+        assert!(!planned.to_string().contains("hint"), "{planned}");
+        assert!(planned.hint().is_some());
+        // The wire form keeps both.
+        let json = serde_json::to_string(&Err::<Outcome, _>(super::super::wire::Failure {
+            message: "m".into(),
+            hint: Some("h".into()),
+        }))
+        .unwrap();
+        let back: Result<Outcome, super::super::wire::Failure> =
+            serde_json::from_str(&json).unwrap();
+        assert_eq!(back.unwrap_err().hint.as_deref(), Some("h"));
+    }
 }

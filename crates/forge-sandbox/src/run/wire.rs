@@ -2,7 +2,7 @@
 //!
 //! The caller writes one [`Request`] as JSON to the monitor's fd
 //! [`SPEC_FD`] and reads back, from fd [`OUTCOME_FD`], `Ok(Outcome)` or
-//! `Err(message)` as JSON. The monitor finds them as the two paths
+//! `Err(Failure)` as JSON. The monitor finds them as the two paths
 //! `/proc/self/fd/3` and `/proc/self/fd/4` after its own arguments (see
 //! [`super::Sandbox`] and [`super::monitor::main`]). Both sides are the
 //! same build of forge, so the format is not versioned.
@@ -24,6 +24,22 @@ pub(super) const OUTCOME_FD: i32 = 4;
 pub(super) struct Request {
     pub spec: SandboxSpec,
     pub runner: RunnerState,
+}
+
+/// Why the monitor could not run the sandbox: the error as the user should
+/// read it, and its hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The error and its causes.
+    pub message: String,
+    /// What to do about it, if anything.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// What the runner (not the caller) set up for one run.
