@@ -5,12 +5,13 @@
 //! *goals*, what to do, and *builders*, how a build runs:
 //!
 //! - entry points: [`engine`] ([`Engine::build`], [`Engine::lock`],
-//!   [`Engine::shell`]) over a [`session`] (one run over a recipe
-//!   [`graph`], jobs run by the [`schedule`]r);
+//!   [`Engine::shell`], configured by [`options`]) over a `session` (one
+//!   run over a recipe [`graph`], jobs run by the [`schedule`]r);
 //! - goals: [`goal`] (lookup -> substitute -> lock -> build, described in
 //!   docs/build.md), its [`inputs`] (`path`, `seed`, `fetch`, pins in
 //!   `recipe.lock`), [`substitute`] (over the [`substituter`] seam),
-//!   [`check`] (`--check`), [`links`], and what comes back: [`report`];
+//!   [`check`] (`--check`), [`links`], [`shell`] (`forge shell`), and what
+//!   comes back: [`report`];
 //! - builders: a pure [`request`] made from a derivation, run by an
 //!   [`executor`] ([`local`]: forge's sandbox on this host), its outputs
 //!   checked and registered by [`builder`];

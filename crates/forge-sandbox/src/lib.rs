@@ -4,7 +4,8 @@
 //! [`SandboxSpec`] (what to expose, the environment,
 //! limits) into a [`Plan`](plan::Plan) by a pure function, carries the plan
 //! out through a narrow syscall layer ([`sys`]), and runs the command under
-//! an init of forge's own (pid 1) in fresh user, mount, pid, network, uts,
+//! an init of forge's own (pid 1) in fresh user, mount, pid, network
+//! (unless the spec asks for the host's, as fixed-output builds do), uts,
 //! ipc and cgroup namespaces ([`run`]), in a session of its own and with
 //! forge's own streams ([`stdio`]). It works the same as root and as an unprivileged user: the
 //! invoking user is mapped to the fixed build uid/gid 1000/100.
@@ -18,8 +19,9 @@
 //! entered with `pivot_root` (binds read-only unless asked, everything
 //! nosuid/nodev, the root itself read-only); then, in the process just
 //! before `exec`, the restrictions of [`harden`] (rlimits, capabilities,
-//! no_new_privs, landlock, seccomp). See docs/sandbox.md for the threat
-//! model.
+//! no_new_privs, landlock, seccomp). The defaults of a spec are the
+//! built-in [`profile`]s' values; as root, [`cgroup`] bounds the number of
+//! processes. See docs/sandbox.md for the threat model.
 
 pub mod cgroup;
 pub mod harden;

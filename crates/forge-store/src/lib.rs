@@ -10,9 +10,11 @@
 //!
 //! The invariants this crate keeps:
 //!
-//! - **Immutable and canonical.** Objects are copied in, never moved or
+//! - **Immutable and canonical.** Added trees are copied in, never moved or
 //!   linked, and canonicalised on the way ([`tree`]): mode 0444/0555, mtime 1,
-//!   no setuid/setgid, no extended attributes, no special files.
+//!   no setuid/setgid, no extended attributes, no special files (a build's
+//!   outputs, in the store's own scratch space, are canonicalised where they
+//!   are and renamed in: [`outputs`]).
 //! - **Content-addressed.** An added tree's path digest comes from the BLAKE3
 //!   hash of its NAR and its references, so adding the same tree twice gives
 //!   the same path and the second addition is a no-op.
@@ -25,7 +27,13 @@
 //!
 //! The store owns its whole physical layout ([`layout`]: objects, database,
 //! locks, scratch directories, the seed cache, kept `--check` trees, logs)
-//! and is the only writer under its root. Paths arriving from elsewhere
+//! and writes everything under its root but the build logs (streamed by the
+//! build engine at [`Layout::log_file`]): objects and the database through
+//! [`Store`], the build engine's locks, seed cache and kept checks through
+//! [`BuildState`], which needs no database. Modules: [`db`], [`tree`],
+//! [`outputs`], `import`, `restore` (a NAR into a tree), [`source`],
+//! [`browse`], `action_cache`, `build_state`, `roots`, `scratch`, [`gc`],
+//! [`verify`], [`lock`], [`error`], [`failpoint`]. Paths arriving from elsewhere
 //! (substitution, closure import) come in through [`Store::import_nar`],
 //! verified while they stream ([`ClaimedPath`]). The layout, the schema and
 //! the algorithms are described in docs/store.md.
