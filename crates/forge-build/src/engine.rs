@@ -1,5 +1,5 @@
 //! The engine's entry points: [`Engine::build`], [`Engine::lock`] and
-//! [`Engine::shell`], each a run over a recipe graph ([`crate::session`]),
+//! [`Engine::shell`], each a run over a recipe graph (`session`),
 //! with the seams it plugs in: the [`Executor`] that runs builders
 //! ([`LocalSandbox`] unless told otherwise) and the [`Substituter`]s asked
 //! before anything is built (none unless told).

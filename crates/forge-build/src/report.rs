@@ -43,7 +43,7 @@ impl Realised {
     }
 }
 
-/// The result of [`Engine::build`].
+/// The result of [`Engine::build`](crate::Engine::build).
 #[derive(Debug)]
 pub struct BuildReport {
     /// The requested recipe.

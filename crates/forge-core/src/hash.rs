@@ -1,7 +1,7 @@
 //! Typed digests: BLAKE3 for every internal identity, SHA-256 for pins that
 //! registries publish and for Nix compatibility.
 //!
-//! A [`Hash`] always knows its algorithm. Its canonical text is
+//! A [`Hash`](struct@Hash) always knows its algorithm. Its canonical text is
 //! `<algo>:<lowercase hex>` (`blake3:af13…`), the form forge prints and the
 //! form a user pastes into a recipe. Parsing also accepts:
 //!

@@ -7,15 +7,15 @@
 //! what the invoker opened. So the
 //! sandbox's stdin, stdout and stderr are always forge's own: pipes that
 //! forge copies to and from its own streams (the output in the thread that
-//! waits for the monitor, see `run`; stdin with [`relay_stdin`]), or, for
-//! an interactive `forge shell`, a pseudo-terminal forge opens ([`Pty`])
-//! and relays ([`PtyRelay`]) while its own terminal is in raw mode
-//! ([`RawMode`]).
+//! waits for the monitor, see `run`; stdin with `relay_stdin`), or, for
+//! an interactive `forge shell`, a pseudo-terminal forge opens (`Pty`)
+//! and relays (`PtyRelay`) while its own terminal is in raw mode
+//! (`RawMode`).
 //!
 //! No relay waits for an end of file that a leftover process could
 //! withhold: the output relay ends when the monitor has exited (then the
 //! sandbox is dead) and drains what is buffered without blocking; the
-//! threads here watch a [`Stop`] pipe that the caller closes at that point.
+//! threads here watch a `Stop` pipe that the caller closes at that point.
 #![allow(unsafe_code)] // poll, termios, the pty calls and a SIGWINCH handler: libc calls nix does not wrap for us
 
 use std::fs::File;

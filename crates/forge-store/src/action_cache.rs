@@ -87,8 +87,9 @@ impl Store {
 }
 
 impl Store {
-    /// [`Store::register_outputs`] keyed by a typed digest: registers the
-    /// outputs of a build of `digest` with their realisations.
+    /// Registers the outputs of a build of `digest` ([`crate::outputs`]:
+    /// scanned, content-addressed, rewritten, moved in) with their
+    /// realisations, in one transaction.
     pub fn register_build_outputs(
         &mut self,
         digest: &ActionDigest,

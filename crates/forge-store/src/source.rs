@@ -41,7 +41,7 @@ pub fn hash_metadata(h: &mut blake3::Hasher, m: &fs::Metadata) {
 }
 
 /// The fingerprint of the tree at `path`, and whether it is safe to cache
-/// (no node changed in the last [`RACY_SECONDS`]).
+/// (no node changed in the last `RACY_SECONDS` seconds).
 pub fn fingerprint(path: &Path) -> Result<(String, bool)> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -147,7 +147,7 @@ fn walk(
     Ok(())
 }
 
-/// The buffer size of [`first_difference`]: memory is bounded by a few of
+/// The buffer size of `first_difference`: memory is bounded by a few of
 /// these whatever the file sizes.
 pub const COMPARE_BUFFER: usize = 1 << 16;
 

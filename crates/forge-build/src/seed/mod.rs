@@ -37,7 +37,7 @@
 //!
 //! # What goes into the tree
 //!
-//! [`assemble`] copies, for each declared path:
+//! [`assemble()`] copies, for each declared path:
 //!
 //! - the path itself, at the same path in the tree. Directories are copied
 //!   recursively (entries sorted, `exclude` globs applied); symlinks are

@@ -23,7 +23,7 @@
 //! cache is derived from `ld.so.conf` anyway).
 //!
 //! [`LibrarySearch::needs`] applies these rules to one object; seed
-//! assembly ([`super::assemble`]) and [`executable_closure`] (the files the
+//! assembly ([`super::assemble()`]) and [`executable_closure`] (the files the
 //! engine exposes to run forge's own fetcher in the sandbox) both walk a
 //! closure with it. [`resolve_in_tree`] follows symlinks with a directory
 //! standing for `/`, for host roots and seed trees alike. The ELF bytes
