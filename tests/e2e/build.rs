@@ -282,7 +282,7 @@ fn a_stale_path_hash_is_refused_with_the_new_hash() {
 }
 
 #[test]
-fn lock_files_pin_unhashed_paths_and_update_on_request() {
+fn an_edited_path_input_is_re_pinned_unless_locked() {
     let env = Env::new();
     tools(&env);
     write(&env.path("locked/data.txt"), "v1\n");
@@ -294,23 +294,59 @@ fn lock_files_pin_unhashed_paths_and_update_on_request() {
         lock.contains("[inputs.data]") && lock.contains("[inputs.sh]"),
         "{lock}"
     );
+    // Editing your own source: the build goes on, and says it re-pinned.
     write(&env.path("locked/data.txt"), "v2\n");
     let out = env.run(&["build", "locked"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("but recipe.lock pins"), "{err}");
-    assert!(err.contains("--update-locks"), "{err}");
-    // The lock file was not touched by the failed build.
+    assert!(out.status.success(), "{err}");
     assert_eq!(
-        fs::read_to_string(env.path("locked/recipe.lock")).unwrap(),
-        lock
+        err.matches("path input `data` changed; its pin in").count(),
+        1,
+        "{err}"
     );
-    build(&env, "locked", &["--update-locks"]);
+    assert!(err.contains("locked/recipe.lock is updated"), "{err}");
     assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "v2\n");
-    assert_ne!(
-        fs::read_to_string(env.path("locked/recipe.lock")).unwrap(),
-        lock
-    );
+    let repinned = fs::read_to_string(env.path("locked/recipe.lock")).unwrap();
+    assert_ne!(repinned, lock);
+    // Unchanged since: nothing to say.
+    let out = env.run(&["build", "locked"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("changed"));
+    // --locked (CI): a change is an error, and the lock file stays as it was.
+    write(&env.path("locked/data.txt"), "v3\n");
+    for locked in [
+        env.forge()
+            .args(["build", "--locked", "locked"])
+            .output()
+            .unwrap(),
+        env.forge()
+            .env("FORGE_LOCKED", "1")
+            .args(["build", "locked"])
+            .output()
+            .unwrap(),
+    ] {
+        let err = String::from_utf8_lossy(&locked.stderr);
+        assert_eq!(locked.status.code(), Some(1), "{err}");
+        assert!(err.contains("but recipe.lock pins"), "{err}");
+        assert!(
+            err.contains("hint: lock files may not change under --locked"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_to_string(env.path("locked/recipe.lock")).unwrap(),
+            repinned
+        );
+    }
+    // --locked with an input that has no pin yet: an error too.
+    fs::remove_file(env.path("locked/recipe.lock")).unwrap();
+    let out = env.run(&["build", "--locked", "locked"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("has no pin in"), "{err}");
+    assert!(!env.path("locked/recipe.lock").exists());
+    // --update-locks still re-pins everything.
+    build(&env, "locked", &["--update-locks"]);
+    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "v3\n");
 }
 
 #[test]

@@ -49,6 +49,16 @@ pub enum BuildError {
     /// A `path` or `seed` input whose contents differ from the pinned hash.
     #[error("{0}")]
     StaleHash(Box<StaleHash>),
+    /// Under `--locked`: an input with no pin in its lock file.
+    #[error("{}:{line}:{column}: {kind} input `{input}` has no pin in {} (--locked)", file.display(), lock_file.display())]
+    Unpinned {
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        kind: &'static str,
+        input: String,
+        lock_file: PathBuf,
+    },
     /// A path input that does not exist.
     #[error("{}:{line}:{column}: path input `{input}`: {} does not exist", file.display(), path.display())]
     MissingPath {
@@ -170,8 +180,14 @@ impl Hint for BuildError {
     fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
             BuildError::Recipe(e) | BuildError::BadLockFile(e) => e.hint(),
+            BuildError::StaleHash(s) if s.locked => Some(
+                "lock files may not change under --locked (FORGE_LOCKED): if the change is intended, run `forge lock` and commit recipe.lock".into(),
+            ),
             BuildError::StaleHash(s) if s.pinned_in == "recipe.lock" => Some(
                 "if the change is intended, run `forge lock` (or build with --update-locks)".into(),
+            ),
+            BuildError::Unpinned { .. } => Some(
+                "lock files may not change under --locked (FORGE_LOCKED): run `forge lock` and commit recipe.lock".into(),
             ),
             BuildError::StaleHash(_) => {
                 Some("if the change is intended, paste the new hash into the recipe".into())
@@ -218,6 +234,8 @@ pub struct StaleHash {
     pub actual: String,
     /// `the recipe` or `recipe.lock`.
     pub pinned_in: String,
+    /// Whether lock files were not to change (`--locked`).
+    pub locked: bool,
 }
 
 impl std::fmt::Display for StaleHash {

@@ -27,6 +27,16 @@ pub enum Event {
         total: Option<u64>,
         url: String,
     },
+    /// A pin in a lock file changed: `path` input (or, with
+    /// `--update-locks`, seed) `input` now hashes to `new`.
+    Repinned {
+        recipe: String,
+        input: String,
+        kind: String,
+        lock_file: std::path::PathBuf,
+        new: String,
+        old: String,
+    },
     /// A seed is being imported.
     ImportingSeed { recipe: String, seed: String },
     /// A recipe's outputs are being brought from a substituter.

@@ -15,8 +15,14 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// Go on with independent recipes after a failure.
     pub keep_going: bool,
-    /// Re-pin `path` and `seed` inputs whose contents changed instead of failing.
+    /// Re-pin seeds whose contents changed too, instead of failing (a
+    /// `path` input's pin in `recipe.lock` follows its contents anyway,
+    /// unless `locked`).
     pub update_locks: bool,
+    /// Any change to a lock file is an error: a `path` input or seed whose
+    /// contents differ from its pin, or one with no pin yet (`--locked`,
+    /// `FORGE_LOCKED=1`, for CI).
+    pub locked: bool,
     /// Rebuild the requested recipe even if realised, and compare.
     pub check: bool,
     /// With `check`: every recipe in the graph, not only the requested one.
@@ -54,6 +60,7 @@ impl BuildOptions {
             jobs: cores,
             keep_going: false,
             update_locks: false,
+            locked: false,
             check: false,
             rebuild_all: false,
             forge_exe,

@@ -78,6 +78,7 @@ impl Session<'_> {
                     expected: h.to_hex(),
                     actual: actual.to_hex(),
                     pinned_in: "the recipe".into(),
+                    locked: false,
                 })));
             }
         } else {

@@ -51,10 +51,14 @@ pub struct BuildArgs {
     /// Go on building what does not depend on a failed build.
     #[arg(short, long)]
     keep_going: bool,
-    /// Re-pin `path` and `seed` inputs that changed (in recipe.lock) instead
-    /// of failing.
-    #[arg(long)]
+    /// Re-pin seeds that changed too (in recipe.lock) instead of failing;
+    /// `path` inputs are re-pinned anyway unless --locked.
+    #[arg(long, conflicts_with = "locked")]
     update_locks: bool,
+    /// Refuse any change to a lock file (a changed or unpinned input is an
+    /// error), for CI. Also FORGE_LOCKED=1.
+    #[arg(long, env = "FORGE_LOCKED", value_parser = clap::builder::BoolishValueParser::new())]
+    locked: bool,
     /// Rebuild the recipe even though it is realised and compare the bytes.
     #[arg(long)]
     check: bool,
@@ -277,6 +281,18 @@ impl Reporter for Display {
             Event::ImportingSeed { seed, .. } => {
                 self.status(format!("importing seed {seed}"));
             }
+            Event::Repinned {
+                recipe,
+                input,
+                kind,
+                lock_file,
+                ..
+            } => {
+                self.line(format!(
+                    "{recipe}: {kind} input `{input}` changed; its pin in {} is updated (--locked refuses this)",
+                    lock_file.display()
+                ));
+            }
             Event::Substituting { recipe, from } => {
                 self.status(format!("substituting {recipe} from {from}"));
             }
@@ -331,6 +347,7 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     }
     opts.keep_going = args.keep_going;
     opts.update_locks = args.update_locks;
+    opts.locked = args.locked;
     opts.check = args.check;
     opts.rebuild_all = args.rebuild_all;
     opts.max_log_size = args.max_log_size;
