@@ -12,7 +12,9 @@
 # Usage: bench/build.sh [--quick] [--no-nix] [--runs N]
 # Environment: BENCH_DIR (default /var/tmp/forge-bench-build), FORGE_BIN (default
 # target/release/forge, built if missing).
-set -euo pipefail
+set -Eeuo pipefail
+# Fail loudly: name the command that failed (set -E: in functions too).
+trap 'echo "bench/build.sh: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 QUICK=0
 USE_NIX=1

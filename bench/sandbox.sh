@@ -4,7 +4,9 @@
 # in the same run; then forge with 1, 100 and 1,000 read-only inputs.
 # Needs hyperfine and bubblewrap (apt-get install hyperfine bubblewrap) and
 # busybox-static. FORGE_BIN overrides the forge binary.
-set -euo pipefail
+set -Eeuo pipefail
+# Fail loudly: name the command that failed (set -E: in functions too).
+trap 'echo "bench/sandbox.sh: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 forge=${FORGE_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/forge}
 [ -x "$forge" ] || { echo "build forge first: cargo build --release -p forge-cli" >&2; exit 1; }

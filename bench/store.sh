@@ -11,7 +11,9 @@
 #
 # Usage: bench/store.sh [--quick] [--install-hyperfine] [--no-nix] [--no-nix-gc] [--runs N]
 # Environment: BENCH_DIR (default /var/tmp/forge-bench), FORGE_BIN (forge binary).
-set -euo pipefail
+set -Eeuo pipefail
+# Fail loudly: name the command that failed (set -E: in functions too).
+trap 'echo "bench/store.sh: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 usage() {
   cat <<'EOF'

@@ -27,15 +27,19 @@ apt_install() {
 # /bin/sh inside, and there is no binary cache to reach.
 configure_nix() {
     [ "$(id -u)" -eq 0 ] || return 0
-    local conf=/etc/nix/nix.conf
+    local conf=/etc/nix/nix.conf line
     mkdir -p /etc/nix
-    if ! grep -q '^# forge: reference-peer settings' "$conf" 2>/dev/null; then
-        say "configuring $conf for offline, sandboxed builds"
-        cat >>"$conf" <<'CONF'
-# forge: reference-peer settings
-sandbox = true
-sandbox-paths = /bin/sh=/usr/bin/busybox
-substituters =
-CONF
-    fi
+    # Later lines override earlier ones: each setting is appended unless it
+    # is there already, so an older forge's block is completed, not doubled.
+    # `build-users-group =` lets root build without a `nixbld` group, which
+    # Debian's nix-bin does not create on every machine.
+    for line in 'sandbox = true' 'sandbox-paths = /bin/sh=/usr/bin/busybox' \
+        'substituters =' 'build-users-group ='; do
+        if ! grep -qxF "$line" "$conf" 2>/dev/null; then
+            grep -q '^# forge: reference-peer settings' "$conf" 2>/dev/null ||
+                echo '# forge: reference-peer settings' >>"$conf"
+            say "nix.conf: $line"
+            echo "$line" >>"$conf"
+        fi
+    done
 }
