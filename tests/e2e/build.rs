@@ -1155,3 +1155,31 @@ fn outputs_are_canonicalised_in_place_whatever_the_builder_left() {
         .ends_with("-fifo-1")));
     assert_eq!(fs::read_dir(env.root().join("tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn a_build_waiting_for_another_forge_says_so() {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "slow", &[], "echo started; sleep 2; echo done > $out");
+    let first = start_build(&env, "slow");
+    let pid = first.id();
+    // The second finds the derivation's build lock taken, says whose, waits,
+    // and then uses the first's result.
+    let second = env.run(&["build", "slow", "-o", "second"]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "slow-1: waiting for another forge process building slow-1 (pid {pid})"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("built slow-1"), "built twice: {err}");
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read_to_string(env.path("second")).unwrap(), "done\n");
+}

@@ -37,6 +37,14 @@ pub enum Event {
         new: String,
         old: String,
     },
+    /// Another forge process (pid `pid`, if it said) holds the lock of
+    /// what this one needs: it is `what` ("building x-1", "fetching URL");
+    /// this one waits for it and then uses its result.
+    Waiting {
+        recipe: String,
+        pid: Option<u32>,
+        what: String,
+    },
     /// A seed is being imported.
     ImportingSeed { recipe: String, seed: String },
     /// A recipe's outputs are being brought from a substituter.

@@ -51,7 +51,8 @@ impl Session<'_> {
             }
         }
         // One builder per derivation across processes.
-        let _build_lock = self.build_lock(&digest)?;
+        let name = node.recipe.store_name();
+        let _build_lock = self.build_lock(&digest, &name, &format!("building {name}"))?;
         let known = match known {
             Some(k) => Some(k),
             None => self.lookup(&drv, &digest)?,

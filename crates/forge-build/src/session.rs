@@ -213,9 +213,22 @@ impl<'a> Session<'a> {
     }
 
     /// Takes the build lock of `digest` exclusively: one builder (or
-    /// downloader) per derivation across processes.
-    pub fn build_lock(&self, digest: &ActionDigest) -> Result<FileLock, BuildError> {
-        Ok(self.state.build_lock(digest)?)
+    /// downloader) per derivation across processes. If another process
+    /// holds it, says so first ([`Event::Waiting`]: `what` it is doing for
+    /// `recipe`), so that a wait never looks like a hang.
+    pub fn build_lock(
+        &self,
+        digest: &ActionDigest,
+        recipe: &str,
+        what: &str,
+    ) -> Result<FileLock, BuildError> {
+        Ok(self.state.build_lock(digest, |pid| {
+            self.reporter.event(&Event::Waiting {
+                recipe: recipe.to_owned(),
+                pid,
+                what: what.to_owned(),
+            })
+        })?)
     }
 
     /// How the logs of this run are written, each line echoed after

@@ -42,11 +42,27 @@ impl Store {
 
 impl BuildState {
     /// Takes the build lock of `digest` (`locks/builds/<hex>`) exclusively:
-    /// one builder, or downloader, per derivation across processes.
-    pub fn build_lock(&self, digest: &ActionDigest) -> Result<FileLock> {
+    /// one builder, or downloader, per derivation across processes. When
+    /// another process holds it, `waiting` is called first with the pid
+    /// that process recorded (if any), then this blocks. The holder's pid
+    /// is recorded in the lock file.
+    pub fn build_lock(
+        &self,
+        digest: &ActionDigest,
+        waiting: impl FnOnce(Option<u32>),
+    ) -> Result<FileLock> {
         let dir = self.layout.build_locks_dir();
         fs::create_dir_all(&dir).ctx("creating", &dir)?;
-        FileLock::acquire(&self.layout.build_lock(digest), LockMode::Exclusive)
+        let path = self.layout.build_lock(digest);
+        let lock = match FileLock::try_acquire(&path, LockMode::Exclusive)? {
+            Some(lock) => lock,
+            None => {
+                waiting(FileLock::holder(&path));
+                FileLock::acquire(&path, LockMode::Exclusive)?
+            }
+        };
+        lock.record_holder()?;
+        Ok(lock)
     }
 
     /// Takes the guard of the recipe lock file `lock_file`

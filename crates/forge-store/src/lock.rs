@@ -105,6 +105,23 @@ impl FileLock {
         }
     }
 
+    /// Writes this process's pid into the locked file, for
+    /// [`FileLock::holder`] (an exclusive lock's holder says who it is).
+    pub fn record_holder(&self) -> Result<()> {
+        use std::io::{Seek, Write};
+        let mut f: &File = &self._lock;
+        f.set_len(0)
+            .and_then(|()| f.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| f.write_all(std::process::id().to_string().as_bytes()))
+            .ctx("recording the holder of", &self.path)
+    }
+
+    /// The pid the holder of the lock at `path` recorded, if any (it may
+    /// be a previous holder's for an instant after a new one took it).
+    pub fn holder(path: &Path) -> Option<u32> {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
     /// The locked file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -69,7 +69,7 @@ fn locks_are_taken_under_the_root() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("root")).unwrap();
     let d = digest("a build");
-    let lock = store.build_state().build_lock(&d).unwrap();
+    let lock = store.build_state().build_lock(&d, |_| {}).unwrap();
     assert_eq!(lock.path(), store.layout().build_lock(&d));
     assert!(lock.path().exists());
     let guard = store

@@ -46,7 +46,11 @@ impl Session<'_> {
             return Ok(p);
         }
         // One download per object across processes; look again once ours.
-        let _lock = self.build_lock(&key.action_digest())?;
+        let _lock = self.build_lock(
+            &key.action_digest(),
+            &node.recipe.store_name(),
+            &format!("fetching {url}"),
+        )?;
         if let Some(p) = self.store().fetched(&key)? {
             return Ok(p);
         }

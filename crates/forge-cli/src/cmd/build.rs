@@ -293,6 +293,12 @@ impl Reporter for Display {
                     lock_file.display()
                 ));
             }
+            Event::Waiting { recipe, pid, what } => {
+                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                self.line(format!(
+                    "{recipe}: waiting for another forge process {what}{pid}"
+                ));
+            }
             Event::Substituting { recipe, from } => {
                 self.status(format!("substituting {recipe} from {from}"));
             }
