@@ -61,8 +61,8 @@ impl Session<'_> {
         let request = self.request(drv)?;
         let (_work, staging) = self.staging(&request)?;
         let log_path = match previous {
-            Some(_) => log::check_log_file(&self.root, &hex),
-            None => log::log_file(&self.root, &hex),
+            Some(_) => log::check_log_file(self.layout.root(), &hex),
+            None => log::log_file(self.layout.root(), &hex),
         };
         // This build's own cancel flag: set by the global one, or by the
         // watcher when an output grows past the size limit.
@@ -161,43 +161,44 @@ impl Session<'_> {
         log_path: &Path,
         cancel: &Arc<AtomicBool>,
     ) -> Result<(BuilderStatus, Vec<String>), BuildError> {
-        let log = self.create_log(log_path, &format!("{}> ", request.name), None)?;
-        let status = self.executor.execute(
-            request,
-            &ExecContext {
-                staging,
-                layout: &self.layout,
-                log: &log,
-                cancel,
-            },
-        );
-        let tail = finish_log(&log, log_path)?;
-        Ok((status?, tail))
+        let prefix = format!("{}> ", request.name);
+        self.logged(log_path, &prefix, None, |log| {
+            self.executor.execute(
+                request,
+                &ExecContext {
+                    staging,
+                    layout: &self.layout,
+                    log,
+                    cancel,
+                },
+            )
+        })
     }
 
-    /// A log at `log_path`, echoed after `prefix` under `-L`, each line
-    /// also handed to `hook`.
-    pub fn create_log(
+    /// Runs `run` with a log at `log_path` (echoed after `prefix` under
+    /// `-L`, each line also handed to `hook`), finished whatever `run`
+    /// returns; gives `run`'s result and the log's last lines.
+    pub fn logged<T>(
         &self,
         log_path: &Path,
         prefix: &str,
         hook: Option<log::LineHook>,
-    ) -> Result<LogWriter, BuildError> {
-        LogWriter::create(log_path, self.log_options(prefix), hook).map_err(|source| {
-            BuildError::Io {
-                what: format!("creating log {}", log_path.display()),
-                source,
-            }
-        })
+        run: impl FnOnce(&LogWriter) -> Result<T, BuildError>,
+    ) -> Result<(T, Vec<String>), BuildError> {
+        let log =
+            LogWriter::create(log_path, self.log_options(prefix), hook).map_err(|source| {
+                BuildError::Io {
+                    what: format!("creating log {}", log_path.display()),
+                    source,
+                }
+            })?;
+        let result = run(&log);
+        let tail = log.finish().map_err(|source| BuildError::Io {
+            what: format!("writing log {}", log_path.display()),
+            source,
+        })?;
+        Ok((result?, tail))
     }
-}
-
-/// Flushes `log`; returns its last lines.
-pub(crate) fn finish_log(log: &LogWriter, log_path: &Path) -> Result<Vec<String>, BuildError> {
-    log.finish().map_err(|source| BuildError::Io {
-        what: format!("writing log {}", log_path.display()),
-        source,
-    })
 }
 
 /// A fixed output must hash to its declared hash and refer to no store

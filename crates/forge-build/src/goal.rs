@@ -100,7 +100,7 @@ impl Session<'_> {
             },
         )?;
         let hex = drv.action_digest().as_hash().to_hex();
-        let _ = log::record_recipe(&self.root, &node.dir, &hex);
+        let _ = log::record_recipe(self.layout.root(), &node.dir, &hex);
         Ok(drv)
     }
 

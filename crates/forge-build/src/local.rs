@@ -102,9 +102,10 @@ impl Executor for LocalSandbox {
 
 /// How the sandbox's outcome reads as a builder status.
 pub(crate) fn status_of(outcome: &Outcome) -> Result<BuilderStatus, BuildError> {
-    Ok(if outcome.cancelled {
+    if outcome.cancelled {
         return Err(BuildError::Interrupted);
-    } else if outcome.code == Some(0) {
+    }
+    Ok(if outcome.code == Some(0) {
         BuilderStatus::Success
     } else if outcome.timed_out {
         BuilderStatus::TimedOut

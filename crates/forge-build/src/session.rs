@@ -36,8 +36,6 @@ pub(crate) struct Session<'a> {
     /// kept checks), used without the store's mutex: a build lock may wait
     /// for another process.
     pub state: BuildState,
-    /// The physical root of the store.
-    pub root: PathBuf,
     pub graph: &'a Graph,
     /// Each recipe's lock file, as it is being updated.
     pub locks: Vec<Mutex<LockFile>>,
@@ -88,7 +86,6 @@ impl<'a> Session<'a> {
         let state = store.build_state();
         let session = Session {
             state,
-            root: layout.root().to_owned(),
             layout,
             store: Mutex::new(store),
             graph,

@@ -20,11 +20,12 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use forge_core::derivation::{ActionDigest, Derivation, OutputName};
+use forge_core::derivation::{ActionDigest, Derivation};
 use forge_core::store_path::StorePath;
 use forge_store::{ClaimedPath, StoreError};
 
 use crate::event::Event;
+use crate::goal::output_names;
 use crate::graph::Node;
 use crate::session::Session;
 use crate::substituter::{SubstituteError, Substituter};
@@ -39,7 +40,7 @@ impl Session<'_> {
             if self.cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            match self.substitute_from(s.as_ref(), node, &digest, &drv.outputs) {
+            match self.substitute_from(s.as_ref(), node, drv, &digest) {
                 Ok(Some(outputs)) => return Some(outputs),
                 Ok(None) => {}
                 Err(e) => {
@@ -54,9 +55,10 @@ impl Session<'_> {
         &self,
         s: &dyn Substituter,
         node: &Node,
+        drv: &Derivation,
         digest: &ActionDigest,
-        outputs: &BTreeSet<String>,
     ) -> Result<Option<BTreeMap<String, StorePath>>, SubstituteError> {
+        let outputs = &drv.outputs;
         let Some(found) = s.realisations(digest, outputs)? else {
             return Ok(None);
         };
@@ -108,15 +110,10 @@ impl Session<'_> {
                 .import_nar(nar, info)
                 .map_err(|e| store_error(s, &p, e))?;
         }
-        let names: Vec<(OutputName, &StorePath)> = found
-            .iter()
-            .map(|(o, p)| {
-                let name = OutputName::new(o).expect("asked for the derivation's outputs");
-                (name, p)
-            })
-            .collect();
+        // `found` has exactly the derivation's outputs, in the same order.
+        let names = output_names(drv);
         self.store()
-            .register_realisations(digest, names.iter().map(|(o, p)| (o, *p)))
+            .register_realisations(digest, names.iter().zip(found.values()))
             .map_err(|e| store_error(s, found.values().next().expect("outputs"), e))?;
         Ok(Some(found))
     }

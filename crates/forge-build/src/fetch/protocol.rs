@@ -112,7 +112,6 @@ impl FetcherArgs {
     /// Reads back what [`FetcherArgs::to_args`] wrote (`--flag value`, or
     /// `--flag=value`).
     pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<FetcherArgs, BadArgs> {
-        let bad = |m: String| BadArgs(m);
         let mut url = None;
         let mut hash = None;
         let mut out = None;
@@ -128,25 +127,25 @@ impl FetcherArgs {
                 _ => (
                     arg,
                     it.next()
-                        .ok_or_else(|| bad(format!("{arg} needs a value")))?,
+                        .ok_or_else(|| BadArgs(format!("{arg} needs a value")))?,
                 ),
             };
             let secs = |v: &str| {
                 v.parse::<u64>()
                     .map(Duration::from_secs)
-                    .map_err(|_| bad(format!("{flag}: not a number of seconds: {v}")))
+                    .map_err(|_| BadArgs(format!("{flag}: not a number of seconds: {v}")))
             };
             match flag {
                 "--url" => url = Some(value.to_owned()),
                 "--hash" => {
-                    hash = Some(Hash::parse(value).map_err(|e| bad(format!("--hash: {e}")))?)
+                    hash = Some(Hash::parse(value).map_err(|e| BadArgs(format!("--hash: {e}")))?)
                 }
                 "--out" => out = Some(PathBuf::from(value)),
                 "--unpack" => {
                     parsed.unpack = Some(
                         value
                             .parse::<Unpack>()
-                            .map_err(|e| bad(format!("--unpack: {e}")))?,
+                            .map_err(|e| BadArgs(format!("--unpack: {e}")))?,
                     )
                 }
                 "--work-dir" => parsed.work_dir = Some(PathBuf::from(value)),
@@ -154,20 +153,20 @@ impl FetcherArgs {
                     parsed.retries = Some(
                         value
                             .parse()
-                            .map_err(|_| bad(format!("--retries: not a number: {value}")))?,
+                            .map_err(|_| BadArgs(format!("--retries: not a number: {value}")))?,
                     )
                 }
                 "--connect-timeout" => parsed.connect_timeout = Some(secs(value)?),
                 "--read-timeout" => parsed.read_timeout = Some(secs(value)?),
-                other => return Err(bad(format!("unknown argument {other}"))),
+                other => return Err(BadArgs(format!("unknown argument {other}"))),
             }
         }
         if parsed.keep_download && parsed.work_dir.is_none() {
-            return Err(bad("--keep-download needs --work-dir".to_owned()));
+            return Err(BadArgs("--keep-download needs --work-dir".to_owned()));
         }
-        parsed.url = url.ok_or_else(|| bad("--url is required".to_owned()))?;
-        parsed.hash = hash.ok_or_else(|| bad("--hash is required".to_owned()))?;
-        parsed.out = out.ok_or_else(|| bad("--out is required".to_owned()))?;
+        parsed.url = url.ok_or_else(|| BadArgs("--url is required".to_owned()))?;
+        parsed.hash = hash.ok_or_else(|| BadArgs("--hash is required".to_owned()))?;
+        parsed.out = out.ok_or_else(|| BadArgs("--out is required".to_owned()))?;
         Ok(parsed)
     }
 }

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::fetch::protocol::{self, Failure, FetcherArgs, Report};
 
-use crate::builder::finish_log;
 use crate::error::BuildError;
 use crate::event::Event;
 use crate::log;
@@ -117,7 +116,7 @@ impl Session<'_> {
             }
         }
         spec.build_dir = Some(build_dir.clone());
-        let log_path = log::log_file(&self.root, &key.to_hex());
+        let log_path = log::log_file(self.layout.root(), &key.to_hex());
         // The fetcher reports what it does in lines of its own
         // ([`protocol::Report`]): progress reaches the reporter through a
         // channel (the log writer owns what it calls), a failure is kept.
@@ -209,14 +208,13 @@ impl Session<'_> {
         prefix: &str,
         hook: log::LineHook,
     ) -> Result<(forge_sandbox::Outcome, Vec<String>), BuildError> {
-        let log = self.create_log(log_path, prefix, Some(hook))?;
-        let outcome = self.local.run(
-            spec,
-            Output::Capture(Box::new(log.clone())),
-            Some(self.cancel.clone()),
-        );
-        let tail = finish_log(&log, log_path)?;
-        let outcome = outcome?;
+        let (outcome, tail) = self.logged(log_path, prefix, Some(hook), |log| {
+            self.local.run(
+                spec,
+                Output::Capture(Box::new(log.clone())),
+                Some(self.cancel.clone()),
+            )
+        })?;
         if outcome.cancelled {
             return Err(BuildError::Interrupted);
         }
