@@ -12,6 +12,7 @@ mod common;
 
 mod bad_input;
 mod build;
+mod targets;
 mod concurrency;
 mod crash;
 mod exit_codes;

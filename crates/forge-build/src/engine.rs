@@ -1,4 +1,5 @@
-//! The engine's entry points: [`Engine::build`], [`Engine::lock`] and
+//! The engine's entry points: [`Engine::build_all`] (and its one-recipe
+//! [`Engine::build`]), [`Engine::plan`] (`--dry-run`), [`Engine::lock`] and
 //! [`Engine::shell`], each a run over a recipe graph (`session`),
 //! with the seams it plugs in: the [`Executor`] that runs builders
 //! ([`LocalSandbox`] unless told otherwise) and the [`Substituter`]s asked
@@ -20,6 +21,7 @@ use crate::executor::Executor;
 use crate::graph::Graph;
 use crate::local::LocalSandbox;
 use crate::options::BuildOptions;
+use crate::plan::Planned;
 use crate::report::{BuildReport, Realised};
 use crate::session::{Seams, Session};
 use crate::substituter::Substituter;
@@ -109,33 +111,71 @@ impl<'a> Engine<'a> {
     /// it depends on; links the result when asked
     /// ([`BuildOptions::out_link`]).
     pub fn build(&self, recipe: &Path) -> Result<BuildReport, BuildError> {
-        let graph = Graph::load(recipe)?;
+        self.build_all(&[recipe])
+    }
+
+    /// Builds the recipes at `recipes` and everything they depend on, in
+    /// one run of the scheduler (a recipe they share is built once); links
+    /// each target's result when asked: the first at
+    /// [`BuildOptions::out_link`], the `n`th at `<link>-<n>` (as
+    /// `nix-build a b` does).
+    pub fn build_all<P: AsRef<Path>>(&self, recipes: &[P]) -> Result<BuildReport, BuildError> {
+        let graph = Graph::load_all(recipes)?;
         let (session, _gc) = self.session(&graph)?;
         let states = session.run_jobs(|i| session.realise(i));
         let locks_written = session.save_locks()?;
         let all = session.collect(states)?;
-        let root = all
-            .iter()
-            .find(|r| r.file == graph.nodes[graph.root].file)
-            .cloned()
-            .ok_or(BuildError::Interrupted)?;
-        let links = match &self.opts.out_link {
-            // Still under the GC lock: the outputs cannot go away between
-            // their registration and their rooting.
-            Some(link) => crate::links::make_links(
-                &mut session.store(),
-                &graph.nodes[graph.root],
-                &root,
-                link,
-            )?,
-            None => Vec::new(),
-        };
+        let mut targets = Vec::new();
+        let mut links = Vec::new();
+        for (n, &t) in graph.targets.iter().enumerate() {
+            let node = &graph.nodes[t];
+            let real = all
+                .iter()
+                .find(|r| r.file == node.file)
+                .cloned()
+                .ok_or(BuildError::Interrupted)?;
+            if let Some(link) = &self.opts.out_link {
+                // Still under the GC lock: the outputs cannot go away
+                // between their registration and their rooting.
+                let link = crate::links::numbered(link, n);
+                links.extend(crate::links::make_links(
+                    &mut session.store(),
+                    node,
+                    &real,
+                    &link,
+                )?);
+            }
+            targets.push(real);
+        }
         Ok(BuildReport {
-            root,
+            targets,
             all,
             links,
             locks_written,
         })
+    }
+
+    /// `forge build --dry-run`: what building `recipes` would do (fetch,
+    /// build, find realised, substitute), found without fetching or
+    /// building anything and without writing lock files. `path` inputs and
+    /// seeds are hashed and added to the store, as a build would (a
+    /// derivation cannot be known without them).
+    pub fn plan<P: AsRef<Path>>(&self, recipes: &[P]) -> Result<Vec<Planned>, BuildError> {
+        let graph = Graph::load_all(recipes)?;
+        let (session, _gc) = self.session(&graph)?;
+        let plans = Mutex::new(vec![None; graph.nodes.len()]);
+        let states = session.run_jobs(|i| {
+            let (planned, real) = session.plan(i)?;
+            plans.lock().expect("plans lock")[i] = Some(planned);
+            Ok(real)
+        });
+        session.collect(states)?;
+        Ok(plans
+            .into_inner()
+            .expect("plans lock")
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// `forge lock`: hashes every `path` input and seed in the graph of
@@ -174,7 +214,7 @@ impl<'a> Engine<'a> {
         let (session, _gc) = self.session(&graph)?;
         let code = Mutex::new(None);
         let states = session.run_jobs(|i| {
-            if i != graph.root {
+            if i != graph.first_target() {
                 return session.realise(i);
             }
             let drv = session.derivation(i)?;

@@ -40,7 +40,7 @@ impl Session<'_> {
         let node = &self.graph.nodes[i];
         let drv = self.derivation(i)?;
         let digest = drv.action_digest();
-        let checking = self.opts.check && (self.opts.rebuild_all || i == self.graph.root);
+        let checking = self.opts.check && (self.opts.rebuild_all || self.graph.targets.contains(&i));
         let known = self.lookup(&drv, &digest)?;
         if let (Some(outputs), false) = (&known, checking) {
             return Ok(self.finished(node, &digest, outputs.clone(), false, started));
@@ -93,15 +93,25 @@ impl Session<'_> {
             };
             resolved.insert(name.clone(), path);
         }
-        let drv = Derivation::from_recipe(&node.recipe, &resolved, &self.opts.system).map_err(
-            |source| BuildError::Derivation {
-                file: node.file.clone(),
-                source,
-            },
-        )?;
+        let drv = self.derivation_from(i, &resolved)?;
         let hex = drv.action_digest().as_hash().to_hex();
         let _ = log::record_recipe(self.layout.root(), &node.dir, &hex);
         Ok(drv)
+    }
+
+    /// Recipe `i`'s derivation, its inputs resolved to `resolved`.
+    pub(crate) fn derivation_from(
+        &self,
+        i: usize,
+        resolved: &BTreeMap<String, StorePath>,
+    ) -> Result<Derivation, BuildError> {
+        let node = &self.graph.nodes[i];
+        Derivation::from_recipe(&node.recipe, resolved, &self.opts.system).map_err(|source| {
+            BuildError::Derivation {
+                file: node.file.clone(),
+                source,
+            }
+        })
     }
 
     /// The output a `recipe` input `name` of `node` names, realised before.

@@ -1,4 +1,4 @@
-//! Loading a recipe and every recipe it depends on.
+//! Loading the recipes asked for and every recipe they depend on.
 //!
 //! A recipe is named by its directory (`recipes/hello`, holding
 //! `recipe.toml`) or by the file itself. `recipe` inputs name other recipes
@@ -34,13 +34,15 @@ pub struct Node {
     pub deps: Vec<(String, usize, String)>,
 }
 
-/// A recipe and its recipe dependencies, dependencies before dependents.
+/// The recipes asked for and their recipe dependencies, dependencies
+/// before dependents.
 #[derive(Debug)]
 pub struct Graph {
     /// The recipes; every node's dependencies have smaller indices.
     pub nodes: Vec<Node>,
-    /// The index of the recipe that was asked for.
-    pub root: usize,
+    /// The indices of the recipes that were asked for, in the order asked
+    /// (one recipe named twice is one target).
+    pub targets: Vec<usize>,
 }
 
 /// Splits what a user typed into (directory, recipe file).
@@ -75,17 +77,34 @@ impl Graph {
     /// Loads the recipe at `arg` (a directory or a recipe file) and,
     /// recursively, every recipe it names.
     pub fn load(arg: &Path) -> Result<Graph, BuildError> {
-        let (dir, file) = locate(arg)?;
+        Graph::load_all(std::slice::from_ref(&arg))
+    }
+
+    /// Loads the recipes at `args` and every recipe they name, into one
+    /// graph: a recipe they share is loaded (and later built) once.
+    pub fn load_all<P: AsRef<Path>>(args: &[P]) -> Result<Graph, BuildError> {
         let mut loader = Loader {
             nodes: Vec::new(),
             by_dir: HashMap::new(),
             stack: Vec::new(),
         };
-        let root = loader.visit(&dir, &file)?;
+        let mut targets = Vec::new();
+        for arg in args {
+            let (dir, file) = locate(arg.as_ref())?;
+            let i = loader.visit(&dir, &file)?;
+            if !targets.contains(&i) {
+                targets.push(i);
+            }
+        }
         Ok(Graph {
             nodes: loader.nodes,
-            root,
+            targets,
         })
+    }
+
+    /// The first recipe asked for.
+    pub fn first_target(&self) -> usize {
+        self.targets[0]
     }
 
     /// For each node, the nodes that depend on it.
@@ -138,7 +157,7 @@ impl Loader {
         let mut deps = Vec::new();
         for (name, input) in &recipe.inputs {
             if let Input::Recipe { dir: rel, output } = input {
-                let sub_dir = dir.join(rel);
+                let sub_dir = tidy(&dir.join(rel));
                 let sub_file = sub_dir.join(RECIPE_FILE);
                 if fs::symlink_metadata(&sub_file).is_err() {
                     let loc = recipe.input_location(name);
@@ -176,5 +195,65 @@ impl Loader {
         });
         self.by_dir.insert(canonical, idx);
         Ok(idx)
+    }
+}
+
+/// `path` with `.` and `dir/..` pairs removed (`recipes/a/../b` is
+/// `recipes/b`), for messages and for reading, when that names the same
+/// place (it does not when `dir` is a symlink); `path` as it is otherwise.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    let same = match (fs::canonicalize(path), fs::canonicalize(&out)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        out
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy;
+    use std::path::Path;
+
+    #[test]
+    fn a_parent_step_is_tidied_only_where_it_names_the_same_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        std::fs::create_dir_all(base.join("recipes/a")).unwrap();
+        std::fs::create_dir_all(base.join("recipes/b")).unwrap();
+        std::fs::create_dir_all(base.join("elsewhere/deep/x")).unwrap();
+        std::fs::create_dir_all(base.join("elsewhere/b")).unwrap();
+        std::os::unix::fs::symlink(base.join("elsewhere/deep/x"), base.join("recipes/link"))
+            .unwrap();
+        assert_eq!(
+            tidy(&base.join("recipes/a/../b")),
+            base.join("recipes/b"),
+            "a plain directory's `..` is removed"
+        );
+        assert_eq!(tidy(&base.join("recipes/./b")), base.join("recipes/b"));
+        // recipes/link/.. is elsewhere/deep, not recipes: kept as written.
+        let through_link = base.join("recipes/link/../../b");
+        assert_eq!(tidy(&through_link), through_link);
+        let missing = Path::new("/nonexistent-forge-test/a/../b");
+        assert_eq!(tidy(missing), missing, "what cannot be resolved is kept");
     }
 }

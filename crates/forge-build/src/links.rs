@@ -1,6 +1,8 @@
-//! Result symlinks (`./result`, `--out-link`): one per output of the
-//! requested recipe (`<link>` for the first, `<link>-<output>` for the
-//! others), each replaced atomically and registered as an indirect GC root.
+//! Result symlinks (`./result`, `--out-link`): one per output of each
+//! requested recipe (`<link>` for the first output, `<link>-<output>` for
+//! the others; the second recipe's `<link>` is `result-2`, see
+//! [`numbered`]), each replaced atomically and registered as an indirect
+//! GC root.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,17 @@ pub fn make_links(
         links.push(store.add_indirect_root(&l)?);
     }
     Ok(links)
+}
+
+/// The link of the `n`th target (from 0) of a build: `link` itself for
+/// the first, `<link>-<n+1>` for the others (`result`, `result-2`, …).
+pub fn numbered(link: &Path, n: usize) -> PathBuf {
+    if n == 0 {
+        return link.to_owned();
+    }
+    let mut s = link.as_os_str().to_owned();
+    s.push(format!("-{}", n + 1));
+    PathBuf::from(s)
 }
 
 /// Points `link` at `target`, replacing an existing symlink atomically.

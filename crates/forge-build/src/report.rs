@@ -43,11 +43,11 @@ impl Realised {
     }
 }
 
-/// The result of [`Engine::build`](crate::Engine::build).
+/// The result of [`Engine::build_all`](crate::Engine::build_all).
 #[derive(Debug)]
 pub struct BuildReport {
-    /// The requested recipe.
-    pub root: Realised,
+    /// The requested recipes, in the order asked.
+    pub targets: Vec<Realised>,
     /// Every recipe in the graph, dependencies first.
     pub all: Vec<Realised>,
     /// The result symlinks created (absolute).

@@ -195,7 +195,7 @@ fn a_three_level_graph_builds_dependencies_first_and_once() {
     );
     assert!(report.all.iter().all(|r| r.built));
     // The result refers to its inputs' outputs, as registered.
-    let out = &report.root.outputs["out"];
+    let out = &report.targets[0].outputs["out"];
     let store = forge_store::Store::open(w.path("store")).unwrap();
     let info = store.path_info(out).unwrap();
     let b_outputs: BTreeSet<_> = report
@@ -213,7 +213,7 @@ fn a_three_level_graph_builds_dependencies_first_and_once() {
     let again = w.build(&fake, "c", w.opts()).unwrap();
     assert_eq!(fake.ran().len(), 4);
     assert!(again.all.iter().all(|r| !r.built));
-    assert_eq!(again.root.outputs, report.root.outputs);
+    assert_eq!(again.targets[0].outputs, report.targets[0].outputs);
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn a_dependency_rebuilt_to_the_same_bytes_stops_the_rebuild_there() {
     opts.update_locks = true;
     let second = w.build(&fake, "b", opts).unwrap();
     assert_eq!(fake.ran(), names(&["a", "b", "a"]), "b was not rebuilt");
-    assert_eq!(second.root.outputs, first.root.outputs);
+    assert_eq!(second.targets[0].outputs, first.targets[0].outputs);
     let a = |r: &forge_build::BuildReport| {
         r.all
             .iter()
@@ -332,8 +332,8 @@ fn two_runs_asking_for_one_derivation_build_it_once() {
         names(&["a"]),
         "the second run waited and found it"
     );
-    assert_eq!(results[0].root.outputs, results[1].root.outputs);
-    assert_eq!(results.iter().filter(|r| r.root.built).count(), 1);
+    assert_eq!(results[0].targets[0].outputs, results[1].targets[0].outputs);
+    assert_eq!(results.iter().filter(|r| r.targets[0].built).count(), 1);
 }
 
 /// A substituter double backed by another store (what a binary cache of
@@ -451,7 +451,7 @@ fn a_substituter_that_has_the_outputs_means_nothing_is_built() {
         .build(&w.path("b"))
         .unwrap();
     assert!(fake2.ran().is_empty(), "built: {:?}", fake2.ran());
-    assert_eq!(second.root.outputs, first.root.outputs);
+    assert_eq!(second.targets[0].outputs, first.targets[0].outputs);
     assert!(second.all.iter().all(|r| !r.built));
     // What came in is whole: it verifies, contents included.
     let report = verify(&w.path("store2"));
@@ -464,7 +464,7 @@ fn a_substituter_that_has_the_outputs_means_nothing_is_built() {
         .build(&w.path("b"))
         .unwrap();
     assert!(fake3.ran().is_empty());
-    assert_eq!(third.root.outputs, first.root.outputs);
+    assert_eq!(third.targets[0].outputs, first.targets[0].outputs);
 }
 
 #[test]
@@ -474,7 +474,7 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
     let fake = Fake::default();
     fake.act("m-1", Act::WriteSiblings);
     let first = w.build(&fake, "m", w.opts()).unwrap();
-    let (out, dev) = (&first.root.outputs["out"], &first.root.outputs["dev"]);
+    let (out, dev) = (&first.targets[0].outputs["out"], &first.targets[0].outputs["dev"]);
     let store1 = forge_store::Store::open(w.path("store")).unwrap();
     assert!(store1.path_info(out).unwrap().references.contains(dev));
     drop(store1);
@@ -497,8 +497,8 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
         names(&["m"]),
         "the build fell back to building"
     );
-    assert!(second.root.built);
-    assert_ne!(&second.root.outputs["out"], out);
+    assert!(second.targets[0].built);
+    assert_ne!(&second.targets[0].outputs["out"], out);
     // Nothing half-registered: the broken path is not valid, the store
     // verifies, no staging directory is left, and the realisation is the
     // local build's.
@@ -508,14 +508,14 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
     let digest =
-        ActionDigest::from_hash(forge_core::hash::Hash::parse(&second.root.action_digest).unwrap())
+        ActionDigest::from_hash(forge_core::hash::Hash::parse(&second.targets[0].action_digest).unwrap())
             .unwrap();
     let r = forge_store::Store::open(&root2)
         .unwrap()
         .realisation(&digest, &OutputName::out())
         .unwrap()
         .unwrap();
-    assert_eq!(&r.path, &second.root.outputs["out"]);
+    assert_eq!(&r.path, &second.targets[0].outputs["out"]);
     let tmp: Vec<_> = fs::read_dir(root2.join("tmp"))
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
         .unwrap_or_default();

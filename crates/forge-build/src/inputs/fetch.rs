@@ -24,7 +24,31 @@ use crate::event::Event;
 use crate::log;
 use crate::session::Session;
 
+/// The store name and the action-cache key of a fetch: what is fetched
+/// (its hash, how it is unpacked, its name), never where from, so a mirror
+/// is the same fetch and a fetched object is never downloaded again.
+pub fn fetch_key(
+    url: &str,
+    hash: &Hash,
+    unpack: Option<forge_core::recipe::Unpack>,
+) -> (String, FetchKey) {
+    let name = fetch_name(url, unpack);
+    let key = FetchKey::new(hash, unpack, &name);
+    (name, key)
+}
+
 impl Session<'_> {
+    /// The store path of a `fetch` input if it was fetched before.
+    pub(crate) fn fetched_before(
+        &self,
+        url: &str,
+        hash: &Hash,
+        unpack: Option<forge_core::recipe::Unpack>,
+    ) -> Result<Option<StorePath>, BuildError> {
+        let (_, key) = fetch_key(url, hash, unpack);
+        Ok(self.store().fetched(&key)?)
+    }
+
     /// The store path of `fetch` input `input` of recipe `i`: looked up by
     /// what is fetched, downloaded in the fixed-output sandbox if missing.
     pub fn realise_fetch(
@@ -36,11 +60,7 @@ impl Session<'_> {
         unpack: Option<forge_core::recipe::Unpack>,
     ) -> Result<StorePath, BuildError> {
         let node = &self.graph.nodes[i];
-        let name = fetch_name(url, unpack);
-        // The action-cache key of a fetch: what is fetched (its hash, how it
-        // is unpacked, its name), never where from, so a mirror is the same
-        // fetch and a fetched object is never downloaded again.
-        let key = FetchKey::new(hash, unpack, &name);
+        let (name, key) = fetch_key(url, hash, unpack);
         if let Some(p) = self.store().fetched(&key)? {
             return Ok(p);
         }

@@ -42,9 +42,14 @@ impl HostAccessArgs {
 /// Arguments of `forge build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The recipe: a directory holding recipe.toml, or a recipe file.
-    #[arg(value_name = "RECIPE")]
-    recipe: PathBuf,
+    /// The recipes: directories holding recipe.toml, or recipe files; all
+    /// are built in one run (what they share is built once).
+    #[arg(value_name = "RECIPE", required = true)]
+    recipes: Vec<PathBuf>,
+    /// Say what would be fetched, built, substituted or found realised,
+    /// and do none of it (nor write lock files).
+    #[arg(long, conflicts_with = "check")]
+    dry_run: bool,
     /// Builds to run at once (default: the number of cores).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
@@ -68,7 +73,8 @@ pub struct BuildArgs {
     /// Do not create the ./result symlink.
     #[arg(long, conflicts_with = "out_link")]
     no_link: bool,
-    /// Name of the result symlink (other outputs get `-<output>` appended).
+    /// Name of the result symlink (other outputs get `-<output>` appended,
+    /// the second recipe's link `-2`, and so on).
     #[arg(short, long, value_name = "PATH", default_value = "result")]
     out_link: PathBuf,
     /// Print build logs on stderr as they come.
@@ -375,10 +381,15 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     if args.print_build_logs {
         opts.print_logs = Some(display.echo());
     }
-    let result = Engine::new(global.root(), opts)
+    let engine = Engine::new(global.root(), opts)
         .reporter(&display)
-        .cancel_on(cancel)
-        .build(&args.recipe);
+        .cancel_on(cancel);
+    if args.dry_run {
+        let result = engine.plan(&args.recipes);
+        display.finish();
+        return print_plan(&result?, args.json);
+    }
+    let result = engine.build_all(&args.recipes);
     display.finish();
     let report = match result {
         Ok(r) => r,
@@ -388,26 +399,35 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         }
     };
     if args.json {
-        let outputs: std::collections::BTreeMap<String, String> = report
-            .root
-            .outputs
+        let built: Vec<_> = report
+            .all
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
+            .filter(|r| r.built)
+            .map(|r| r.name.clone())
             .collect();
-        display.json(
-            "result",
-            Some(&report.root.name),
-            serde_json::json!({
-                "outputs": outputs,
-                "action_digest": report.root.action_digest,
-                "built": report.all.iter().filter(|r| r.built).map(|r| r.name.clone()).collect::<Vec<_>>(),
-                "links": report.links,
-            }),
-        );
+        for target in &report.targets {
+            let outputs: std::collections::BTreeMap<String, String> = target
+                .outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect();
+            display.json(
+                "result",
+                Some(&target.name),
+                serde_json::json!({
+                    "outputs": outputs,
+                    "action_digest": target.action_digest,
+                    "built": built,
+                    "links": report.links,
+                }),
+            );
+        }
     } else {
         let mut out = std::io::stdout().lock();
-        for p in report.root.outputs.values() {
-            writeln!(out, "{p}")?;
+        for target in &report.targets {
+            for p in target.outputs.values() {
+                writeln!(out, "{p}")?;
+            }
         }
     }
     if args.check {
@@ -432,6 +452,75 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
         }
         if !bad.is_empty() {
             return Ok(Outcome::ProblemsFound);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// `forge build --dry-run`'s answer: on stdout, what would be fetched,
+/// built or substituted, and what is realised already (or one JSON line
+/// per recipe with `--json`).
+fn print_plan(plan: &[forge_build::Planned], json: bool) -> CmdResult {
+    use forge_build::Step;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for p in plan {
+            serde_json::to_writer(&mut out, &serde_json::json!({"event": "planned-recipe", "plan": p}))?;
+            writeln!(out)?;
+        }
+        return Ok(Outcome::Success);
+    }
+    let fetches: Vec<(&str, &str)> = plan
+        .iter()
+        .flat_map(|p| p.fetches.iter().map(|u| (u.as_str(), p.recipe.as_str())))
+        .collect();
+    let count = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    if !fetches.is_empty() {
+        writeln!(out, "would fetch {}:", count(fetches.len(), "download", "downloads"))?;
+        for (url, recipe) in &fetches {
+            writeln!(out, "  {url}  (for {recipe})")?;
+        }
+    }
+    let build: Vec<_> = plan
+        .iter()
+        .filter(|p| matches!(p.step, Step::Build | Step::BuildAfterInputs))
+        .collect();
+    if !build.is_empty() {
+        writeln!(out, "would build {}:", count(build.len(), "recipe", "recipes"))?;
+        for p in &build {
+            let after = if p.step == Step::BuildAfterInputs {
+                ", once its inputs are fetched or built"
+            } else {
+                ""
+            };
+            writeln!(out, "  {}  ({}{after})", p.recipe, p.file.display())?;
+        }
+    }
+    let subst: Vec<_> = plan
+        .iter()
+        .filter_map(|p| match &p.step {
+            Step::Substitute { from } => Some((p, from)),
+            _ => None,
+        })
+        .collect();
+    if !subst.is_empty() {
+        writeln!(out, "would substitute {}:", count(subst.len(), "recipe", "recipes"))?;
+        for (p, from) in &subst {
+            writeln!(out, "  {}  from {from}", p.recipe)?;
+        }
+    }
+    let done: Vec<_> = plan.iter().filter(|p| p.step == Step::Realised).collect();
+    if !done.is_empty() {
+        writeln!(out, "realised already ({}):", count(done.len(), "recipe", "recipes"))?;
+        for p in &done {
+            let paths: Vec<String> = p.outputs.values().map(|o| o.to_string()).collect();
+            writeln!(out, "  {}  {}", p.recipe, paths.join(" "))?;
         }
     }
     Ok(Outcome::Success)
