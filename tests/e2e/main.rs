@@ -12,7 +12,6 @@ mod common;
 
 mod bad_input;
 mod build;
-mod targets;
 mod concurrency;
 mod crash;
 mod exit_codes;
@@ -21,7 +20,9 @@ mod gc;
 mod inputs;
 mod integrity;
 mod isolation;
+mod messages;
 mod nar_oracle;
 mod recipes;
 mod sandbox;
 mod store_cli;
+mod targets;

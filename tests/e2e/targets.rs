@@ -56,15 +56,15 @@ fn several_targets_build_in_one_run_sharing_their_dependencies() {
         fs::read_to_string(env.path("result/from-leaf")).unwrap(),
         "leaf-v1\n"
     );
-    assert_eq!(
-        fs::read_to_string(env.path("result-2")).unwrap(),
-        "other\n"
-    );
+    assert_eq!(fs::read_to_string(env.path("result-2")).unwrap(), "other\n");
     // Plain output: every target's paths, in the order asked.
     let text = env.ok(&["build", "--no-link", "other", "mid"]);
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[0].ends_with("-other-1") && lines[1].ends_with("-mid-1"), "{text}");
+    assert!(
+        lines[0].ends_with("-other-1") && lines[1].ends_with("-mid-1"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -102,6 +102,7 @@ impl Session<'_> {
         if status != BuilderStatus::Success {
             return Err(BuildError::BuildFailed {
                 name,
+                file: node.file.clone(),
                 status: status.describe(),
                 log: Some(log_path),
                 tail,

@@ -2,7 +2,7 @@
 //! CLI on a `hint:` line of their own; see [`forge_core::diag`]).
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use forge_core::derivation::DerivationError;
 use forge_core::diag::{Hint, Located};
@@ -96,6 +96,8 @@ pub enum BuildError {
     #[error("{name}: builder {status}{}", log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default())]
     BuildFailed {
         name: String,
+        /// The recipe file.
+        file: PathBuf,
         status: String,
         log: Option<PathBuf>,
         /// The last lines of its log.
@@ -195,12 +197,12 @@ impl Hint for BuildError {
             BuildError::HashMismatch { .. } => Some(
                 "if the new contents are expected, paste the hash forge got into the recipe".into(),
             ),
-            BuildError::BuildFailed { .. } => {
-                Some("see the whole log with `forge log RECIPE`".into())
-            }
-            BuildError::NothingToCheck { .. } => {
-                Some("build it first (`forge build RECIPE`), then check".into())
-            }
+            BuildError::BuildFailed { file, .. } => Some(
+                format!("see the whole log with `forge log {}`", recipe_arg(file)).into(),
+            ),
+            BuildError::NothingToCheck { file, .. } => Some(
+                format!("build it first (`forge build {}`), then check", recipe_arg(file)).into(),
+            ),
             BuildError::HostPath { problem, .. } => problem.hint(),
             BuildError::Seed { source, .. } => source.hint(),
             BuildError::Sandbox(e) => e.hint(),
@@ -287,5 +289,20 @@ impl std::fmt::Display for FetchFailed {
             self.url,
             self.message
         )
+    }
+}
+
+/// How a command line names the recipe in `file`: its directory when the
+/// file is a directory's `recipe.toml`, the file otherwise.
+pub(crate) fn recipe_arg(file: &Path) -> String {
+    match (file.file_name(), file.parent()) {
+        (Some(name), Some(dir)) if name == crate::graph::RECIPE_FILE => {
+            if dir.as_os_str().is_empty() {
+                ".".to_owned()
+            } else {
+                dir.display().to_string()
+            }
+        }
+        _ => file.display().to_string(),
     }
 }

@@ -40,7 +40,8 @@ impl Session<'_> {
         let node = &self.graph.nodes[i];
         let drv = self.derivation(i)?;
         let digest = drv.action_digest();
-        let checking = self.opts.check && (self.opts.rebuild_all || self.graph.targets.contains(&i));
+        let checking =
+            self.opts.check && (self.opts.rebuild_all || self.graph.targets.contains(&i));
         let known = self.lookup(&drv, &digest)?;
         if let (Some(outputs), false) = (&known, checking) {
             return Ok(self.finished(node, &digest, outputs.clone(), false, started));

@@ -136,8 +136,15 @@ impl<'a> Session<'a> {
             self.opts.keep_going,
             &self.cancel,
             |i| {
-                let r = job(i);
+                // A builder killed by the Ctrl-C that also reached forge
+                // (the terminal signals the whole process group) fails in
+                // its own way before forge stops it: that is an interruption.
+                let r = match job(i) {
+                    Err(_) if self.cancel.load(Ordering::Relaxed) => Err(BuildError::Interrupted),
+                    r => r,
+                };
                 match &r {
+                    Err(BuildError::Interrupted) => {}
                     Ok(real) => {
                         self.results.lock().expect("results lock")[i] = Some(real.clone());
                     }

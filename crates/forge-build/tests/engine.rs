@@ -474,7 +474,10 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
     let fake = Fake::default();
     fake.act("m-1", Act::WriteSiblings);
     let first = w.build(&fake, "m", w.opts()).unwrap();
-    let (out, dev) = (&first.targets[0].outputs["out"], &first.targets[0].outputs["dev"]);
+    let (out, dev) = (
+        &first.targets[0].outputs["out"],
+        &first.targets[0].outputs["dev"],
+    );
     let store1 = forge_store::Store::open(w.path("store")).unwrap();
     assert!(store1.path_info(out).unwrap().references.contains(dev));
     drop(store1);
@@ -507,9 +510,10 @@ fn a_substitution_that_fails_midway_registers_nothing_and_the_build_goes_on() {
     let report = verify(&root2);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.leftovers.is_empty(), "{:?}", report.leftovers);
-    let digest =
-        ActionDigest::from_hash(forge_core::hash::Hash::parse(&second.targets[0].action_digest).unwrap())
-            .unwrap();
+    let digest = ActionDigest::from_hash(
+        forge_core::hash::Hash::parse(&second.targets[0].action_digest).unwrap(),
+    )
+    .unwrap();
     let r = forge_store::Store::open(&root2)
         .unwrap()
         .realisation(&digest, &OutputName::out())

@@ -15,6 +15,7 @@
 //! | 1 | the operation failed; the message says why |
 //! | 2 | the command line is wrong (unknown command or flag, missing argument) |
 //! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`, `forge sandbox check`, `forge build --check` finding a non-reproducible output) |
+//! | 130, 143 | `forge build` interrupted by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal, after `error: interrupted` |
 //! | any | `forge sandbox run`, `forge shell`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox could not be set up |
 //!
 //! The table is not for `forge sandbox __exec` (internal: forge re-executed
@@ -24,6 +25,7 @@
 mod cmd;
 mod output;
 mod progress;
+mod signals;
 mod terminal;
 
 use std::path::PathBuf;
@@ -45,9 +47,11 @@ struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Physical root of the store (default: /var/lib/forge as root,
-    /// $XDG_DATA_HOME/forge otherwise).
-    #[arg(long, global = true, env = "FORGE_ROOT", value_name = "DIR")]
+    /// Physical root of the store (default: $FORGE_ROOT, else
+    /// /var/lib/forge as root, $XDG_DATA_HOME/forge otherwise).
+    // FORGE_ROOT is read by the store's default_root, not by clap: clap
+    // would count it as given and print `--root <DIR>` in usage lines.
+    #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -166,7 +170,18 @@ fn exit_code(result: CmdResult) -> ExitCode {
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             output::report_error(&err);
-            ExitCode::FAILURE
+            match (interrupted(&err), signals::received()) {
+                (true, Some(sig)) => ExitCode::from(u8::try_from(128 + sig).unwrap_or(130)),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
+}
+
+/// Whether `err` is a run stopped by a signal.
+fn interrupted(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<forge_build::BuildError>(),
+        Some(forge_build::BuildError::Interrupted)
+    )
 }

@@ -83,6 +83,9 @@ fn store_hint(e: &StoreError) -> Option<String> {
         StoreError::OutsideStore { .. } | StoreError::BadStorePath(_) => Some(
             "name a store path as /forge/store/<digest>-<name>, its physical location, or a symlink to it such as ./result".into(),
         ),
+        StoreError::NoSuchFile { path } if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("result")) => Some(
+            "a result link is made by `forge build RECIPE` (unless --no-link); or name the store path itself".into(),
+        ),
         StoreError::SpecialFile { .. } => Some(
             "the store holds only regular files, directories and symlinks; remove or skip the special file".into(),
         ),
@@ -126,7 +129,18 @@ pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
 fn message(err: &anyhow::Error) -> String {
     match err.downcast_ref::<forge_build::BuildError>() {
         Some(forge_build::BuildError::Many(all)) => {
-            let mut s = format!("{} builds failed:", all.len());
+            // Those not built because a dependency failed did not fail.
+            let skipped = all
+                .iter()
+                .filter(|e| matches!(e, forge_build::BuildError::DependencyFailed { .. }))
+                .count();
+            let failed = all.len() - skipped;
+            let mut s = match (failed, skipped) {
+                (1, 0) => "1 build failed:".to_owned(),
+                (n, 0) => format!("{n} builds failed:"),
+                (1, k) => format!("1 build failed, {k} not built because of it:"),
+                (n, k) => format!("{n} builds failed, {k} not built because of them:"),
+            };
             for e in all {
                 s.push_str(&format!("\n  {e}"));
                 if let Some(h) = e.hint() {
@@ -304,6 +318,18 @@ mod tests {
         assert_eq!(
             message(&anyhow::Error::from(many)),
             "2 builds failed:\n  r.toml:1:1: bad\nhint: fix it\n  interrupted"
+        );
+        // Skipped builds are not counted as failures.
+        let skipped = forge_build::BuildError::Many(vec![
+            forge_build::BuildError::Interrupted,
+            forge_build::BuildError::DependencyFailed {
+                name: "b-1".into(),
+                dependency: "a-1".into(),
+            },
+        ]);
+        assert_eq!(
+            message(&anyhow::Error::from(skipped)),
+            "1 build failed, 1 not built because of it:\n  interrupted\n  b-1: not built because a-1 failed"
         );
     }
 }

@@ -194,7 +194,10 @@ pub enum PlanError {
     #[error("root layer {0:?} must be an absolute host path, without `.` or `..` components")]
     BadLayer(PathBuf),
     /// The command is empty or its program is not an absolute path.
-    #[error("the command must start with an absolute program path inside the sandbox, got {0:?}")]
+    #[error("{}", match .0 {
+        Some(program) => format!("the command must start with an absolute program path inside the sandbox, not `{program}`"),
+        None => "the command is empty: it must start with an absolute program path inside the sandbox".to_owned(),
+    })]
     BadCommand(Option<String>),
 }
 

@@ -54,6 +54,10 @@ pub enum StoreError {
     /// A host path that does not lead into the store.
     #[error("{path} is not in the store {store_dir}")]
     OutsideStore { path: PathBuf, store_dir: PathBuf },
+    /// A path to resolve into the store that does not exist at all (a
+    /// `./result` link never made, a typo).
+    #[error("{path} does not exist")]
+    NoSuchFile { path: PathBuf },
     /// A file type the store cannot hold (device, FIFO, socket).
     #[error(
         "{path}: cannot add a {kind} to the store (only regular files, directories and symlinks)"

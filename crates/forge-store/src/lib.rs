@@ -419,6 +419,11 @@ impl Store {
                 }
             }
         }
+        if fs::symlink_metadata(arg).is_err() {
+            return Err(StoreError::NoSuchFile {
+                path: arg.to_owned(),
+            });
+        }
         Err(StoreError::OutsideStore {
             path: arg.to_owned(),
             store_dir: self.layout.store_dir(),

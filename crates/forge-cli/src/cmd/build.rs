@@ -322,14 +322,9 @@ impl Reporter for Display {
                     self.line(format!("built {recipe} in {seconds:.2}s"));
                 }
             }
-            Event::Failed {
-                recipe, message, ..
-            } => {
-                self.line(format!(
-                    "failed {recipe}: {}",
-                    message.lines().next().unwrap_or("")
-                ));
-            }
+            // The message itself ends the run, as the `error:` (every
+            // failure's, under --keep-going).
+            Event::Failed { recipe, .. } => self.line(format!("failed {recipe}")),
             Event::Checked {
                 recipe,
                 reproducible,
@@ -373,10 +368,7 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     if !args.no_link && !args.check {
         opts.out_link = Some(args.out_link.clone());
     }
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, cancel.clone()).context("installing signal handlers")?;
-    }
+    let cancel = crate::signals::cancel_flag()?;
     let display = Display::new(global.quiet(), args.json);
     if args.print_build_logs {
         opts.print_logs = Some(display.echo());
@@ -465,7 +457,10 @@ fn print_plan(plan: &[forge_build::Planned], json: bool) -> CmdResult {
     let mut out = std::io::stdout().lock();
     if json {
         for p in plan {
-            serde_json::to_writer(&mut out, &serde_json::json!({"event": "planned-recipe", "plan": p}))?;
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"event": "planned-recipe", "plan": p}),
+            )?;
             writeln!(out)?;
         }
         return Ok(Outcome::Success);
@@ -482,7 +477,11 @@ fn print_plan(plan: &[forge_build::Planned], json: bool) -> CmdResult {
         }
     };
     if !fetches.is_empty() {
-        writeln!(out, "would fetch {}:", count(fetches.len(), "download", "downloads"))?;
+        writeln!(
+            out,
+            "would fetch {}:",
+            count(fetches.len(), "download", "downloads")
+        )?;
         for (url, recipe) in &fetches {
             writeln!(out, "  {url}  (for {recipe})")?;
         }
@@ -492,7 +491,11 @@ fn print_plan(plan: &[forge_build::Planned], json: bool) -> CmdResult {
         .filter(|p| matches!(p.step, Step::Build | Step::BuildAfterInputs))
         .collect();
     if !build.is_empty() {
-        writeln!(out, "would build {}:", count(build.len(), "recipe", "recipes"))?;
+        writeln!(
+            out,
+            "would build {}:",
+            count(build.len(), "recipe", "recipes")
+        )?;
         for p in &build {
             let after = if p.step == Step::BuildAfterInputs {
                 ", once its inputs are fetched or built"
@@ -510,14 +513,22 @@ fn print_plan(plan: &[forge_build::Planned], json: bool) -> CmdResult {
         })
         .collect();
     if !subst.is_empty() {
-        writeln!(out, "would substitute {}:", count(subst.len(), "recipe", "recipes"))?;
+        writeln!(
+            out,
+            "would substitute {}:",
+            count(subst.len(), "recipe", "recipes")
+        )?;
         for (p, from) in &subst {
             writeln!(out, "  {}  from {from}", p.recipe)?;
         }
     }
     let done: Vec<_> = plan.iter().filter(|p| p.step == Step::Realised).collect();
     if !done.is_empty() {
-        writeln!(out, "realised already ({}):", count(done.len(), "recipe", "recipes"))?;
+        writeln!(
+            out,
+            "realised already ({}):",
+            count(done.len(), "recipe", "recipes")
+        )?;
         for p in &done {
             let paths: Vec<String> = p.outputs.values().map(|o| o.to_string()).collect();
             writeln!(out, "  {}  {}", p.recipe, paths.join(" "))?;

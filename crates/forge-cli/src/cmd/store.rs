@@ -513,7 +513,11 @@ fn gc(global: &GlobalArgs, dry_run: bool, max_freed: Option<u64>, json: bool) ->
     }
     stdout.flush()?;
     for r in &report.stale_roots {
-        eprintln!("dropped stale root {r}");
+        if dry_run {
+            eprintln!("would drop stale root {r} (its link is gone)");
+        } else {
+            eprintln!("dropped stale root {r} (its link is gone)");
+        }
     }
     for e in &report.errors {
         tracing::warn!("could not remove: {e} (the next collection retries)");
