@@ -20,6 +20,7 @@ mod gc;
 mod inputs;
 mod integrity;
 mod isolation;
+mod logs;
 mod messages;
 mod nar_oracle;
 mod recipes;

@@ -59,6 +59,10 @@ impl Session<'_> {
         let name = node.recipe.store_name();
         let hex = drv.action_digest().as_hash().to_hex();
         let request = self.request(drv)?;
+        let started = std::time::Instant::now();
+        let started_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         let (_work, staging) = self.staging(&request)?;
         let log_path = match previous {
             Some(_) => log::check_log_file(self.layout.root(), &hex),
@@ -99,6 +103,20 @@ impl Session<'_> {
             }
         }
         let (status, tail) = run?;
+        if previous.is_none() {
+            let record = log::BuildRecord {
+                recipe: name.clone(),
+                file: node.file.clone(),
+                dir: node.dir.clone(),
+                action_digest: drv.action_digest().to_string(),
+                started: started_at,
+                seconds: started.elapsed().as_secs_f64(),
+                status: status.describe(),
+            };
+            if let Err(e) = log::write_record(self.layout.root(), &hex, &record) {
+                tracing::warn!("recording the build of {name} beside its log: {e}");
+            }
+        }
         if status != BuilderStatus::Success {
             return Err(BuildError::BuildFailed {
                 name,

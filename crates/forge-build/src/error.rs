@@ -135,6 +135,9 @@ pub enum BuildError {
     /// The build was interrupted.
     #[error("interrupted")]
     Interrupted,
+    /// `forge shell R -- PROGRAM` with a program the sandbox's `PATH` lacks.
+    #[error("`{program}` is not on the sandbox's PATH ({path})")]
+    NotOnPath { program: String, path: String },
     /// A seed could not be found or imported.
     #[error("{at}: {source}")]
     Seed {
@@ -207,6 +210,9 @@ impl Hint for BuildError {
             BuildError::Seed { source, .. } => source.hint(),
             BuildError::Sandbox(e) => e.hint(),
             BuildError::Fetch(f) => f.hint.as_deref().map(Cow::Borrowed),
+            BuildError::NotOnPath { .. } => Some(
+                "add an input that provides it, or name it by its absolute path inside the sandbox".into(),
+            ),
             BuildError::Cycle { .. } => {
                 Some("a recipe cannot depend on itself, directly or through others".into())
             }
@@ -294,7 +300,7 @@ impl std::fmt::Display for FetchFailed {
 
 /// How a command line names the recipe in `file`: its directory when the
 /// file is a directory's `recipe.toml`, the file otherwise.
-pub(crate) fn recipe_arg(file: &Path) -> String {
+pub fn recipe_arg(file: &Path) -> String {
     match (file.file_name(), file.parent()) {
         (Some(name), Some(dir)) if name == crate::graph::RECIPE_FILE => {
             if dir.as_os_str().is_empty() {

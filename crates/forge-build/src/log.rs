@@ -8,7 +8,9 @@
 //! also kept in memory to print when the build fails. Each recipe's most
 //! recent build attempt is recorded in `<root>/logs/recipes/<blake3 of its
 //! directory>`, so `forge log recipes/x` finds the log of a build that failed
-//! (and so has no output path to look up).
+//! (and so has no output path to look up). Beside each build's log,
+//! `<hex>.build.json` ([`BuildRecord`]) says which recipe it was, when it
+//! ran and how the builder ended, for `forge log`'s header.
 //!
 //! A log is capped ([`LogOptions::max_size`], 16 MiB by default, `--max-log-size`
 //! / `FORGE_MAX_LOG_SIZE`): its first half is written as it comes; past it, a
@@ -83,6 +85,45 @@ pub fn check_log_file(root: &Path, hex: &str) -> PathBuf {
 
 fn recipe_index(root: &Path, recipe_dir: &Path) -> PathBuf {
     Layout::new(root).recipe_log_index(recipe_dir)
+}
+
+/// What `forge log` says about the build a log is of.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildRecord {
+    /// `name-version`.
+    pub recipe: String,
+    /// The recipe file, as the build named it.
+    pub file: PathBuf,
+    /// The recipe's directory, canonical (to compare with its last build).
+    pub dir: PathBuf,
+    /// The derivation's action digest (`blake3:<hex>`).
+    pub action_digest: String,
+    /// When the builder started, in Unix seconds.
+    pub started: i64,
+    /// How long it ran.
+    pub seconds: f64,
+    /// How it ended ([`crate::BuilderStatus::describe`]: `succeeded`,
+    /// `failed with exit code 3`, …).
+    pub status: String,
+}
+
+/// Records `record` beside the log of `hex`. A failure only loses
+/// `forge log`'s header: the caller may ignore it.
+pub fn write_record(root: &Path, hex: &str, record: &BuildRecord) -> io::Result<()> {
+    let f = Layout::new(root).build_record_file(hex);
+    if let Some(parent) = f.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = f.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&tmp, serde_json::to_vec(record).map_err(io::Error::other)?)?;
+    fs::rename(&tmp, &f)
+}
+
+/// The record of the build of `hex`, if one was written (builds by a forge
+/// before records were kept have none).
+pub fn read_record(root: &Path, hex: &str) -> Option<BuildRecord> {
+    let bytes = fs::read(Layout::new(root).build_record_file(hex)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Records that `recipe_dir` was last built as derivation `hex`.

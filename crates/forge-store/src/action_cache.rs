@@ -35,6 +35,21 @@ impl Store {
         self.db.realisation(&digest.to_string(), output.as_str())
     }
 
+    /// The paths the outputs of `digest` realised to, for those recorded
+    /// (none if the derivation is not known).
+    pub fn realised_paths(&self, digest: &ActionDigest) -> Result<Vec<StorePath>> {
+        let Some((_, outputs)) = self.db.derivation(&digest.to_string())? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for o in outputs {
+            if let Some(r) = self.db.realisation(&digest.to_string(), &o)? {
+                out.push(r.path);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every output's path if all of `outputs` of `digest` are realised,
     /// else `None`.
     pub fn realisations<'a>(

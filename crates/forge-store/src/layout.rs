@@ -182,6 +182,14 @@ impl Layout {
             .with_extension("check.log.zst")
     }
 
+    /// What forge recorded about the build of `hex` beside its log (the
+    /// recipe, when, how it ended).
+    pub fn build_record_file(&self, hex: &str) -> PathBuf {
+        self.log_file(hex)
+            .with_extension("")
+            .with_extension("build.json")
+    }
+
     /// The record of the last build of the recipe in `recipe_dir`.
     pub fn recipe_log_index(&self, recipe_dir: &Path) -> PathBuf {
         let key = blake3::hash(recipe_dir.as_os_str().as_encoded_bytes());
