@@ -38,7 +38,7 @@ pub(crate) fn recipe(env: &Env, name: &str, deps: &[&str], script: &str) {
 /// Starts `forge build name` and returns once its builder has printed
 /// `started` (seen through `forge log`). The caller waits for the child.
 #[allow(clippy::zombie_processes)] // returned to the caller, who reaps it
-fn start_build(env: &Env, name: &str) -> std::process::Child {
+pub(crate) fn start_build(env: &Env, name: &str) -> std::process::Child {
     let mut child = env
         .forge()
         .args(["build", name])

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::build::{processes_with, recipe, tools};
+use crate::build::{processes_with, recipe, start_build, tools};
 use crate::common::{write, Env};
 
 fn stderr(out: &std::process::Output) -> String {
@@ -159,4 +159,40 @@ fn usage_lines_do_not_show_the_store_root_from_the_environment() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("Usage: forge build <RECIPE>...\n"), "{err}");
     assert!(!err.contains("--root <DIR>"), "{err}");
+}
+
+#[test]
+fn gc_says_it_waits_for_running_builds() {
+    use std::io::BufRead;
+    let env = Env::new();
+    tools(&env);
+    recipe(
+        &env,
+        "slow",
+        &[],
+        "mkdir $out; echo started; sleep 4245; echo never > $out/x",
+    );
+    let mut build = start_build(&env, "slow");
+    let mut gc = env
+        .forge()
+        .args(["store", "gc"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(gc.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(
+        first,
+        format!(
+            "gc: waiting for 1 running build (pid {}) to finish",
+            build.id()
+        )
+    );
+    // It waits: the build's paths are safe until it ends.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(gc.try_wait().unwrap().is_none(), "gc did not wait");
+    build.kill().unwrap();
+    build.wait().unwrap();
+    assert!(gc.wait().unwrap().success());
 }

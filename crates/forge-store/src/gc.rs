@@ -77,7 +77,25 @@ pub struct GcReport {
 impl Store {
     /// Collects garbage; see the module docs.
     pub fn gc(&mut self, opts: &GcOptions) -> Result<GcReport> {
-        let _lock = FileLock::acquire(&self.layout().gc_lock(), LockMode::Exclusive)?;
+        self.gc_telling(opts, |_| {})
+    }
+
+    /// [`Store::gc`], calling `waiting` with the pids of the processes it
+    /// waits for (builds and additions hold the GC lock shared) before it
+    /// blocks, so that a wait never looks like a hang.
+    pub fn gc_telling(
+        &mut self,
+        opts: &GcOptions,
+        waiting: impl FnOnce(&[u32]),
+    ) -> Result<GcReport> {
+        let gc_lock = self.layout().gc_lock();
+        let _lock = match FileLock::try_acquire(&gc_lock, LockMode::Exclusive)? {
+            Some(lock) => lock,
+            None => {
+                waiting(&FileLock::holders(&gc_lock));
+                FileLock::acquire(&gc_lock, LockMode::Exclusive)?
+            }
+        };
         let mut report = GcReport {
             dry_run: opts.dry_run,
             ..GcReport::default()

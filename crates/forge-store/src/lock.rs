@@ -122,8 +122,87 @@ impl FileLock {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
+    /// The processes holding a `flock` on the file at `path` (as
+    /// `/proc/locks` lists them; empty where it cannot be read), each once,
+    /// in ascending order. A shared lock's holders cannot record themselves
+    /// in the file as an exclusive one's do ([`FileLock::record_holder`]).
+    pub fn holders(path: &Path) -> Vec<u32> {
+        let (Ok(meta), Ok(locks)) = (
+            std::fs::metadata(path),
+            std::fs::read_to_string("/proc/locks"),
+        ) else {
+            return Vec::new();
+        };
+        let mut pids = holders_in(&locks, meta.dev(), meta.ino());
+        pids.retain(|&p| p != std::process::id());
+        pids
+    }
+
     /// The locked file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The pids of the `FLOCK` entries of `/proc/locks` text `locks` on the
+/// file `dev`:`ino`, each once, ascending. A line reads
+/// `1: FLOCK  ADVISORY  READ  1234 fd:01:5678 0 EOF` (a waiter's has
+/// `->` after its number), the device as `major:minor` in hex.
+fn holders_in(locks: &str, dev: u64, ino: u64) -> Vec<u32> {
+    let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+    let mut pids: Vec<u32> = locks
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().skip(1);
+            let kind = f.next()?;
+            if kind == "->" || kind != "FLOCK" {
+                return None;
+            }
+            let (_advisory, _mode, pid, file) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            (file == want).then(|| pid.parse().ok()).flatten()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_locks_lines_are_read_by_file_and_waiters_are_skipped() {
+        let dev = libc::makedev(0xfd, 1);
+        let text = "1: FLOCK  ADVISORY  READ  42 fd:01:77 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 50 fd:01:77 0 EOF\n\
+                    2: FLOCK  ADVISORY  READ  7 fd:01:77 0 EOF\n\
+                    3: POSIX  ADVISORY  WRITE 9 fd:01:77 0 EOF\n\
+                    4: FLOCK  ADVISORY  READ  42 fd:01:77 0 EOF\n\
+                    5: FLOCK  ADVISORY  WRITE 8 fd:01:78 0 EOF\n";
+        assert_eq!(holders_in(text, dev, 77), [7, 42]);
+        assert_eq!(holders_in("garbage\n1:\n", dev, 77), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn the_holders_of_a_shared_lock_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let _held = FileLock::acquire(&path, LockMode::Shared).unwrap();
+        // This process's own lock is left out; a child's is seen.
+        assert_eq!(FileLock::holders(&path), Vec::<u32>::new());
+        let mut child = std::process::Command::new("flock")
+            .args(["-s", path.to_str().unwrap(), "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while seen.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            seen = FileLock::holders(&path);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(seen.len(), 1, "{seen:?}");
     }
 }

@@ -502,7 +502,22 @@ fn root(global: &GlobalArgs, cmd: RootCommand) -> CmdResult {
 
 fn gc(global: &GlobalArgs, dry_run: bool, max_freed: Option<u64>, json: bool) -> CmdResult {
     let mut store = open(global)?;
-    let report = store.gc(&GcOptions { dry_run, max_freed })?;
+    let quiet = global.quiet();
+    let report = store.gc_telling(&GcOptions { dry_run, max_freed }, |pids| {
+        if quiet {
+            return;
+        }
+        let list = pids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        match pids.len() {
+            0 => eprintln!("gc: waiting for the running builds to finish"),
+            1 => eprintln!("gc: waiting for 1 running build (pid {list}) to finish"),
+            n => eprintln!("gc: waiting for {n} running builds (pids {list}) to finish"),
+        }
+    })?;
     if json {
         print_json(&report)?;
         return Ok(Outcome::Success);
