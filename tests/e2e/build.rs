@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::common::{forge_bin, write, Env};
 
 /// Sets up `tools/sh` in `env`.
-fn tools(env: &Env) {
+pub(crate) fn tools(env: &Env) {
     let sh = env.path("tools/sh");
     fs::create_dir_all(sh.parent().unwrap()).unwrap();
     fs::copy("/bin/busybox", &sh).expect("busybox-static is installed (scripts/test installs it)");

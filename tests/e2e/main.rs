@@ -12,6 +12,7 @@ mod common;
 
 mod bad_input;
 mod build;
+mod cli_conventions;
 mod concurrency;
 mod crash;
 mod exit_codes;
@@ -21,6 +22,7 @@ mod inputs;
 mod integrity;
 mod isolation;
 mod nar_oracle;
+mod prefetch;
 mod recipes;
 mod sandbox;
 mod store_cli;
