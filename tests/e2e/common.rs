@@ -36,6 +36,10 @@ impl Env {
     pub fn forge(&self) -> Command {
         let mut c = Command::new(forge_bin());
         c.env("FORGE_ROOT", self.root())
+            // No config file of the host's user (tests name theirs with
+            // FORGE_CONFIG).
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env_remove("FORGE_CONFIG")
             .env_remove("FORGE_FAILPOINTS")
             .env_remove("FORGE_LOG")
             .current_dir(self.dir.path());

@@ -12,6 +12,7 @@ mod common;
 
 mod bad_input;
 mod build;
+mod cli_conventions;
 mod concurrency;
 mod crash;
 mod exit_codes;
@@ -23,6 +24,7 @@ mod isolation;
 mod logs;
 mod messages;
 mod nar_oracle;
+mod prefetch;
 mod recipes;
 mod sandbox;
 mod store_cli;

@@ -23,6 +23,7 @@
 //! monitor's own status, which only the forge that started it reads.
 
 mod cmd;
+mod config;
 mod output;
 mod progress;
 mod signals;
@@ -31,7 +32,8 @@ mod terminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use forge_core::config::{Setting, Settings};
 use output::{CmdResult, Outcome};
 
 /// forge: hermetic builds into an immutable, content-addressed store.
@@ -47,10 +49,8 @@ struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Physical root of the store (default: $FORGE_ROOT, else
-    /// /var/lib/forge as root, $XDG_DATA_HOME/forge otherwise).
-    // FORGE_ROOT is read by the store's default_root, not by clap: clap
-    // would count it as given and print `--root <DIR>` in usage lines.
+    /// Physical root of the store (also FORGE_ROOT, or `root` in the config
+    /// file; default: /var/lib/forge as root, $XDG_DATA_HOME/forge otherwise).
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
@@ -59,6 +59,9 @@ pub struct GlobalArgs {
     /// Only errors on stderr (no progress display either).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// The configuration files and environment, read in `main`.
+    #[arg(skip)]
+    loaded: Option<config::Loaded>,
 }
 
 impl GlobalArgs {
@@ -69,10 +72,33 @@ impl GlobalArgs {
 
     /// The store root to use.
     pub fn root(&self) -> PathBuf {
-        self.root
-            .clone()
-            .filter(|r| !r.as_os_str().is_empty())
-            .unwrap_or_else(forge_store::layout::default_root)
+        self.root_setting().value
+    }
+
+    /// The store root and where it came from (`--root` over the settings).
+    pub fn root_setting(&self) -> Setting<PathBuf> {
+        let flag = self.root.clone().filter(|r| !r.as_os_str().is_empty());
+        self.settings().root.clone().flag(flag, "--root")
+    }
+
+    /// The settings of the config files and the environment (each command
+    /// applies its own flags over them).
+    pub fn settings(&self) -> &Settings {
+        static DEFAULTS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+        match &self.loaded {
+            Some(l) => &l.settings,
+            None => DEFAULTS.get_or_init(|| {
+                Settings::defaults(&forge_core::config::Defaults {
+                    cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    root: forge_store::layout::default_root(),
+                })
+            }),
+        }
+    }
+
+    /// The config files read, in the order applied.
+    pub fn config_files(&self) -> &[PathBuf] {
+        self.loaded.as_ref().map_or(&[], |l| &l.files)
     }
 }
 
@@ -102,6 +128,17 @@ enum Command {
     /// Try the build sandbox by hand.
     #[command(subcommand)]
     Sandbox(cmd::sandbox::SandboxCommand),
+    /// Download a URL into the store once and print the input line a
+    /// recipe takes for it (with its sha256).
+    Prefetch(cmd::prefetch::PrefetchArgs),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish…) on stdout.
+    Completions(cmd::docs::CompletionsArgs),
+    /// Print forge's manual page (roff) on stdout, or write every page
+    /// into a directory.
+    Man(cmd::docs::ManArgs),
     /// Internal: fetch one input (run by the build engine in the
     /// fixed-output sandbox).
     #[command(name = "__fetch", hide = true)]
@@ -130,7 +167,7 @@ fn init_logging(global: &GlobalArgs) {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // A usage error on stderr, or `--help` / `--version` on stdout.
@@ -143,6 +180,18 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.global);
+    // Internal and generated-text commands read no configuration (the
+    // fetcher runs in a sandbox with no config files).
+    let reads_config = !matches!(
+        cli.command,
+        Command::Fetch(_) | Command::Completions(_) | Command::Man(_) | Command::Sandbox(_)
+    );
+    if reads_config {
+        match config::load() {
+            Ok(l) => cli.global.loaded = Some(l),
+            Err(e) => return exit_code(Err(e)),
+        }
+    }
     let result = match cli.command {
         Command::Build(a) => cmd::build::build(&cli.global, a),
         Command::Log(a) => cmd::build::log(&cli.global, a),
@@ -154,6 +203,10 @@ fn main() -> ExitCode {
         Command::Recipe(c) => cmd::recipe::run(c),
         Command::Sandbox(c) => cmd::sandbox::run(c),
         Command::Fetch(a) => cmd::fetch::run(a),
+        Command::Prefetch(a) => cmd::prefetch::run(&cli.global, a),
+        Command::Config(c) => cmd::config::run(&cli.global, c),
+        Command::Completions(a) => cmd::docs::completions(Cli::command(), a),
+        Command::Man(a) => cmd::docs::man(Cli::command(), a),
     };
     exit_code(result)
 }

@@ -67,7 +67,9 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         forge_build::inputs::HostPathProblem,
         forge_sandbox::ProfileError,
         forge_sandbox::SandboxError,
+        forge_build::inputs::PrefetchError,
         forge_core::diag::Located,
+        forge_core::config::BadEnv,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)
 }

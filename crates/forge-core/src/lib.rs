@@ -14,11 +14,13 @@
 //! - [`nar`]: the Nix ARchive format, byte-identical to `nix-store --dump`.
 //! - [`recipe`]: the recipe a person writes, and its TOML parser.
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
+//! - [`config`]: forge's configuration file and the layering of its settings.
 //! - [`diag`]: locations in text files, located errors, hints and "did you mean", shared by every parser of a file a person writes.
 //! - [`elf`]: the dynamic-linking facts of an ELF object (interpreter, needed
 //!   libraries, search paths), read from its bytes.
 
 pub mod base32;
+pub mod config;
 pub mod derivation;
 pub mod diag;
 pub mod elf;

@@ -7,7 +7,10 @@
 //!    symlink on the host, which roots whatever store path it points to. An
 //!    indirect root whose link is gone, or points outside the store, is stale
 //!    and is dropped;
-//! 2. marks the closure of the roots live;
+//! 2. marks the closure of the roots live; with
+//!    [`GcOptions::keep_outputs`], the build-time inputs of every live path
+//!    a build made (the inputs and root layers of the derivations that made
+//!    it, as the store recorded them) are live too, recursively;
 //! 3. orders the dead paths so that every path comes before the paths it
 //!    refers to, and with `max_freed` keeps only a prefix of that order (so
 //!    the set deleted never leaves a live path referring to a deleted one);
@@ -22,11 +25,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 
+use forge_core::derivation::Derivation;
 use forge_core::store_path::StorePath;
 use serde::Serialize;
 
 use crate::db::RootKind;
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, Result, StoreError};
 use crate::lock::{FileLock, LockMode};
 use crate::{tree, Store};
 
@@ -39,6 +43,12 @@ pub struct GcOptions {
     pub dry_run: bool,
     /// Stop once at least this many bytes (of NAR size) are freed.
     pub max_freed: Option<u64>,
+    /// Keep the build-time inputs of live paths too (Nix's `keep-outputs`
+    /// with `keep-derivations`): for every live path a build made, the
+    /// inputs and root layers of each derivation known to have made it
+    /// (its deriver and its realisations) are live, and so on down. Off by
+    /// default, as in Nix: a store then holds only what roots run.
+    pub keep_outputs: bool,
 }
 
 /// A path the collector deleted (or would delete).
@@ -74,7 +84,41 @@ pub struct GcReport {
     pub errors: Vec<String>,
 }
 
+/// The build-time inputs of derivations, read from the store's record of
+/// each (its canonical form) once per collection.
+#[derive(Default)]
+struct BuildInputs(HashMap<String, Vec<StorePath>>);
+
+impl BuildInputs {
+    /// The input paths and root layers of the derivation `digest`; none
+    /// when the store does not hold it (a substituted path's deriver).
+    fn of(&mut self, store: &Store, digest: &str) -> Result<&[StorePath]> {
+        if !self.0.contains_key(digest) {
+            let paths = match store.db().derivation(digest)? {
+                None => Vec::new(),
+                Some((canonical, _)) => {
+                    let drv = Derivation::from_canonical_bytes(&canonical).map_err(|e| {
+                        StoreError::Corrupt(format!("derivation {digest} does not parse: {e}"))
+                    })?;
+                    drv.input_paths().into_iter().chain(drv.root).collect()
+                }
+            };
+            self.0.insert(digest.to_owned(), paths);
+        }
+        Ok(&self.0[digest])
+    }
+}
+
 impl Store {
+    /// Path id -> the action digests of the derivations that made it.
+    fn derivers(&self) -> Result<HashMap<i64, Vec<String>>> {
+        let mut by_path: HashMap<i64, Vec<String>> = HashMap::new();
+        for (id, digest) in self.db().derivers_by_path()? {
+            by_path.entry(id).or_default().push(digest);
+        }
+        Ok(by_path)
+    }
+
     /// Collects garbage; see the module docs.
     pub fn gc(&mut self, opts: &GcOptions) -> Result<GcReport> {
         self.gc_telling(opts, |_| {})
@@ -139,11 +183,21 @@ impl Store {
             refs.entry(from).or_default().push(to);
             referrers.entry(to).or_default().push(from);
         }
+        let derivers = if opts.keep_outputs {
+            self.derivers()?
+        } else {
+            HashMap::new()
+        };
+        let mut build_inputs = BuildInputs::default();
         let mut live: HashSet<i64> = HashSet::new();
         let mut todo: Vec<i64> = roots.iter().filter_map(|p| id_of.get(p).copied()).collect();
         while let Some(id) = todo.pop() {
             if live.insert(id) {
                 todo.extend(refs.get(&id).into_iter().flatten().copied());
+                for digest in derivers.get(&id).into_iter().flatten() {
+                    let inputs = build_inputs.of(self, digest)?;
+                    todo.extend(inputs.iter().filter_map(|p| id_of.get(p).copied()));
+                }
             }
         }
         report.live = live.len();

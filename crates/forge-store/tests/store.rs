@@ -177,6 +177,7 @@ fn gc_keeps_rooted_closures_and_deletes_the_rest() {
         .gc(&GcOptions {
             dry_run: true,
             max_freed: None,
+            ..GcOptions::default()
         })
         .unwrap();
     let dry_paths: BTreeSet<_> = dry.deleted.iter().map(|d| d.path.clone()).collect();
@@ -238,6 +239,7 @@ fn gc_max_freed_never_breaks_the_reference_graph() {
         .gc(&GcOptions {
             dry_run: false,
             max_freed: Some(first + 1),
+            ..GcOptions::default()
         })
         .unwrap();
     // Only the head of the chain may go first: everything else is referred to.

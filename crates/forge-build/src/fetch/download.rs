@@ -6,14 +6,14 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use forge_core::hash::{Hash, Hasher};
+use forge_core::hash::{Hash, HashAlgo, Hasher};
 
 use super::{FetchError, FetchOptions, FetchProgress};
 
 /// What [`download`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
-    /// The hash of the file (equal to the expected one).
+    /// The hash of the file (equal to the expected one, when there was one).
     pub hash: Hash,
     /// Its size in bytes.
     pub size: u64,
@@ -92,14 +92,38 @@ pub fn download(
     progress: &dyn FetchProgress,
     opts: &FetchOptions,
 ) -> Result<Download, FetchError> {
+    fetch_checked(url, expected.algo(), Some(expected), dest, progress, opts)
+}
+
+/// Downloads `url` to `dest` with nothing to check it against, hashing it
+/// with `algo` (`forge prefetch`: the hash is what the user will pin). The
+/// same `.part`, fsync and rename steps as [`download`].
+pub fn download_unpinned(
+    url: &str,
+    algo: HashAlgo,
+    dest: &Path,
+    progress: &dyn FetchProgress,
+    opts: &FetchOptions,
+) -> Result<Download, FetchError> {
+    fetch_checked(url, algo, None, dest, progress, opts)
+}
+
+fn fetch_checked(
+    url: &str,
+    algo: HashAlgo,
+    expected: Option<&Hash>,
+    dest: &Path,
+    progress: &dyn FetchProgress,
+    opts: &FetchOptions,
+) -> Result<Download, FetchError> {
     let part = part_path(dest);
     let result = match scheme(url)? {
-        Scheme::File => copy_file(url, &part, expected, progress),
-        Scheme::Http => http(url, &part, expected, progress, opts),
+        Scheme::File => copy_file(url, &part, algo, progress),
+        Scheme::Http => http(url, &part, algo, progress, opts),
     };
     let result = result.and_then(|(hasher, size, attempts, resumed)| {
         let actual = hasher.finalize();
-        if actual != *expected {
+        if let Some(expected) = expected.filter(|e| **e != actual) {
             return Err(FetchError::HashMismatch {
                 url: url.to_owned(),
                 expected: *expected,
@@ -150,7 +174,7 @@ type Done = (Hasher, u64, u32, bool);
 fn copy_file(
     url: &str,
     part: &Path,
-    expected: &Hash,
+    algo: HashAlgo,
     progress: &dyn FetchProgress,
 ) -> Result<Done, FetchError> {
     let path = file_url_path(url)?;
@@ -162,7 +186,7 @@ fn copy_file(
     let mut src = File::open(&path).map_err(read_err)?;
     let total = src.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
     let mut out = File::create(part).map_err(write_err(part))?;
-    let mut hasher = Hasher::new(expected.algo());
+    let mut hasher = Hasher::new(algo);
     let mut buf = vec![0u8; 64 * 1024];
     let mut done = 0u64;
     progress.started(url, total);
@@ -252,7 +276,7 @@ fn host_tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
 fn http(
     url: &str,
     part: &Path,
-    expected: &Hash,
+    algo: HashAlgo,
     progress: &dyn FetchProgress,
     opts: &FetchOptions,
 ) -> Result<Done, FetchError> {
@@ -279,7 +303,7 @@ fn http(
         } else {
             0
         };
-        match http_attempt(&agent, url, part, offset, &mut resume, expected, progress) {
+        match http_attempt(&agent, url, part, offset, &mut resume, algo, progress) {
             Ok((hasher, size, from_range)) => {
                 resumed |= from_range;
                 return Ok((hasher, size, attempts, resumed));
@@ -375,7 +399,7 @@ fn http_attempt(
     part: &Path,
     offset: u64,
     resume: &mut Resume,
-    expected: &Hash,
+    algo: HashAlgo,
     progress: &dyn FetchProgress,
 ) -> Result<(Hasher, u64, bool), Fail> {
     let mut req = agent.get(url);
@@ -454,7 +478,7 @@ fn http_attempt(
     // A ranged response is only as good as the partial file it continues.
     let resumed = start > 0;
     let permanent = |e: FetchError| Fail::Permanent(e);
-    let mut hasher = Hasher::new(expected.algo());
+    let mut hasher = Hasher::new(algo);
     let mut file = if resumed {
         let mut f = OpenOptions::new()
             .read(true)

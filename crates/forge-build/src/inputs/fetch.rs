@@ -258,7 +258,7 @@ fn hash_file(path: &Path, algo: forge_core::hash::HashAlgo) -> Result<Hash, Buil
 
 /// The store name of a fetched input: the URL's file name, without the
 /// archive extension when it is unpacked.
-fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
+pub(crate) fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let base = path
         .rsplit('/')

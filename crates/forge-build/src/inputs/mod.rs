@@ -432,4 +432,7 @@ mod tests {
 mod fetch;
 mod path;
 mod pins;
+mod prefetch;
 mod seed;
+
+pub use prefetch::{prefetch, PrefetchError, Prefetched};

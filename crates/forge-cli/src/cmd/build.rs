@@ -50,10 +50,12 @@ pub struct BuildArgs {
     /// and do none of it (nor write lock files).
     #[arg(long, conflicts_with = "check")]
     dry_run: bool,
-    /// Builds to run at once (default: the number of cores).
+    /// Builds to run at once (also FORGE_JOBS or `jobs` in the config file;
+    /// default: the number of cores).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
-    /// Go on building what does not depend on a failed build.
+    /// Go on building what does not depend on a failed build (also
+    /// FORGE_KEEP_GOING=1 or `keep-going` in the config file).
     #[arg(short, long)]
     keep_going: bool,
     /// Re-pin seeds that changed too (in recipe.lock) instead of failing;
@@ -61,8 +63,8 @@ pub struct BuildArgs {
     #[arg(long, conflicts_with = "locked")]
     update_locks: bool,
     /// Refuse any change to a lock file (a changed or unpinned input is an
-    /// error), for CI. Also FORGE_LOCKED=1.
-    #[arg(long, env = "FORGE_LOCKED", value_parser = clap::builder::BoolishValueParser::new())]
+    /// error), for CI. Also FORGE_LOCKED=1 or `locked` in the config file.
+    #[arg(long)]
     locked: bool,
     /// Rebuild the recipe even though it is realised and compare the bytes.
     #[arg(long)]
@@ -349,12 +351,23 @@ impl Reporter for Display {
 pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     let exe = std::env::current_exe().context("locating the forge executable")?;
     let mut opts = BuildOptions::new(exe);
-    if let Some(j) = args.jobs {
-        opts.jobs = j.max(1);
-    }
-    opts.keep_going = args.keep_going;
+    let settings = global.settings();
+    opts.jobs = settings.jobs.clone().flag(args.jobs, "--jobs").value.max(1);
+    opts.cores = settings.cores.value;
+    opts.keep_going = settings
+        .keep_going
+        .clone()
+        .flag(args.keep_going.then_some(true), "--keep-going")
+        .value;
     opts.update_locks = args.update_locks;
-    opts.locked = args.locked;
+    // --update-locks is a flag, so it wins over `locked` from the
+    // environment or a config file.
+    opts.locked = !args.update_locks
+        && settings
+            .locked
+            .clone()
+            .flag(args.locked.then_some(true), "--locked")
+            .value;
     opts.check = args.check;
     opts.rebuild_all = args.rebuild_all;
     opts.max_log_size = args.max_log_size;
@@ -689,6 +702,7 @@ pub fn lock(global: &GlobalArgs, args: LockArgs) -> CmdResult {
 pub fn shell(global: &GlobalArgs, args: ShellArgs) -> CmdResult {
     let exe = std::env::current_exe().context("locating the forge executable")?;
     let mut opts = BuildOptions::new(exe);
+    opts.cores = global.settings().cores.value;
     opts.host_access = args.access.to_access();
     if args.best_effort {
         opts.enforcement = Enforcement::BestEffort;

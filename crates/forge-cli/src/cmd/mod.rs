@@ -1,9 +1,12 @@
 //! One module per top-level command.
 
 pub mod build;
+pub mod config;
+pub mod docs;
 pub mod fetch;
 pub mod hash;
 pub mod nar;
+pub mod prefetch;
 pub mod recipe;
 pub mod sandbox;
 pub mod store;

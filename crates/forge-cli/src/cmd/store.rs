@@ -97,6 +97,14 @@ pub enum StoreCommand {
         /// Stop after freeing this much (e.g. 500M, 2G).
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         max_freed: Option<u64>,
+        /// Keep the build-time inputs of what roots keep (sources, fetched
+        /// tarballs, the derivations' inputs), so the next build does not
+        /// fetch or build them again; also `keep-outputs` in the config file.
+        #[arg(long, overrides_with = "no_keep_outputs")]
+        keep_outputs: bool,
+        /// Collect build-time inputs even if the config file keeps them.
+        #[arg(long, overrides_with = "keep_outputs")]
+        no_keep_outputs: bool,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -173,8 +181,19 @@ pub fn run(global: &GlobalArgs, cmd: StoreCommand) -> CmdResult {
         StoreCommand::Gc {
             dry_run,
             max_freed,
+            keep_outputs,
+            no_keep_outputs,
             json,
-        } => gc(global, dry_run, max_freed, json.json),
+        } => {
+            let keep = crate::config::flag_pair(keep_outputs, no_keep_outputs);
+            let keep_outputs = global
+                .settings()
+                .keep_outputs
+                .clone()
+                .flag(keep, "--keep-outputs")
+                .value;
+            gc(global, dry_run, max_freed, keep_outputs, json.json)
+        }
     }
 }
 
@@ -500,24 +519,37 @@ fn root(global: &GlobalArgs, cmd: RootCommand) -> CmdResult {
     Ok(Outcome::Success)
 }
 
-fn gc(global: &GlobalArgs, dry_run: bool, max_freed: Option<u64>, json: bool) -> CmdResult {
+fn gc(
+    global: &GlobalArgs,
+    dry_run: bool,
+    max_freed: Option<u64>,
+    keep_outputs: bool,
+    json: bool,
+) -> CmdResult {
     let mut store = open(global)?;
     let quiet = global.quiet();
-    let report = store.gc_telling(&GcOptions { dry_run, max_freed }, |pids| {
-        if quiet {
-            return;
-        }
-        let list = pids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        match pids.len() {
-            0 => eprintln!("gc: waiting for the running builds to finish"),
-            1 => eprintln!("gc: waiting for 1 running build (pid {list}) to finish"),
-            n => eprintln!("gc: waiting for {n} running builds (pids {list}) to finish"),
-        }
-    })?;
+    let report = store.gc_telling(
+        &GcOptions {
+            dry_run,
+            max_freed,
+            keep_outputs,
+        },
+        |pids| {
+            if quiet {
+                return;
+            }
+            let list = pids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            match pids.len() {
+                0 => eprintln!("gc: waiting for the running builds to finish"),
+                1 => eprintln!("gc: waiting for 1 running build (pid {list}) to finish"),
+                n => eprintln!("gc: waiting for {n} running builds (pids {list}) to finish"),
+            }
+        },
+    )?;
     if json {
         print_json(&report)?;
         return Ok(Outcome::Success);

@@ -74,6 +74,12 @@ pub type RecipeErrorKind = crate::diag::Kind;
 /// The name of the output every recipe has unless it lists others.
 pub const DEFAULT_OUTPUT: &str = "out";
 
+/// Whether `name` may name an input: `[A-Za-z_][A-Za-z0-9_]*` and not one
+/// of [`RESERVED_ENV`] (the rules a recipe's `[inputs]` are checked with).
+pub fn is_input_name(name: &str) -> bool {
+    template::is_identifier(name) && !RESERVED_ENV.contains(&name)
+}
+
 /// Environment variables forge sets itself in every build; inputs cannot be
 /// named after them and `[build] env` cannot override them (`PATH` is the
 /// exception for `env`: a recipe may set its own search path).

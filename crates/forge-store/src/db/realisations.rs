@@ -141,6 +141,21 @@ impl Db {
         tx.commit().db(|| "committing realisation".into())
     }
 
+    /// For every valid path made by a build, the action digests of the
+    /// derivations known to have made it: its recorded deriver and every
+    /// realisation naming it (early cutoff lets several derivations realise
+    /// to one path). The garbage collector's `keep_outputs` follows these.
+    pub(crate) fn derivers_by_path(&self) -> Result<Vec<(i64, String)>> {
+        let sql = "SELECT id, deriver FROM valid_paths WHERE deriver IS NOT NULL
+                   UNION SELECT path_id, action_digest FROM realisations";
+        let mut stmt = self.conn.prepare(sql).db(|| "reading derivers".into())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db(|| "reading derivers".into())?;
+        rows.collect::<rusqlite::Result<_>>()
+            .db(|| "reading derivers".into())
+    }
+
     /// The realisation of `output` of `action_digest`, if recorded.
     pub fn realisation(&self, action_digest: &str, output: &str) -> Result<Option<Realisation>> {
         let path: Option<String> = self

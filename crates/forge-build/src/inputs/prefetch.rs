@@ -1,0 +1,133 @@
+//! `forge prefetch`: a download into the store ahead of the recipe that
+//! will pin it (docs/recipes.md, "fetch").
+//!
+//! The file is downloaded once, hashed (sha256, the hash of the file as
+//! downloaded, which is what a `fetch` input pins), unpacked when asked, and
+//! added and registered exactly as the fetch of a recipe input with that
+//! hash, unpack format and URL would be (the same [`FetchKey`] and store
+//! name): the build that follows finds it and downloads nothing.
+//!
+//! Unlike a build's fetch, this runs in the calling process, not in the
+//! fixed-output sandbox: there is no pinned hash to hold the download to
+//! yet (the user is asking for it), so the sandbox would protect nothing the
+//! user does not already trust, as with `nix-prefetch-url`. Unpacking is the
+//! same hardened code ([`crate::fetch::unpack`]).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use forge_core::derivation::FetchKey;
+use forge_core::diag::Hint;
+use forge_core::hash::{Hash, HashAlgo};
+use forge_core::recipe::Unpack;
+use forge_core::store_path::{StorePath, StorePathName};
+use forge_store::{Store, StoreError};
+use thiserror::Error;
+
+use super::fetch::fetch_name;
+use crate::fetch::{self, FetchError, FetchOptions, FetchProgress};
+
+/// What [`prefetch`] put in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefetched {
+    /// The URL, as given.
+    pub url: String,
+    /// The sha256 of the file as downloaded (what the input pins).
+    pub sha256: Hash,
+    /// How it was unpacked.
+    pub unpack: Option<Unpack>,
+    /// The store path a recipe's input with this URL, hash and unpack
+    /// format realises to.
+    pub store_path: StorePath,
+    /// Whether the store held it already (it was not added again).
+    pub already_present: bool,
+}
+
+impl Prefetched {
+    /// The line for a recipe's `[inputs]`, named `input`:
+    /// `src = { fetch = "…", sha256 = "…", unpack = "tar.gz" }`.
+    pub fn input_line(&self, input: &str) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let unpack = self
+            .unpack
+            .map(|u| format!(", unpack = {}", quote(u.as_str())))
+            .unwrap_or_default();
+        format!(
+            "{input} = {{ fetch = {}, sha256 = {}{unpack} }}",
+            quote(&self.url),
+            quote(&self.sha256.to_hex())
+        )
+    }
+}
+
+/// Why a prefetch failed.
+#[derive(Debug, Error)]
+pub enum PrefetchError {
+    /// The download or the unpacking.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Hint for PrefetchError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            PrefetchError::Fetch(e) => e.hint(),
+            PrefetchError::Store(_) => None,
+        }
+    }
+}
+
+/// Downloads `url` into the store at `store_root` (unpacked as `unpack`
+/// says), registered as the fetch a recipe input with the same URL, hash and
+/// unpack format would make; see the module docs.
+pub fn prefetch(
+    store_root: &Path,
+    url: &str,
+    unpack: Option<Unpack>,
+    progress: &dyn FetchProgress,
+) -> Result<Prefetched, PrefetchError> {
+    let mut store = Store::open(store_root)?;
+    // Held until the fetch is registered: nothing added here is rooted, and
+    // a collection in between would take it.
+    let _gc = store.lock_against_gc()?;
+    let work = store.scratch_dir("prefetch")?;
+    let download = work.path().join("download");
+    let opts = FetchOptions::default();
+    let got = fetch::download_unpinned(url, HashAlgo::Sha256, &download, progress, &opts)?;
+    let name = fetch_name(url, unpack);
+    let key = FetchKey::new(&got.hash, unpack, &name);
+    let found = |store_path, already_present| Prefetched {
+        url: url.to_owned(),
+        sha256: got.hash,
+        unpack,
+        store_path,
+        already_present,
+    };
+    if let Some(p) = store.fetched(&key)? {
+        return Ok(found(p, true));
+    }
+    let out = match unpack {
+        None => download,
+        Some(kind) => {
+            progress.unpacking(kind);
+            let out = work.path().join("out");
+            fetch::unpack(&download, kind, &out, &opts.unpack).map_err(|source| {
+                FetchError::Unpack {
+                    url: url.to_owned(),
+                    source,
+                }
+            })?;
+            out
+        }
+    };
+    let added = store.add_source(
+        &out,
+        StorePathName::sanitize(&name),
+        &forge_store::tree::NoProgress,
+    )?;
+    store.register_fetch(&key, &added.info.path)?;
+    Ok(found(added.info.path, false))
+}
