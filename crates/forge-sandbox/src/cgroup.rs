@@ -83,8 +83,11 @@ impl PidsCgroup {
 }
 
 /// Removes the cgroups of forge processes that died without removing theirs
-/// (`kill -9`): `forge-<pid>-<n>` whose pid is gone. Only empty ones go
-/// (`rmdir` refuses the others), once per process.
+/// (`kill -9`): `forge-<pid>-<n>` whose pid is gone, once per process. What
+/// is still inside one is a dead forge's sandbox on its way out (its
+/// parent-death signal is delivered, but a pid namespace can take a while
+/// to empty on a busy machine): it is killed, and the removal retried for
+/// up to a second.
 fn sweep_stale(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -100,8 +103,25 @@ fn sweep_stale(parent: &Path) {
             continue;
         };
         if !Path::new("/proc").join(pid.to_string()).exists() {
-            let _ = fs::remove_dir(entry.path());
+            remove_orphan(&entry.path());
         }
+    }
+}
+
+/// Kills what is left in the cgroup `dir` of a dead forge and removes it.
+fn remove_orphan(dir: &Path) {
+    for _ in 0..100 {
+        if fs::remove_dir(dir).is_ok() {
+            return;
+        }
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
