@@ -21,6 +21,7 @@ mod inputs;
 mod integrity;
 mod isolation;
 mod nar_oracle;
+mod recipe_check;
 mod recipes;
 mod sandbox;
 mod store_cli;
