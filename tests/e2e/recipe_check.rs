@@ -45,8 +45,14 @@ fn the_shipped_recipes_pass_as_recipes_readme_says() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("skipped recipes/README.md: not a recipe\n"), "{err}");
-    assert!(err.contains("recipes/hello/recipe.toml: ok (hello 1.0)\n"), "{err}");
+    assert!(
+        err.contains("skipped recipes/README.md: not a recipe\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("recipes/hello/recipe.toml: ok (hello 1.0)\n"),
+        "{err}"
+    );
     assert!(!err.contains("warning:"), "{err}");
 }
 
@@ -77,7 +83,10 @@ fn an_unknown_seed_gets_a_did_you_mean_and_the_known_seeds() {
         "sh = { seed = \"busybx\" }\n",
         "root = [\"sh\"]\nscript = \"true\"",
     );
-    write(&env.path("recipes/seeds/gcc.toml"), "[seed]\nname = \"gcc\"\npaths = [\"/usr/bin/gcc\"]\n");
+    write(
+        &env.path("recipes/seeds/gcc.toml"),
+        "[seed]\nname = \"gcc\"\npaths = [\"/usr/bin/gcc\"]\n",
+    );
     let (code, err) = check(&env, &["recipes/s"]);
     assert_eq!(code, Some(3), "{err}");
     assert!(
@@ -89,10 +98,17 @@ fn an_unknown_seed_gets_a_did_you_mean_and_the_known_seeds() {
         "{err}"
     );
     // Nothing close: the list alone.
-    recipe(&env, "s", "sh = { seed = \"python3\" }\n", "root = [\"sh\"]\nscript = \"true\"");
+    recipe(
+        &env,
+        "s",
+        "sh = { seed = \"python3\" }\n",
+        "root = [\"sh\"]\nscript = \"true\"",
+    );
     let (_, err) = check(&env, &["recipes/s"]);
     assert!(
-        err.contains("hint: known seeds: `busybox`, `gcc`; or declare it in recipes/seeds/python3.toml\n"),
+        err.contains(
+            "hint: known seeds: `busybox`, `gcc`; or declare it in recipes/seeds/python3.toml\n"
+        ),
         "{err}"
     );
 }
@@ -117,8 +133,15 @@ fn an_undeclared_variable_is_a_warning_with_the_known_names() {
         err.contains("hint: did you mean `$src`? inputs, outputs and env: `out`, `sh`, `src`; forge sets FORGE_BUILD_CORES, HOME, LANG, LC_ALL, NIX_STORE, PATH, SOURCE_DATE_EPOCH, TEMPDIR, TERM, TMP, TMPDIR, TZ\n"),
         "{err}"
     );
-    assert_eq!(err.matches("warning:").count(), 1, "f, n, LABEL:-, HOME, $1 are fine: {err}");
-    assert!(err.contains("recipes/v/recipe.toml: ok (v 1), 1 warning\n"), "{err}");
+    assert_eq!(
+        err.matches("warning:").count(),
+        1,
+        "f, n, LABEL:-, HOME, $1 are fine: {err}"
+    );
+    assert!(
+        err.contains("recipes/v/recipe.toml: ok (v 1), 1 warning\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -145,7 +168,12 @@ fn a_build_without_a_shell_in_its_root_is_reported_before_it_runs() {
         "{err}"
     );
     // With the shell: fine.
-    recipe(&env, "sh", "sh = { seed = \"busybox\" }\n", "root = [\"sh\"]\nscript = \"echo hi > $out\"");
+    recipe(
+        &env,
+        "sh",
+        "sh = { seed = \"busybox\" }\n",
+        "root = [\"sh\"]\nscript = \"echo hi > $out\"",
+    );
     let (code, err) = check(&env, &["recipes/sh"]);
     assert_eq!(code, Some(0), "{err}");
 }
@@ -154,8 +182,18 @@ fn a_build_without_a_shell_in_its_root_is_reported_before_it_runs() {
 fn a_recipe_cycle_names_its_recipes_in_order() {
     let env = Env::new();
     let sh = "root = [\"sh\"]\nscript = \"true\"";
-    recipe(&env, "x", "y = { recipe = \"../y\" }\nsh = { seed = \"busybox\" }\n", sh);
-    recipe(&env, "y", "x = { recipe = \"../x\" }\nsh = { seed = \"busybox\" }\n", sh);
+    recipe(
+        &env,
+        "x",
+        "y = { recipe = \"../y\" }\nsh = { seed = \"busybox\" }\n",
+        sh,
+    );
+    recipe(
+        &env,
+        "y",
+        "x = { recipe = \"../x\" }\nsh = { seed = \"busybox\" }\n",
+        sh,
+    );
     let (code, err) = check(&env, &["recipes/x", "recipes/y"]);
     assert_eq!(code, Some(3), "{err}");
     assert!(
@@ -164,7 +202,12 @@ fn a_recipe_cycle_names_its_recipes_in_order() {
     );
     assert_eq!(err.matches("cycle").count(), 1, "reported once: {err}");
     // A recipe input with no recipe.
-    recipe(&env, "z", "w = { recipe = \"../w\" }\nsh = { seed = \"busybox\" }\n", sh);
+    recipe(
+        &env,
+        "z",
+        "w = { recipe = \"../w\" }\nsh = { seed = \"busybox\" }\n",
+        sh,
+    );
     let (_, err) = check(&env, &["recipes/z"]);
     assert!(
         err.contains("error: recipes/z/recipe.toml:6:16: recipe input `w`: no recipe at recipes/w/recipe.toml\n"),
@@ -176,28 +219,66 @@ fn a_recipe_cycle_names_its_recipes_in_order() {
 fn keeps_going_over_bad_recipes_and_skips_what_is_not_one() {
     let env = Env::new();
     recipe(&env, "bad1", "", "script = \"true\"");
-    recipe(&env, "bad2", "src = { path = \"gone\" }\n", "script = \"true\"");
-    recipe(&env, "good", "sh = { seed = \"busybox\" }\n", "root = [\"sh\"]\nscript = \"true\"");
+    recipe(
+        &env,
+        "bad2",
+        "src = { path = \"gone\" }\n",
+        "script = \"true\"",
+    );
+    recipe(
+        &env,
+        "good",
+        "sh = { seed = \"busybox\" }\n",
+        "root = [\"sh\"]\nscript = \"true\"",
+    );
     write(&env.path("recipes/README.md"), "# recipes\n");
     let (code, err) = check(
         &env,
-        &["recipes/README.md", "recipes/bad1", "recipes/seeds", "recipes/bad2", "recipes/good"],
+        &[
+            "recipes/README.md",
+            "recipes/bad1",
+            "recipes/seeds",
+            "recipes/bad2",
+            "recipes/good",
+        ],
     );
     assert_eq!(code, Some(3), "{err}");
-    assert!(err.contains("skipped recipes/README.md: not a recipe\n"), "{err}");
-    assert!(err.contains("skipped recipes/seeds: not a recipe\n"), "{err}");
+    assert!(
+        err.contains("skipped recipes/README.md: not a recipe\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped recipes/seeds: not a recipe\n"),
+        "{err}"
+    );
     assert!(err.contains("error: recipes/bad1/recipe.toml:"), "{err}");
-    assert_eq!(err.matches("error: recipes/bad2/recipe.toml:").count(), 2, "{err}");
-    assert!(err.contains("recipes/good/recipe.toml: ok (good 1)\n"), "{err}");
+    assert_eq!(
+        err.matches("error: recipes/bad2/recipe.toml:").count(),
+        2,
+        "{err}"
+    );
+    assert!(
+        err.contains("recipes/good/recipe.toml: ok (good 1)\n"),
+        "{err}"
+    );
 
-    let out = env.run(&["recipe", "check", "--json", "recipes/README.md", "recipes/bad2", "recipes/good"]);
+    let out = env.run(&[
+        "recipe",
+        "check",
+        "--json",
+        "recipes/README.md",
+        "recipes/bad2",
+        "recipes/good",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["skipped"], "not a recipe");
     assert_eq!(v[1]["ok"], false);
     let problems = v[1]["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems.iter().all(|p| p["severity"] == "error" && p["line"].is_u64()));
+    assert!(problems
+        .iter()
+        .all(|p| p["severity"] == "error" && p["line"].is_u64()));
     assert_eq!(v[2]["ok"], true);
     assert_eq!(v[2]["problems"].as_array().unwrap().len(), 0);
 }

@@ -118,11 +118,17 @@ fn programs_exec_busybox_applets_by_name_with_the_applets_layer() {
     let out = env.run(&["build", "--update-locks", "recipes/uses-xargs"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("/usr/bin/xargs: cat: No such file or directory"), "{err}");
+    assert!(
+        err.contains("/usr/bin/xargs: cat: No such file or directory"),
+        "{err}"
+    );
 
     recipe("\"busybox\", \"xargs\", \"applets\"");
     env.ok(&["build", "--update-locks", "recipes/uses-xargs"]);
-    assert_eq!(fs::read_to_string(env.path("result")).unwrap(), "words\nwords\n");
+    assert_eq!(
+        fs::read_to_string(env.path("result")).unwrap(),
+        "words\nwords\n"
+    );
     // The layer itself: a symlink per applet, not the seed's own two.
     let applets = env.ok(&["build", "-o", "applets", "recipes/busybox-applets"]);
     assert!(!applets.is_empty());

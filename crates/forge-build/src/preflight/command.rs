@@ -14,7 +14,7 @@ use forge_core::diag::Location;
 use forge_core::recipe::{Build, Input};
 
 use super::{quoted, Context, Found, Problem, Severity};
-use crate::seed::view::{resolve, Lookup, SeedView};
+use crate::seed::view::{resolve, stacked, Lookup, SeedView};
 
 /// A program the build cannot start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +125,7 @@ impl Context<'_> {
 
 /// Whether `program` is found in `layers`, stacked.
 fn found_in(layers: &[Layer], program: &Path) -> Option<bool> {
-    let looks: Vec<Box<dyn Fn(&Path) -> Lookup + '_>> = layers
-        .iter()
-        .map(|l| Box::new(move |p: &Path| l.lookup(p)) as Box<dyn Fn(&Path) -> Lookup>)
-        .collect();
-    let refs: Vec<&dyn Fn(&Path) -> Lookup> = looks.iter().map(|b| b.as_ref()).collect();
-    resolve(&refs, program)
+    resolve(&|p| stacked(layers.iter().map(|l| l.lookup(p))), program)
 }
 
 /// The program check of one recipe.

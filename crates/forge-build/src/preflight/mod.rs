@@ -14,8 +14,8 @@
 //!   cycle, outputs that exist, dependencies that parse);
 //! - seeds exist (with "did you mean" and the known seeds) and their
 //!   declarations parse;
-//! - the program the build runs is in its root layers ([`command`]);
-//! - the script expands no variable nothing sets ([`vars`], a warning).
+//! - the program the build runs is in its root layers (`command`, [`NotFound`]);
+//! - the script expands no variable nothing sets (`vars`, [`Undeclared`], a warning).
 
 mod command;
 mod vars;

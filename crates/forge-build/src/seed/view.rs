@@ -202,13 +202,22 @@ impl SeedView {
     }
 }
 
-/// Whether `path` names a file in the union of `layers` (earliest first,
-/// as the sandbox stacks root layers: the first layer that has an entry
-/// decides what it is), following symlinks as the kernel would with the
-/// union as `/`. `None` when some layer cannot tell.
-pub fn resolve(layers: &[&dyn Fn(&Path) -> Lookup], path: &Path) -> Option<bool> {
+/// What a stack of root layers has at one path, given what each has
+/// there, earliest first: the first layer that has an entry decides, as
+/// the sandbox stacks them.
+pub fn stacked(found: impl IntoIterator<Item = Lookup>) -> Lookup {
+    found
+        .into_iter()
+        .find(|f| *f != Lookup::Missing)
+        .unwrap_or(Lookup::Missing)
+}
+
+/// Whether `path` names a file in the tree whose entries `lookup` gives
+/// (a layer, or [`stacked`] layers), following symlinks as the kernel
+/// would with that tree as `/`. `None` when the tree cannot tell.
+pub fn resolve(lookup: &dyn Fn(&Path) -> Lookup, path: &Path) -> Option<bool> {
     fn go(
-        layers: &[&dyn Fn(&Path) -> Lookup],
+        lookup: &dyn Fn(&Path) -> Lookup,
         path: &Path,
         hops: &mut u32,
         last_must_be_file: bool,
@@ -223,14 +232,7 @@ pub fn resolve(layers: &[&dyn Fn(&Path) -> Lookup], path: &Path) -> Option<bool>
                 }
                 Component::Normal(n) => {
                     let cand = real.join(n);
-                    let mut found = Lookup::Missing;
-                    for layer in layers {
-                        found = layer(&cand);
-                        if found != Lookup::Missing {
-                            break;
-                        }
-                    }
-                    match found {
+                    match lookup(&cand) {
                         Lookup::Missing => return Some(Err(())),
                         Lookup::Unknown => return None,
                         Lookup::Link(t) => {
@@ -238,7 +240,7 @@ pub fn resolve(layers: &[&dyn Fn(&Path) -> Lookup], path: &Path) -> Option<bool>
                             if *hops > MAX_SYMLINK_HOPS {
                                 return Some(Err(()));
                             }
-                            match go(layers, &real.join(t), hops, last && last_must_be_file)? {
+                            match go(lookup, &real.join(t), hops, last && last_must_be_file)? {
                                 Ok(r) => real = r,
                                 Err(()) => return Some(Err(())),
                             }
@@ -253,7 +255,7 @@ pub fn resolve(layers: &[&dyn Fn(&Path) -> Lookup], path: &Path) -> Option<bool>
         }
         Some(Ok(real))
     }
-    go(layers, path, &mut 0, true).map(|r| r.is_ok())
+    go(lookup, path, &mut 0, true).map(|r| r.is_ok())
 }
 
 /// Removes `.` components and trailing separators.
@@ -303,7 +305,7 @@ mod tests {
     }
 
     fn has(v: &SeedView, p: &str) -> Option<bool> {
-        resolve(&[&|q: &Path| v.lookup(q)], Path::new(p))
+        resolve(&|q: &Path| v.lookup(q), Path::new(p))
     }
 
     #[test]
@@ -348,14 +350,14 @@ mod tests {
     fn layers_stack_earliest_first() {
         let h = host();
         let sh = SeedView::from_host(h.path(), &decl(&["/bin/busybox"], &[], &[]));
-        let none = |_: &Path| Lookup::Missing;
-        let unknown = |_: &Path| Lookup::Unknown;
-        let view = |q: &Path| sh.lookup(q);
-        assert_eq!(resolve(&[], Path::new("/bin/sh")), Some(false));
+        let empty = |_: &Path| stacked([]);
+        let after_nothing = |q: &Path| stacked([Lookup::Missing, sh.lookup(q)]);
+        let before_unknown = |q: &Path| stacked([sh.lookup(q), Lookup::Unknown]);
+        assert_eq!(resolve(&empty, Path::new("/bin/sh")), Some(false));
         assert_eq!(
-            resolve(&[&none, &view], Path::new("/bin/busybox")),
+            resolve(&after_nothing, Path::new("/bin/busybox")),
             Some(true)
         );
-        assert_eq!(resolve(&[&view, &unknown], Path::new("/bin/sh")), None);
+        assert_eq!(resolve(&before_unknown, Path::new("/bin/sh")), None);
     }
 }
