@@ -34,7 +34,19 @@ impl Env {
 
     /// A `forge` command bound to this store.
     pub fn forge(&self) -> Command {
-        let mut c = Command::new(forge_bin());
+        self.bound(Command::new(forge_bin()))
+    }
+
+    /// `/bin/sh -c SCRIPT` with forge's environment bound to this store
+    /// (`$FORGE` is the forge binary), for tests that must set something up
+    /// in the process before it becomes forge (`… && exec "$FORGE" …`).
+    pub fn forge_after(&self, script: &str) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.args(["-c", script]).env("FORGE", forge_bin());
+        self.bound(c)
+    }
+
+    fn bound(&self, mut c: Command) -> Command {
         c.env("FORGE_ROOT", self.root())
             // No config file of the host's user (tests name theirs with
             // FORGE_CONFIG).

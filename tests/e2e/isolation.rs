@@ -513,19 +513,20 @@ fn the_cgroups_of_a_killed_forge_are_swept_by_the_next() {
         eprintln!("skipped: no cgroup v1 pids hierarchy");
         return;
     };
-    let parent = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
-    let mut child = env
-        .forge()
-        .args([
-            "sandbox",
-            "run",
-            "--ro",
-            "/bin/busybox",
-            "--",
-            "/bin/busybox",
-            "sleep",
-            "30",
-        ])
+    // The forge processes of this test run in a cgroup of their own, so that
+    // the forges of tests running at the same time (each sweeps its own
+    // parent cgroup once) cannot sweep this one's first.
+    let outer = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
+    let parent = outer.join(format!("forge-e2e-sweep-{}", std::process::id()));
+    fs::create_dir(&parent).unwrap();
+    let procs = parent.join("cgroup.procs");
+    let in_parent = |args: &str| {
+        env.forge_after(&format!(
+            "echo $$ > {} && exec \"$FORGE\" {args}",
+            procs.display()
+        ))
+    };
+    let mut child = in_parent("sandbox run --ro /bin/busybox -- /bin/busybox sleep 30")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -550,21 +551,13 @@ fn the_cgroups_of_a_killed_forge_are_swept_by_the_next() {
         !mine().is_empty(),
         "a killed forge cannot remove its cgroup"
     );
-    let o = env
-        .forge()
-        .args([
-            "sandbox",
-            "run",
-            "--ro",
-            "/bin/busybox",
-            "--",
-            "/bin/busybox",
-            "true",
-        ])
+    let o = in_parent("sandbox run --ro /bin/busybox -- /bin/busybox true")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(mine(), Vec::<String>::new(), "the stale cgroup stayed");
+    // Empty once its processes are gone.
+    let _ = fs::remove_dir(&parent);
 }
 
 fn nix_is_root() -> bool {

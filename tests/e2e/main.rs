@@ -25,6 +25,7 @@ mod logs;
 mod messages;
 mod nar_oracle;
 mod prefetch;
+mod recipe_check;
 mod recipes;
 mod sandbox;
 mod store_cli;

@@ -86,3 +86,53 @@ fn attrs_sdist_is_fetched_from_pypi_checked_and_unpacked() {
     let pyproject = fs::read_to_string(env.path("result/pyproject.toml")).unwrap();
     assert!(pyproject.contains("name = \"attrs\""), "{pyproject}");
 }
+
+/// busybox without applet links: a program that is not busybox and execs
+/// `cat` by name (GNU xargs here, as make or Python's subprocess would)
+/// finds no `cat` on PATH; with the `busybox-applets` layer it does.
+#[test]
+fn programs_exec_busybox_applets_by_name_with_the_applets_layer() {
+    if !Path::new("/usr/bin/xargs").exists() {
+        eprintln!("skipped: no /usr/bin/xargs (GNU findutils) on this host");
+        return;
+    }
+    let env = Env::new();
+    recipes(&env);
+    fs::write(
+        env.path("recipes/seeds/xargs.toml"),
+        "[seed]\nname = \"xargs\"\npaths = [\"/usr/bin/xargs\"]\n",
+    )
+    .unwrap();
+    let recipe = |root: &str| {
+        let dir = env.path("recipes/uses-xargs");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("recipe.toml"),
+            format!(
+                "[recipe]\nname = \"uses-xargs\"\nversion = \"1\"\n\n[inputs]\nbusybox = {{ seed = \"busybox\" }}\nxargs = {{ seed = \"xargs\" }}\napplets = {{ recipe = \"../busybox-applets\" }}\n\n[build]\nroot = [{root}]\nscript = \"\"\"\necho words > a\necho a | /usr/bin/xargs cat > \"$out\"\nfind . -name a -exec cat {{}} + >> \"$out\"\n\"\"\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    recipe("\"busybox\", \"xargs\"");
+    let out = env.run(&["build", "--update-locks", "recipes/uses-xargs"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/usr/bin/xargs: cat: No such file or directory"),
+        "{err}"
+    );
+
+    recipe("\"busybox\", \"xargs\", \"applets\"");
+    env.ok(&["build", "--update-locks", "recipes/uses-xargs"]);
+    assert_eq!(
+        fs::read_to_string(env.path("result")).unwrap(),
+        "words\nwords\n"
+    );
+    // The layer itself: a symlink per applet, not the seed's own two.
+    let applets = env.ok(&["build", "-o", "applets", "recipes/busybox-applets"]);
+    assert!(!applets.is_empty());
+    let cat = fs::read_link(env.path("applets/usr/bin/cat")).unwrap();
+    assert_eq!(cat, Path::new("/bin/busybox"));
+    assert!(!env.path("applets/usr/bin/sh").exists());
+}

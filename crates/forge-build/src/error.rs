@@ -41,8 +41,17 @@ pub enum BuildError {
         available: String,
     },
     /// Recipes that depend on each other.
-    #[error("recipes depend on each other in a cycle: {chain}")]
-    Cycle { chain: String },
+    #[error("{}:{line}:{column}: input `{input}`: recipes depend on each other in a cycle: {chain}", file.display())]
+    Cycle {
+        /// The recipe whose input closes the cycle.
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        /// That input.
+        input: String,
+        /// The recipe files of the cycle, in order, `a -> b -> a`.
+        chain: String,
+    },
     /// A lock file that does not parse, at its line and column.
     #[error(transparent)]
     BadLockFile(Located),

@@ -143,7 +143,13 @@ impl Loader {
                 .map(|(_, f)| f.display().to_string())
                 .collect();
             chain.push(file.display().to_string());
+            // The input that closes the cycle is in the recipe on top of
+            // the stack; its caller fills in where.
             return Err(BuildError::Cycle {
+                file: PathBuf::new(),
+                line: 0,
+                column: 0,
+                input: String::new(),
                 chain: chain.join(" -> "),
             });
         }
@@ -169,7 +175,19 @@ impl Loader {
                         path: sub_file,
                     });
                 }
-                let idx = self.visit(&sub_dir, &sub_file)?;
+                let idx = self.visit(&sub_dir, &sub_file).map_err(|e| match e {
+                    BuildError::Cycle { line: 0, chain, .. } => {
+                        let loc = recipe.input_location(name);
+                        BuildError::Cycle {
+                            file: file.to_owned(),
+                            line: loc.line,
+                            column: loc.column,
+                            input: name.clone(),
+                            chain,
+                        }
+                    }
+                    e => e,
+                })?;
                 if !self.nodes[idx].recipe.outputs.contains(output) {
                     let loc = recipe.input_location(name);
                     return Err(BuildError::UnknownOutput {

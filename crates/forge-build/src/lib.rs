@@ -17,7 +17,8 @@
 //!   checked and registered by [`builder`];
 //! - supporting pieces: [`fetch`] (the downloader `forge __fetch` runs in
 //!   the fixed-output sandbox), [`seed`] (host snapshots), [`lockfile`],
-//!   [`log`], [`limits`], [`event`]s for progress, [`error`].
+//!   [`log`], [`limits`], [`event`]s for progress, [`error`];
+//! - [`preflight`]: `forge recipe check`, everything short of building.
 
 pub mod builder;
 pub mod check;
@@ -36,6 +37,7 @@ pub mod lockfile;
 pub mod log;
 pub mod options;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod request;
 pub mod schedule;

@@ -16,6 +16,11 @@ use forge_core::derivation::{ActionDigest, Derivation};
 use forge_core::hash::Hash;
 use forge_core::store_path::{StorePath, STORE_DIR};
 
+/// The variables the engine sets in every build, on top of the sandbox's
+/// fixed environment (`forge_sandbox::spec::DEFAULT_ENV`) and the
+/// derivation's own (inputs, outputs, `[build] env`).
+pub const ENGINE_ENV: [&str; 3] = ["FORGE_BUILD_CORES", "NIX_STORE", "PATH"];
+
 /// Everything an executor needs to run one derivation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildRequest {

@@ -85,6 +85,7 @@
 pub mod assemble;
 pub mod decl;
 pub mod resolve;
+pub mod view;
 
 use std::borrow::Cow;
 use std::fs;
@@ -330,6 +331,36 @@ pub fn find_seed(recipe_dir: &Path, name: &str) -> Result<PathBuf, SeedError> {
         name: name.to_owned(),
         start,
     })
+}
+
+/// The seeds a recipe in `recipe_dir` can name: the `NAME.toml` files of
+/// every directory [`find_seed`] looks in, sorted, each name once.
+pub fn known_seeds(recipe_dir: &Path) -> Vec<String> {
+    let Ok(start) = std::path::absolute(recipe_dir) else {
+        return Vec::new();
+    };
+    let mut names = std::collections::BTreeSet::new();
+    for dir in start.ancestors() {
+        let mut dirs = vec![dir.join(SEEDS_DIR)];
+        if dir.file_name().is_some_and(|n| n == "recipes") {
+            dirs.push(dir.join("seeds"));
+        }
+        for d in dirs {
+            let Ok(entries) = fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".toml")) else {
+                    continue;
+                };
+                if decl::name_problem(stem).is_none() {
+                    names.insert(stem.to_owned());
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
 }
 
 /// Reads and parses the declaration at `file`, checking that its name

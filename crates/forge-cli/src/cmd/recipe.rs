@@ -1,10 +1,12 @@
-//! `forge recipe …`: recipe files.
+//! `forge recipe …`: recipe files. `check` renders what
+//! [`forge_build::preflight`] finds (docs/recipes.md, "Checking recipes").
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Subcommand;
-use forge_core::recipe::Recipe;
+use forge_build::preflight::{self, Checked, Severity};
+use forge_core::diag::Hint;
 
 use crate::output::{print_json, CmdResult, Outcome};
 
@@ -12,17 +14,24 @@ use crate::output::{print_json, CmdResult, Outcome};
 #[derive(serde::Serialize)]
 struct CheckJson {
     file: String,
+    /// No errors (warnings allowed).
     ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
+    /// The first error, as before `problems` existed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorJson>,
+    error: Option<ProblemJson>,
+    problems: Vec<ProblemJson>,
 }
 
-#[derive(serde::Serialize)]
-struct ErrorJson {
+#[derive(serde::Serialize, Clone)]
+struct ProblemJson {
+    severity: Severity,
+    file: String,
     line: u32,
     column: u32,
     message: String,
@@ -32,51 +41,19 @@ struct ErrorJson {
 
 #[derive(Debug, Subcommand)]
 pub enum RecipeCommand {
-    /// Parse and validate recipe files (a recipe directory or its recipe.toml).
+    /// Check recipes short of building them: they parse, their inputs
+    /// exist (path, recipe, seed), no cycles, the program the build runs is
+    /// in its root layers, the script's variables are defined. Arguments
+    /// that are not recipes are skipped.
     Check {
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "RECIPE")]
         recipes: Vec<PathBuf>,
-        /// Print the parsed recipes as JSON.
+        /// Print one JSON record per file, with its problems.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         access: crate::cmd::build::HostAccessArgs,
     },
-}
-
-/// The first `path` input of `recipe` (in `file`) that a build would
-/// refuse to read (outside the repository, private, a special file), as
-/// (line, column, message, hint). Inputs that do not exist yet are not
-/// reported: a build says so.
-fn host_path_problem(
-    recipe: &Recipe,
-    file: &std::path::Path,
-    access: &forge_build::inputs::HostAccess,
-) -> Option<(u32, u32, String, Option<String>)> {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let dir = std::fs::canonicalize(dir).ok()?;
-    let repository = forge_build::inputs::repository_root(&dir);
-    for (name, input) in &recipe.inputs {
-        let forge_core::recipe::Input::Path { path, .. } = input else {
-            continue;
-        };
-        let Ok(host) = std::fs::canonicalize(dir.join(path)) else {
-            continue;
-        };
-        if let Err(problem) = forge_build::inputs::check_path_input(&host, &repository, access) {
-            let loc = recipe.input_location(name);
-            return Some((
-                loc.line,
-                loc.column,
-                format!("path input `{name}`: {problem}"),
-                forge_core::diag::Hint::hint(&problem).map(|h| h.into_owned()),
-            ));
-        }
-    }
-    None
 }
 
 pub fn run(cmd: RecipeCommand) -> CmdResult {
@@ -85,88 +62,100 @@ pub fn run(cmd: RecipeCommand) -> CmdResult {
             recipes,
             json,
             access,
-        } => {
-            let access = access.to_access();
-            let mut failed = 0;
-            let mut parsed = Vec::new();
-            for arg in recipes {
-                let file = if arg.is_dir() {
-                    arg.join("recipe.toml")
-                } else {
-                    arg
-                };
-                let text = forge_build::inputs::read_regular_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                let shown = file.display().to_string();
-                let parsed_one = Recipe::parse(&text, &shown).map(|r| {
-                    let problem = host_path_problem(&r, &file, &access);
-                    (r, problem)
+        } => check(&recipes, json, &access.to_access()),
+    }
+}
+
+fn check(args: &[PathBuf], json: bool, access: &forge_build::inputs::HostAccess) -> CmdResult {
+    let mut errors = 0;
+    let mut records = Vec::new();
+    // A dependency's problem is found from each recipe that loads it: once.
+    let mut seen = BTreeSet::new();
+    for arg in args {
+        let shown = arg.display().to_string();
+        let (file, name, findings) = match preflight::check(arg, access) {
+            Checked::NotARecipe => {
+                if !json {
+                    eprintln!("skipped {shown}: not a recipe");
+                }
+                records.push(CheckJson {
+                    file: shown,
+                    ok: true,
+                    skipped: Some("not a recipe"),
+                    name: None,
+                    version: None,
+                    error: None,
+                    problems: Vec::new(),
                 });
-                match parsed_one {
-                    Ok((r, Some((line, column, message, hint)))) => {
-                        failed += 1;
-                        if !json {
-                            eprintln!("error: {shown}:{line}:{column}: {message}");
-                            if let Some(h) = &hint {
-                                eprintln!("hint: {h}");
-                            }
-                        }
-                        parsed.push(CheckJson {
-                            file: shown,
-                            ok: false,
-                            name: Some(r.name.to_string()),
-                            version: Some(r.version.clone()),
-                            error: Some(ErrorJson {
-                                line,
-                                column,
-                                message,
-                                hint,
-                            }),
-                        });
-                    }
-                    Ok((r, None)) => {
-                        if !json {
-                            eprintln!("{shown}: ok ({} {})", r.name, r.version);
-                        }
-                        parsed.push(CheckJson {
-                            file: shown,
-                            ok: true,
-                            name: Some(r.name.to_string()),
-                            version: Some(r.version.clone()),
-                            error: None,
-                        });
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        if !json {
-                            eprintln!("error: {e}");
-                            if let Some(h) = &e.hint {
-                                eprintln!("hint: {h}");
-                            }
-                        }
-                        parsed.push(CheckJson {
-                            file: shown,
-                            ok: false,
-                            name: None,
-                            version: None,
-                            error: Some(ErrorJson {
-                                line: e.line,
-                                column: e.column,
-                                message: e.message.clone(),
-                                hint: e.hint.clone(),
-                            }),
-                        });
-                    }
+                continue;
+            }
+            Checked::Recipe {
+                file,
+                name,
+                findings,
+            } => (file, name, findings),
+        };
+        let n_errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        let n_warnings = findings.len() - n_errors;
+        let mut problems = Vec::new();
+        for f in findings {
+            // Still counted above: this recipe has the problem too.
+            if !seen.insert(f.key()) {
+                continue;
+            }
+            let p = ProblemJson {
+                severity: f.severity,
+                file: f.file,
+                line: f.location.line,
+                column: f.location.column,
+                message: f.problem.to_string(),
+                hint: f.problem.hint().map(|h| h.into_owned()),
+            };
+            if !json {
+                let level = match p.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                eprintln!("{level}: {}:{}:{}: {}", p.file, p.line, p.column, p.message);
+                if let Some(h) = &p.hint {
+                    eprintln!("hint: {h}");
                 }
             }
-            if json {
-                print_json(&parsed)?;
-            }
-            Ok(if failed == 0 {
-                Outcome::Success
-            } else {
-                Outcome::ProblemsFound
-            })
+            problems.push(p);
         }
+        errors += n_errors;
+        if !json {
+            if let (0, Some((n, v))) = (n_errors, &name) {
+                match n_warnings {
+                    0 => eprintln!("{file}: ok ({n} {v})"),
+                    1 => eprintln!("{file}: ok ({n} {v}), 1 warning"),
+                    w => eprintln!("{file}: ok ({n} {v}), {w} warnings"),
+                }
+            }
+        }
+        let (name, version) = name.unzip();
+        records.push(CheckJson {
+            file,
+            ok: n_errors == 0,
+            skipped: None,
+            name,
+            version,
+            error: problems
+                .iter()
+                .find(|p| p.severity == Severity::Error)
+                .cloned(),
+            problems,
+        });
     }
+    if json {
+        print_json(&records)?;
+    }
+    Ok(if errors == 0 {
+        Outcome::Success
+    } else {
+        Outcome::ProblemsFound
+    })
 }

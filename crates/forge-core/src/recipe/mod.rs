@@ -47,6 +47,7 @@
 mod duration;
 mod emit;
 mod parse;
+pub mod script;
 /// Name rules shared with [`crate::derivation`].
 pub(crate) mod parse_helpers {
     pub(crate) use super::parse::{is_output_name, output_store_name};
@@ -330,6 +331,44 @@ pub struct SourceMap {
     pub input_hashes: BTreeMap<String, Location>,
     /// Where the `[output]` hash value is.
     pub output_hash: Option<Location>,
+    /// Where `[build] script` or `command` is written (the value), else
+    /// where `[build]` starts.
+    pub run: Location,
+    /// Where `[build] root` is written, when it is.
+    pub root: Option<Location>,
+    /// The `script` value as written in the file (quotes and escapes
+    /// included), for locating what is inside it ([`SourceMap::in_script`]).
+    pub script: Option<String>,
+}
+
+impl SourceMap {
+    /// Where the `nth` (0-based) occurrence of `token` inside the script's
+    /// value is written; the start of the value when the text as written
+    /// does not have it (an escape spelled it differently).
+    pub fn in_script(&self, token: &str, nth: usize) -> Location {
+        let Some(raw) = &self.script else {
+            return self.run;
+        };
+        let Some((offset, _)) = raw
+            .match_indices(token)
+            .nth(nth)
+            .or_else(|| raw.match_indices(token).next())
+        else {
+            return self.run;
+        };
+        let at = Location::of_offset(raw, offset);
+        if at.line == 1 {
+            Location {
+                line: self.run.line,
+                column: self.run.column + at.column - 1,
+            }
+        } else {
+            Location {
+                line: self.run.line + at.line - 1,
+                column: at.column,
+            }
+        }
+    }
 }
 
 impl Recipe {

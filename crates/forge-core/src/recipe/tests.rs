@@ -421,3 +421,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn script_references_are_located_in_the_file() {
+    let text = "[recipe]\nname = \"a\"\nversion = \"1\"\n\n[build]\nscript = \"\"\"\necho $out\n  cp $src $out\n\"\"\"\n";
+    let r = Recipe::parse(text, "r.toml").unwrap();
+    assert_eq!(
+        r.source.run,
+        Location {
+            line: 6,
+            column: 10
+        }
+    );
+    assert_eq!(
+        r.source.in_script("$src", 0),
+        Location { line: 8, column: 6 }
+    );
+    assert_eq!(
+        r.source.in_script("$out", 1),
+        Location {
+            line: 8,
+            column: 11
+        }
+    );
+    let one = Recipe::parse(
+        "[recipe]\nname = \"a\"\nversion = \"1\"\n[build]\nscript = 'x $y'\n",
+        "r",
+    )
+    .unwrap();
+    assert_eq!(
+        one.source.in_script("$y", 0),
+        Location {
+            line: 5,
+            column: 13
+        }
+    );
+}

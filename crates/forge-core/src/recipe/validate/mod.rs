@@ -49,6 +49,14 @@ pub(super) fn validate(cx: &mut Errors<'_>, raw: RawFile) -> Option<Recipe> {
         (Some(n), Some(v)) => Some((n.as_str(), v.as_str())),
         _ => None,
     };
+    source.run = cx.location(&table_span(cx.text(), "build"));
+    if let Some(s) = raw_build.script.as_ref().map(Spanned::span) {
+        source.run = cx.location(&s);
+        source.script = cx.text().get(s).map(str::to_owned);
+    } else if let Some(c) = &raw_build.command {
+        source.run = cx.location(&c.span());
+    }
+    source.root = raw_build.root.as_ref().map(|r| cx.location(&r.span()));
     let b = build::table(cx, raw_build, &declared, fixed_output, named);
     let sandbox = sandbox(cx, raw.sandbox, fixed_output);
 
