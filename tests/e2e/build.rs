@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::common::{forge_bin, write, Env};
 
 /// Sets up `tools/sh` in `env`.
-fn tools(env: &Env) {
+pub(crate) fn tools(env: &Env) {
     let sh = env.path("tools/sh");
     fs::create_dir_all(sh.parent().unwrap()).unwrap();
     fs::copy("/bin/busybox", &sh).expect("busybox-static is installed (scripts/test installs it)");
@@ -24,7 +24,7 @@ fn tools(env: &Env) {
 
 /// Writes recipe `name` depending on the recipes `deps` (each also an
 /// input of that name), running `script`.
-fn recipe(env: &Env, name: &str, deps: &[&str], script: &str) {
+pub(crate) fn recipe(env: &Env, name: &str, deps: &[&str], script: &str) {
     let mut inputs = String::from("sh = { path = \"../tools\" }\n");
     for d in deps {
         inputs.push_str(&format!("{d} = {{ recipe = \"../{d}\" }}\n"));

@@ -22,5 +22,6 @@ mod integrity;
 mod isolation;
 mod nar_oracle;
 mod recipes;
+mod run;
 mod sandbox;
 mod store_cli;

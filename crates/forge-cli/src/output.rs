@@ -67,6 +67,8 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         forge_build::inputs::HostPathProblem,
         forge_sandbox::ProfileError,
         forge_sandbox::SandboxError,
+        forge_sandbox::ViewError,
+        crate::cmd::run::error::RunError,
         forge_core::diag::Located,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)

@@ -5,5 +5,6 @@ pub mod fetch;
 pub mod hash;
 pub mod nar;
 pub mod recipe;
+pub mod run;
 pub mod sandbox;
 pub mod store;
