@@ -22,6 +22,7 @@ mod integrity;
 mod isolation;
 mod nar_oracle;
 mod recipes;
+mod resources;
 mod run;
 mod sandbox;
 mod store_cli;

@@ -6,13 +6,19 @@ use forge_core::derivation::Derivation;
 use forge_sandbox::Output;
 
 use crate::error::BuildError;
+use crate::graph::Node;
 use crate::session::Session;
 
 impl Session<'_> {
     /// Runs `command` (default: a shell) in the sandbox of `drv`; returns
     /// its exit code.
-    pub fn run_shell(&self, drv: &Derivation, command: &[String]) -> Result<i32, BuildError> {
-        let request = self.request(drv)?;
+    pub fn run_shell(
+        &self,
+        node: &Node,
+        drv: &Derivation,
+        command: &[String],
+    ) -> Result<i32, BuildError> {
+        let request = self.request(node, drv)?;
         let (_work, staging) = self.staging(&request)?;
         let mut spec = self.local.spec(&request, &self.layout, &staging);
         spec.command = if command.is_empty() {

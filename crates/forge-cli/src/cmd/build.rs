@@ -48,6 +48,10 @@ pub struct BuildArgs {
     /// Builds to run at once (default: the number of cores).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+    /// Cores each build is told it may use, as FORGE_BUILD_CORES (default:
+    /// the number of cores; a recipe's `[sandbox] cores` wins).
+    #[arg(long, env = "FORGE_BUILD_CORES", value_name = "N")]
+    cores: Option<usize>,
     /// Go on building what does not depend on a failed build.
     #[arg(short, long)]
     keep_going: bool,
@@ -348,6 +352,9 @@ impl Reporter for Display {
 pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     let exe = std::env::current_exe().context("locating the forge executable")?;
     let mut opts = BuildOptions::new(exe);
+    if let Some(c) = args.cores {
+        opts.cores = c.max(1);
+    }
     if let Some(j) = args.jobs {
         opts.jobs = j.max(1);
     }

@@ -47,6 +47,7 @@
 mod duration;
 mod emit;
 mod parse;
+pub mod size;
 /// Name rules shared with [`crate::derivation`].
 pub(crate) mod parse_helpers {
     pub(crate) use super::parse::{is_output_name, output_store_name};
@@ -308,6 +309,36 @@ pub struct SandboxNeeds {
     pub timeout: Option<Duration>,
     /// Limit on time without output (whole seconds); `None` leaves it to the engine.
     pub silence_timeout: Option<Duration>,
+    /// What the build may use of the machine (not part of its derivation).
+    pub resources: Resources,
+}
+
+/// What a build may use of the machine: sizes, cores, memory. None of it
+/// is part of the derivation (none can change a correct build's output;
+/// docs/build.md, "Resources").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// Size of `/build` in bytes (a tmpfs); `None`: the engine's default.
+    pub build_size: Option<u64>,
+    /// Size of `/tmp` in bytes; `None`: the engine's default.
+    pub tmp_size: Option<u64>,
+    /// What `/build` is.
+    pub build_dir: BuildDir,
+    /// Cores the build is told it may use (`FORGE_BUILD_CORES`); `None`:
+    /// the engine's (`--cores`).
+    pub cores: Option<u32>,
+    /// Memory limit in bytes (as root, through the build's cgroup).
+    pub memory: Option<u64>,
+}
+
+/// What backs a build's `/build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildDir {
+    /// A tmpfs (memory), `build-size` large.
+    #[default]
+    Tmpfs,
+    /// A directory on the store's disk, removed after the build.
+    Disk,
 }
 
 /// Where the parts of a recipe were written, for errors found after parsing.
