@@ -123,6 +123,8 @@ pub(crate) fn status_of(outcome: &Outcome) -> Result<BuilderStatus, BuildError> 
     }
     Ok(if outcome.code == Some(0) {
         BuilderStatus::Success
+    } else if outcome.out_of_memory {
+        BuilderStatus::OutOfMemory
     } else if outcome.timed_out {
         BuilderStatus::TimedOut
     } else if outcome.silent_too_long {

@@ -21,7 +21,7 @@
 //! before `exec`, the restrictions of [`harden`] (rlimits, capabilities,
 //! no_new_privs, landlock, seccomp). The defaults of a spec are the
 //! built-in [`profile`]s' values; as root, [`cgroup`] bounds the number of
-//! processes. See docs/sandbox.md for the threat model.
+//! processes (and a spec's memory). See docs/sandbox.md for the threat model.
 //!
 //! Apart from builds, [`view`] is `forge run`'s view of the host with a
 //! store at `/forge/store`: namespaces and mounts only, not a sandbox.
