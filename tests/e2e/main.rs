@@ -27,6 +27,8 @@ mod nar_oracle;
 mod prefetch;
 mod recipe_check;
 mod recipes;
+mod resources;
+mod run;
 mod sandbox;
 mod store_cli;
 mod targets;

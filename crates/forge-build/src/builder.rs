@@ -23,17 +23,20 @@ use crate::request::BuildRequest;
 use crate::session::Session;
 
 impl Session<'_> {
-    /// The request for `drv`: its input closure looked up in the store.
-    pub fn request(&self, drv: &Derivation) -> Result<BuildRequest, BuildError> {
+    /// The request for `drv` of `node`: its input closure looked up in
+    /// the store, the recipe's resources (not part of the derivation).
+    pub fn request(&self, node: &Node, drv: &Derivation) -> Result<BuildRequest, BuildError> {
         let mut wanted: Vec<StorePath> = drv.input_paths().into_iter().collect();
         wanted.extend(drv.root.iter().cloned());
         let closure: BTreeSet<StorePath> = self.store().closure(&wanted)?.into_iter().collect();
-        Ok(BuildRequest::new(drv, closure, self.opts.cores))
+        let resources = &node.recipe.sandbox.resources;
+        Ok(BuildRequest::new(drv, closure, self.opts.cores, resources))
     }
 
     /// A scratch directory for a build of `request` (removed when dropped)
     /// and, in it, the empty staging directory that stands for
-    /// `/forge/store`.
+    /// `/forge/store` (and, for `build-dir = "disk"`, the `/build` beside
+    /// it).
     pub fn staging(
         &self,
         request: &BuildRequest,
@@ -41,10 +44,16 @@ impl Session<'_> {
         let hex = request.action_digest.as_hash().to_hex();
         let work = self.store().scratch_dir(&format!("build-{}", &hex[..12]))?;
         let staging = work.path().join("store");
-        std::fs::create_dir(&staging).map_err(|source| BuildError::Io {
-            what: format!("creating {}", staging.display()),
-            source,
-        })?;
+        let mut dirs = vec![staging.clone()];
+        if request.build_on_disk {
+            dirs.push(crate::local::disk_build_dir(&staging));
+        }
+        for dir in dirs {
+            std::fs::create_dir(&dir).map_err(|source| BuildError::Io {
+                what: format!("creating {}", dir.display()),
+                source,
+            })?;
+        }
         Ok((work, staging))
     }
 
@@ -58,7 +67,7 @@ impl Session<'_> {
     ) -> Result<(BTreeMap<String, StorePath>, Option<bool>), BuildError> {
         let name = node.recipe.store_name();
         let hex = drv.action_digest().as_hash().to_hex();
-        let request = self.request(drv)?;
+        let request = self.request(node, drv)?;
         let started = std::time::Instant::now();
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -218,7 +218,8 @@ impl<'a> Engine<'a> {
                 return session.realise(i);
             }
             let drv = session.derivation(i)?;
-            *code.lock().expect("shell code lock") = Some(session.run_shell(&drv, command)?);
+            *code.lock().expect("shell code lock") =
+                Some(session.run_shell(&graph.nodes[i], &drv, command)?);
             let digest = drv.action_digest().to_string();
             Ok(Realised::new(
                 &graph.nodes[i],

@@ -311,7 +311,7 @@ impl std::fmt::Display for FetchFailed {
 /// file is a directory's `recipe.toml`, the file otherwise.
 pub fn recipe_arg(file: &Path) -> String {
     match (file.file_name(), file.parent()) {
-        (Some(name), Some(dir)) if name == crate::graph::RECIPE_FILE => {
+        (Some(name), Some(dir)) if name == forge_core::recipe::RECIPE_FILE => {
             if dir.as_os_str().is_empty() {
                 ".".to_owned()
             } else {

@@ -64,6 +64,8 @@ pub enum BuilderStatus {
     TimedOut,
     /// Stopped for printing nothing too long.
     SilentTooLong,
+    /// Killed by the kernel for exceeding its memory limit.
+    OutOfMemory,
 }
 
 impl BuilderStatus {
@@ -75,6 +77,9 @@ impl BuilderStatus {
             BuilderStatus::Killed(s) => format!("was killed by signal {s}"),
             BuilderStatus::TimedOut => "timed out".to_owned(),
             BuilderStatus::SilentTooLong => "was silent too long and was killed".to_owned(),
+            BuilderStatus::OutOfMemory => {
+                "was killed for exceeding its memory limit (`memory` in [sandbox])".to_owned()
+            }
         }
     }
 }

@@ -16,8 +16,7 @@ use forge_core::recipe::{Input, Recipe};
 use crate::error::BuildError;
 use crate::lockfile::LockFile;
 
-/// The file a recipe directory holds.
-pub const RECIPE_FILE: &str = "recipe.toml";
+pub use forge_core::recipe::RECIPE_FILE;
 
 /// One recipe in the graph.
 #[derive(Debug)]

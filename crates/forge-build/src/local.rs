@@ -69,6 +69,16 @@ impl LocalSandbox {
         }
         spec.limits.wall_timeout = request.wall_timeout;
         spec.limits.silence_timeout = request.silence_timeout;
+        // Each size the recipe leaves out stays the sandbox's own default.
+        let build_default = spec.limits.build_size.unwrap_or(spec.limits.tmp_size);
+        spec.limits.build_size = Some(request.build_size.unwrap_or(build_default));
+        if let Some(n) = request.tmp_size {
+            spec.limits.tmp_size = n;
+        }
+        spec.limits.memory = request.memory;
+        if request.build_on_disk {
+            spec.build_dir = Some(disk_build_dir(staging));
+        }
         spec
     }
 
@@ -100,6 +110,12 @@ impl Executor for LocalSandbox {
     }
 }
 
+/// The `/build` of a `build-dir = "disk"` build: beside its staging
+/// directory, in the build's scratch directory (removed with it).
+pub(crate) fn disk_build_dir(staging: &Path) -> PathBuf {
+    staging.with_file_name("build")
+}
+
 /// How the sandbox's outcome reads as a builder status.
 pub(crate) fn status_of(outcome: &Outcome) -> Result<BuilderStatus, BuildError> {
     if outcome.cancelled {
@@ -107,6 +123,8 @@ pub(crate) fn status_of(outcome: &Outcome) -> Result<BuilderStatus, BuildError> 
     }
     Ok(if outcome.code == Some(0) {
         BuilderStatus::Success
+    } else if outcome.out_of_memory {
+        BuilderStatus::OutOfMemory
     } else if outcome.timed_out {
         BuilderStatus::TimedOut
     } else if outcome.silent_too_long {

@@ -244,7 +244,7 @@ impl LockFile {
         // A temporary file is 0600; a lock file is as readable as the recipe.
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join("recipe.toml"))
+            let mode = fs::metadata(dir.join(forge_core::recipe::RECIPE_FILE))
                 .map(|m| m.permissions().mode() & 0o666)
                 .unwrap_or(0o644);
             tmp.as_file()

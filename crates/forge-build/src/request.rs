@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use forge_core::derivation::{ActionDigest, Derivation};
 use forge_core::hash::Hash;
+use forge_core::recipe::{BuildDir, Resources};
 use forge_core::store_path::{StorePath, STORE_DIR};
 
 /// The variables the engine sets in every build, on top of the sandbox's
@@ -50,15 +51,30 @@ pub struct BuildRequest {
     pub wall_timeout: Option<Duration>,
     /// Limit on time without output.
     pub silence_timeout: Option<Duration>,
+    /// Size of `/build` (a tmpfs); `None`: the sandbox's default.
+    pub build_size: Option<u64>,
+    /// Size of `/tmp`; `None`: the sandbox's default.
+    pub tmp_size: Option<u64>,
+    /// `/build` is a directory on the store's disk rather than a tmpfs.
+    pub build_on_disk: bool,
+    /// Memory limit (as root, through the build's cgroup).
+    pub memory: Option<u64>,
 }
 
 impl BuildRequest {
     /// The request for `drv`, whose input closure (its inputs, its root
     /// layers and everything they refer to) is `inputs`, telling the build
-    /// it may use `cores` cores.
-    pub fn new(drv: &Derivation, inputs: BTreeSet<StorePath>, cores: usize) -> BuildRequest {
+    /// it may use `cores` cores unless its recipe's `resources` say how
+    /// many, with their sizes and memory limit.
+    pub fn new(
+        drv: &Derivation,
+        inputs: BTreeSet<StorePath>,
+        cores: usize,
+        resources: &Resources,
+    ) -> BuildRequest {
         let inv = drv.invocation();
         let mut env = BTreeMap::new();
+        let cores = resources.cores.map_or(cores, |n| n as usize);
         env.insert("FORGE_BUILD_CORES".to_owned(), cores.to_string());
         let default_path = drv
             .inputs
@@ -82,6 +98,10 @@ impl BuildRequest {
             network: drv.sandbox.network,
             wall_timeout: drv.sandbox.timeout_secs.map(Duration::from_secs),
             silence_timeout: drv.sandbox.silence_timeout_secs.map(Duration::from_secs),
+            build_size: resources.build_size,
+            tmp_size: resources.tmp_size,
+            build_on_disk: resources.build_dir == BuildDir::Disk,
+            memory: resources.memory,
         }
     }
 }

@@ -16,6 +16,7 @@ use forge_core::store_path::STORE_DIR;
 use forge_sandbox::{Bind, Output};
 
 use crate::error::BuildError;
+use crate::graph::Node;
 use crate::request::BuildRequest;
 use crate::session::Session;
 
@@ -25,8 +26,13 @@ pub const BUILD_SCRIPT: &str = "/forge-shell/build";
 impl Session<'_> {
     /// Runs `command` (default: a shell) in the sandbox of `drv`; returns
     /// its exit code.
-    pub fn run_shell(&self, drv: &Derivation, command: &[String]) -> Result<i32, BuildError> {
-        let request = self.request(drv)?;
+    pub fn run_shell(
+        &self,
+        node: &Node,
+        drv: &Derivation,
+        command: &[String],
+    ) -> Result<i32, BuildError> {
+        let request = self.request(node, drv)?;
         let (work, staging) = self.staging(&request)?;
         let mut spec = self.local.spec(&request, &self.layout, &staging);
         let shell = self

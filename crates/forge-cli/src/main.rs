@@ -16,7 +16,7 @@
 //! | 2 | the command line is wrong (unknown command or flag, missing argument) |
 //! | 3 | a check ran and found problems (`forge store verify`, `forge recipe check`, `forge sandbox check`, `forge build --check` finding a non-reproducible output) |
 //! | 130, 143 | `forge build` interrupted by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal, after `error: interrupted` |
-//! | any | `forge sandbox run`, `forge shell`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox could not be set up |
+//! | any | `forge sandbox run`, `forge shell`, `forge run`: the command's own exit code, or 128 + the signal that ended it (137 at a timeout); 1 (with the reason) if the sandbox (or `forge run`'s view) could not be set up or the command not started |
 //!
 //! The table is not for `forge sandbox __exec` (internal: forge re-executed
 //! as a sandbox monitor, like `forge-sandbox-exec`): it exits with the
@@ -113,6 +113,9 @@ enum Command {
     Lock(cmd::build::LockArgs),
     /// Print the build log of a store path or of a recipe's last build.
     Log(cmd::build::LogArgs),
+    /// Run a built output on this host, with the store mounted at
+    /// /forge/store (a view of the host, not a sandbox).
+    Run(cmd::run::RunArgs),
     /// Add to, query, verify and collect the store.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
@@ -196,6 +199,7 @@ fn main() -> ExitCode {
         Command::Build(a) => cmd::build::build(&cli.global, a),
         Command::Log(a) => cmd::build::log(&cli.global, a),
         Command::Lock(a) => cmd::build::lock(&cli.global, a),
+        Command::Run(a) => cmd::run::run(&cli.global, a),
         Command::Shell(a) => cmd::build::shell(&cli.global, a),
         Command::Store(c) => cmd::store::run(&cli.global, c),
         Command::Hash(c) => cmd::hash::run(&cli.global, c),

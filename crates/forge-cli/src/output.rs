@@ -68,6 +68,8 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         forge_sandbox::ProfileError,
         forge_sandbox::SandboxError,
         forge_build::inputs::PrefetchError,
+        forge_sandbox::ViewError,
+        crate::cmd::run::error::RunError,
         forge_core::diag::Located,
         forge_core::config::BadEnv,
     );

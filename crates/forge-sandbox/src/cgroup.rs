@@ -1,4 +1,6 @@
-//! A pids cgroup around a sandbox, for when forge runs as root.
+//! A pids cgroup around a sandbox, for when forge runs as root, and the
+//! memory cgroup of a spec with a memory limit ([`MemoryCgroup`]; cgroup
+//! v1, root only). See docs/sandbox.md and docs/build.md ("Resources").
 //!
 //! `RLIMIT_NPROC` is not enforced for processes whose real uid is the host's
 //! root (the kernel exempts `INIT_USER`), and a sandbox started by root maps
@@ -9,7 +11,7 @@
 //! Both cgroup v1 (a `pids` hierarchy) and v2 (the pids controller enabled
 //! in the parent's `cgroup.subtree_control`) are handled; when neither is
 //! writable, [`PidsCgroup::create`] returns `None` and the caller reports the
-//! gap.
+//! gap (as it does when [`MemoryCgroup::create`] fails).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,18 +38,8 @@ impl PidsCgroup {
     }
 
     fn parent() -> Option<PathBuf> {
-        let v1 = Path::new("/sys/fs/cgroup/pids");
-        if v1.join("pids.max").exists() || v1.join("cgroup.procs").exists() {
-            // Our own place in the v1 pids hierarchy.
-            let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-            let rel = own.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
-                ctrl.split(',')
-                    .any(|c| c == "pids")
-                    .then(|| path.to_owned())
-            })?;
-            return Some(v1.join(rel.trim_start_matches('/')));
+        if let Some(v1) = v1_parent("pids") {
+            return Some(v1);
         }
         let own = fs::read_to_string("/proc/self/cgroup").ok()?;
         let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
@@ -79,6 +71,79 @@ impl PidsCgroup {
             })
             .and_then(Result::ok)
             .is_some_and(|n| n > 0)
+    }
+}
+
+/// Our own place in the cgroup v1 hierarchy of `controller`, if this
+/// machine has that hierarchy.
+fn v1_parent(controller: &str) -> Option<PathBuf> {
+    let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    if !v1.join("cgroup.procs").exists() {
+        return None;
+    }
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctrl.split(',')
+            .any(|c| c == controller)
+            .then(|| path.to_owned())
+    })?;
+    Some(v1.join(rel.trim_start_matches('/')))
+}
+
+/// A cgroup v1 memory cgroup that limits a sandbox's memory (root only);
+/// removed on drop. cgroup v2 is not handled yet (a process is in one v2
+/// cgroup: the limit would go into the pids cgroup's).
+#[derive(Debug)]
+pub struct MemoryCgroup {
+    dir: PathBuf,
+}
+
+impl MemoryCgroup {
+    /// Creates `forge-<name>` in the memory hierarchy with
+    /// `memory.limit_in_bytes = limit` (and the same for memory plus swap,
+    /// where the kernel counts swap). The error says why not.
+    pub fn create(name: &str, limit: u64) -> Result<Self, String> {
+        let parent =
+            v1_parent("memory").ok_or("this machine has no cgroup v1 memory controller")?;
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(|| sweep_stale(&parent));
+        let dir = parent.join(format!("forge-{name}"));
+        fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let cg = MemoryCgroup { dir };
+        let file = cg.dir.join("memory.limit_in_bytes");
+        fs::write(&file, limit.to_string())
+            .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        let swap = cg.dir.join("memory.memsw.limit_in_bytes");
+        if swap.exists() {
+            let _ = fs::write(swap, limit.to_string());
+        }
+        Ok(cg)
+    }
+
+    /// The cgroup's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the kernel's OOM killer killed a process of the cgroup
+    /// (`oom_kill` in `memory.oom_control`, kernels from 4.13).
+    pub fn oom_killed(&self) -> bool {
+        fs::read_to_string(self.dir.join("memory.oom_control"))
+            .ok()
+            .and_then(|e| {
+                e.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill ").map(|n| n.trim().parse::<u64>()))
+            })
+            .and_then(Result::ok)
+            .is_some_and(|n| n > 0)
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        remove_when_empty(&self.dir);
     }
 }
 
@@ -127,13 +192,18 @@ fn remove_orphan(dir: &Path) {
 
 impl Drop for PidsCgroup {
     fn drop(&mut self) {
-        // The processes die asynchronously after pid 1 exits; an rmdir of a
-        // cgroup that still has members fails with EBUSY, so retry briefly.
-        for _ in 0..100 {
-            if fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        remove_when_empty(&self.dir);
+    }
+}
+
+/// Removes a cgroup. The processes die asynchronously after pid 1 exits;
+/// an rmdir of a cgroup that still has members fails with EBUSY, so this
+/// retries briefly.
+fn remove_when_empty(dir: &Path) {
+    for _ in 0..100 {
+        if fs::remove_dir(dir).is_ok() {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

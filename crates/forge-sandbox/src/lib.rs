@@ -21,7 +21,10 @@
 //! before `exec`, the restrictions of [`harden`] (rlimits, capabilities,
 //! no_new_privs, landlock, seccomp). The defaults of a spec are the
 //! built-in [`profile`]s' values; as root, [`cgroup`] bounds the number of
-//! processes. See docs/sandbox.md for the threat model.
+//! processes (and a spec's memory). See docs/sandbox.md for the threat model.
+//!
+//! Apart from builds, [`view`] is `forge run`'s view of the host with a
+//! store at `/forge/store`: namespaces and mounts only, not a sandbox.
 
 pub mod cgroup;
 pub mod harden;
@@ -31,8 +34,10 @@ pub mod run;
 pub mod spec;
 pub mod stdio;
 pub mod sys;
+pub mod view;
 
 pub use profile::{Profile, ProfileError};
 pub use run::monitor;
 pub use run::{Outcome, Output, RunOptions, Sandbox, SandboxError};
 pub use spec::{Bind, Enforcement, Limits, SandboxSpec};
+pub use view::{ViewError, ViewRequest};

@@ -401,7 +401,7 @@ pub fn plan_with_layers(
         None => steps.push(Step::Tmpfs {
             target: under_new_root(Path::new("/build")),
             mode: 0o755,
-            size: Some(spec.limits.tmp_size),
+            size: Some(spec.limits.build_size.unwrap_or(spec.limits.tmp_size)),
             flags: Flags::SAFE,
         }),
     }

@@ -181,29 +181,14 @@ impl Checks for Errors<'_> {
     }
 }
 
-/// `64M`, `1G`, `1048576`: a size in bytes with an optional binary unit.
+/// A size as profiles and recipes write it (`forge_core::recipe::size`).
 fn parse_size(s: &str) -> Option<u64> {
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(digits);
-    let shift = match unit {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return None,
-    };
-    num.parse::<u64>().ok()?.checked_mul(1 << shift)
+    forge_core::recipe::size::parse(s).ok()
 }
 
 /// The shortest exact form [`parse_size`] reads back.
 fn format_size(n: u64) -> String {
-    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if n != 0 && n % (1u64 << shift) == 0 {
-            return format!("{}{unit}", n >> shift);
-        }
-    }
-    n.to_string()
+    forge_core::recipe::size::format(n)
 }
 
 /// A TOML basic string (one line, escaped): usable as a value or a key.
@@ -329,6 +314,8 @@ impl Profile {
             max_processes: cx.positive(&l.max_processes, "max-processes"),
             max_open_files: cx.positive(&l.max_open_files, "max-open-files"),
             tmp_size,
+            build_size: None,
+            memory: None,
             wall_timeout: seconds(&l.timeout, "timeout", &mut cx),
             silence_timeout: seconds(&l.silence_timeout, "silence-timeout", &mut cx),
         };

@@ -49,6 +49,12 @@ pub struct Limits {
     pub max_open_files: u64,
     /// Size of the `/tmp` tmpfs in bytes.
     pub tmp_size: u64,
+    /// Size of the `/build` tmpfs in bytes; `None`: `tmp_size`.
+    #[serde(default)]
+    pub build_size: Option<u64>,
+    /// Memory limit in bytes, through the cgroup (as root only).
+    #[serde(default)]
+    pub memory: Option<u64>,
 }
 
 impl Default for Limits {
@@ -61,6 +67,8 @@ impl Default for Limits {
             max_processes: 1024,
             max_open_files: 4096,
             tmp_size: 1 << 30,
+            build_size: None,
+            memory: None,
         }
     }
 }

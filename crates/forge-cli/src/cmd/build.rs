@@ -54,6 +54,11 @@ pub struct BuildArgs {
     /// default: the number of cores).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+    /// Cores each build is told it may use, as FORGE_BUILD_CORES (also
+    /// FORGE_BUILD_CORES or `cores` in the config file; default: the number
+    /// of cores; a recipe's `[sandbox] cores` wins).
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
     /// Go on building what does not depend on a failed build (also
     /// FORGE_KEEP_GOING=1 or `keep-going` in the config file).
     #[arg(short, long)]
@@ -353,7 +358,12 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     let mut opts = BuildOptions::new(exe);
     let settings = global.settings();
     opts.jobs = settings.jobs.clone().flag(args.jobs, "--jobs").value.max(1);
-    opts.cores = settings.cores.value;
+    opts.cores = settings
+        .cores
+        .clone()
+        .flag(args.cores, "--cores")
+        .value
+        .max(1);
     opts.keep_going = settings
         .keep_going
         .clone()

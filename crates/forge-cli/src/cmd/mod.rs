@@ -8,5 +8,6 @@ pub mod hash;
 pub mod nar;
 pub mod prefetch;
 pub mod recipe;
+pub mod run;
 pub mod sandbox;
 pub mod store;

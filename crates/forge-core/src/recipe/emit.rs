@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use super::{duration, Build, Input, Recipe, DEFAULT_OUTPUT};
+use super::{duration, size, Build, BuildDir, Input, Recipe, Resources, DEFAULT_OUTPUT};
 use crate::hash::Hash;
 
 /// A TOML basic string: `"…"` with escapes.
@@ -118,7 +118,12 @@ pub(super) fn to_toml(r: &Recipe) -> String {
     }
 
     let sb = &r.sandbox;
-    if sb.network || sb.timeout.is_some() || sb.silence_timeout.is_some() {
+    let res = &sb.resources;
+    if sb.network
+        || sb.timeout.is_some()
+        || sb.silence_timeout.is_some()
+        || *res != Resources::default()
+    {
         let _ = writeln!(out, "\n[sandbox]");
         if sb.network {
             let _ = writeln!(out, "network = true");
@@ -128,6 +133,21 @@ pub(super) fn to_toml(r: &Recipe) -> String {
         }
         if let Some(t) = sb.silence_timeout {
             let _ = writeln!(out, "silence-timeout = {}", basic(&duration::format(t)));
+        }
+        if let Some(n) = res.build_size {
+            let _ = writeln!(out, "build-size = {}", basic(&size::format(n)));
+        }
+        if res.build_dir == BuildDir::Disk {
+            let _ = writeln!(out, "build-dir = \"disk\"");
+        }
+        if let Some(n) = res.tmp_size {
+            let _ = writeln!(out, "tmp-size = {}", basic(&size::format(n)));
+        }
+        if let Some(n) = res.cores {
+            let _ = writeln!(out, "cores = {n}");
+        }
+        if let Some(n) = res.memory {
+            let _ = writeln!(out, "memory = {}", basic(&size::format(n)));
         }
     }
 

@@ -48,6 +48,7 @@ mod duration;
 mod emit;
 mod parse;
 pub mod script;
+pub mod size;
 /// Name rules shared with [`crate::derivation`].
 pub(crate) mod parse_helpers {
     pub(crate) use super::parse::{is_output_name, output_store_name};
@@ -74,6 +75,9 @@ pub type RecipeErrorKind = crate::diag::Kind;
 
 /// The name of the output every recipe has unless it lists others.
 pub const DEFAULT_OUTPUT: &str = "out";
+
+/// The file a recipe directory holds.
+pub const RECIPE_FILE: &str = "recipe.toml";
 
 /// Whether `name` may name an input: `[A-Za-z_][A-Za-z0-9_]*` and not one
 /// of [`RESERVED_ENV`] (the rules a recipe's `[inputs]` are checked with).
@@ -315,6 +319,36 @@ pub struct SandboxNeeds {
     pub timeout: Option<Duration>,
     /// Limit on time without output (whole seconds); `None` leaves it to the engine.
     pub silence_timeout: Option<Duration>,
+    /// What the build may use of the machine (not part of its derivation).
+    pub resources: Resources,
+}
+
+/// What a build may use of the machine: sizes, cores, memory. None of it
+/// is part of the derivation (none can change a correct build's output;
+/// docs/build.md, "Resources").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// Size of `/build` in bytes (a tmpfs); `None`: the engine's default.
+    pub build_size: Option<u64>,
+    /// Size of `/tmp` in bytes; `None`: the engine's default.
+    pub tmp_size: Option<u64>,
+    /// What `/build` is.
+    pub build_dir: BuildDir,
+    /// Cores the build is told it may use (`FORGE_BUILD_CORES`); `None`:
+    /// the engine's (`--cores`).
+    pub cores: Option<u32>,
+    /// Memory limit in bytes (as root, through the build's cgroup).
+    pub memory: Option<u64>,
+}
+
+/// What backs a build's `/build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildDir {
+    /// A tmpfs (memory), `build-size` large.
+    #[default]
+    Tmpfs,
+    /// A directory on the store's disk, removed after the build.
+    Disk,
 }
 
 /// Where the parts of a recipe were written, for errors found after parsing.

@@ -73,6 +73,11 @@ pub(super) struct RawSandbox {
     pub(super) network: Option<S<bool>>,
     pub(super) timeout: Option<S<String>>,
     pub(super) silence_timeout: Option<S<String>>,
+    pub(super) build_size: Option<S<String>>,
+    pub(super) tmp_size: Option<S<String>>,
+    pub(super) build_dir: Option<S<String>>,
+    pub(super) cores: Option<S<i64>>,
+    pub(super) memory: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

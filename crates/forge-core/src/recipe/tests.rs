@@ -146,6 +146,14 @@ fn every_error_is_located() {
         (format!("{HEAD}{b}[sandbox]\nnetwork = true\n"), 7, 11, RecipeErrorKind::Conflict, "network access is only allowed for fixed-output recipes"),
         (format!("{HEAD}{b}[sandbox]\nnetwork = \"no\"\n"), 7, 11, RecipeErrorKind::WrongType, "invalid type: string \"no\", expected a boolean"),
         (format!("{HEAD}{b}[sandbox]\ntimeout = \"1y\"\n"), 7, 11, RecipeErrorKind::InvalidValue, "invalid `timeout`: duration \"1y\" has unknown unit 'y'"),
+        (format!("{HEAD}{b}[sandbox]\ntmp-size = \"4GB\"\n"), 7, 12, RecipeErrorKind::InvalidValue, "invalid `tmp-size`: invalid size \"4GB\"; expected a size such as 512M, 4G or 1048576 (units K, M, G, T)"),
+        (format!("{HEAD}{b}[sandbox]\nbuild-size = \"512K\"\n"), 7, 14, RecipeErrorKind::InvalidValue, "`build-size` must be at least 1M"),
+        (format!("{HEAD}{b}[sandbox]\nmemory = \"lots\"\n"), 7, 10, RecipeErrorKind::InvalidValue, "invalid `memory`: invalid size \"lots\""),
+        (format!("{HEAD}{b}[sandbox]\nbuild-dir = \"ssd\"\n"), 7, 13, RecipeErrorKind::InvalidValue, "invalid `build-dir` \"ssd\": expected \"tmpfs\" or \"disk\""),
+        (format!("{HEAD}{b}[sandbox]\nbuild-size = \"2G\"\nbuild-dir = \"disk\"\n"), 8, 13, RecipeErrorKind::Conflict, "`build-size` does not apply to a `build-dir = \"disk\"`"),
+        (format!("{HEAD}{b}[sandbox]\ncores = 0\n"), 7, 9, RecipeErrorKind::InvalidValue, "invalid `cores` 0: expected a number from 1 to 4096"),
+        (format!("{HEAD}{b}[sandbox]\ncores = \"4\"\n"), 7, 9, RecipeErrorKind::WrongType, "invalid type: string \"4\", expected i64"),
+        (format!("{HEAD}{b}[sandbox]\ntmp_size = \"1G\"\n"), 7, 1, RecipeErrorKind::UnknownKey, "unknown key `tmp_size`"),
         (format!("{HEAD}[build]\nscript = \"x\"\ncommand = [\"y\"]\n"), 6, 11, RecipeErrorKind::Conflict, "[build] has both `script` and `command`"),
         (format!("{HEAD}[build]\nroot = [\"sh\"]\nscript = \"x\"\n"), 5, 9, RecipeErrorKind::UndefinedReference, "root layer `sh` is not an input"),
         (format!("{HEAD}[build]\nscript = \"x\"\nenv = {{ A = \"${{src}}/x\" }}\n"), 6, 13, RecipeErrorKind::UndefinedReference, "env `A` refers to `${src}`, which is not an input or output"),
@@ -182,6 +190,40 @@ fn every_error_is_located() {
         assert!(!e.message.ends_with('.'), "{e}");
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn sandbox_resources_are_read_and_a_typo_gets_its_key() {
+    let r = Recipe::parse(
+        &format!("{HEAD}[build]\nscript = \"x\"\n[sandbox]\ntmp-size = \"512M\"\nbuild-dir = \"disk\"\ncores = 3\nmemory = \"2G\"\n"),
+        "r.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        r.sandbox.resources,
+        Resources {
+            build_size: None,
+            tmp_size: Some(512 << 20),
+            build_dir: BuildDir::Disk,
+            cores: Some(3),
+            memory: Some(2 << 30),
+        }
+    );
+    let text = r.to_toml();
+    assert!(
+        text.contains("tmp-size = \"512M\"\ncores = 3\nmemory = \"2G\""),
+        "{text}"
+    );
+    assert_eq!(Recipe::parse(&text, "r.toml").unwrap(), r);
+    let e = err(&format!(
+        "{HEAD}[build]\nscript = \"x\"\n[sandbox]\ntmp_size = \"1G\"\n"
+    ));
+    assert!(
+        e.hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("did you mean `tmp-size`?")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -329,11 +371,25 @@ pub(crate) fn arb_recipe() -> impl Strategy<Value = Recipe> {
             any::<bool>(),
             proptest::option::of(1u64..10_000_000),
             proptest::option::of(1u64..10_000_000),
+            proptest::option::of(1u64 << 20..1 << 40),
+            any::<bool>(),
+            proptest::option::of(1u32..4096),
         )
-            .prop_map(move |(net, t, s)| SandboxNeeds {
+            .prop_map(move |(net, t, s, size, disk, cores)| SandboxNeeds {
                 network: net && output_hash.is_some(),
                 timeout: t.map(Duration::from_secs),
                 silence_timeout: s.map(Duration::from_secs),
+                resources: Resources {
+                    build_size: size.filter(|_| !disk),
+                    tmp_size: size,
+                    build_dir: if disk {
+                        BuildDir::Disk
+                    } else {
+                        BuildDir::Tmpfs
+                    },
+                    cores,
+                    memory: size.map(|n| n * 2),
+                },
             });
         (
             "[a-zA-Z0-9_+][a-zA-Z0-9+._?=-]{0,12}",

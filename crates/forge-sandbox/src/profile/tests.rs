@@ -220,6 +220,8 @@ fn arb_profile() -> impl Strategy<Value = Profile> {
             max_processes: p,
             max_open_files: f,
             tmp_size: t,
+            build_size: None,
+            memory: None,
             wall_timeout: w.map(Duration::from_secs),
             silence_timeout: s.map(Duration::from_secs),
         });

@@ -115,6 +115,24 @@ fn run_monitor(
     spec: &SandboxSpec,
     opts: RunOptions,
 ) -> Result<Outcome, SandboxError> {
+    // As root, the memory limit goes into a memory cgroup; otherwise (or
+    // without one) one warning says it is not enforced, and the run goes on.
+    let memory = spec.limits.memory.and_then(|m| {
+        let why = if nix::unistd::geteuid().is_root() {
+            let name = format!("{}-{}", std::process::id(), unique());
+            match crate::cgroup::MemoryCgroup::create(&name, m) {
+                Ok(cg) => return Some(cg),
+                Err(e) => e,
+            }
+        } else {
+            "the memory cgroup needs forge to run as root".to_owned()
+        };
+        tracing::warn!(
+            "the memory limit of {} is not enforced: {why}",
+            forge_core::recipe::size::format(m)
+        );
+        None
+    });
     // As root, RLIMIT_NPROC does not hold (see `cgroup`): use a pids cgroup.
     let cgroup = if nix::unistd::geteuid().is_root() {
         let name = format!("{}-{}", std::process::id(), unique());
@@ -133,6 +151,7 @@ fn run_monitor(
                 dir: c.path().to_owned(),
             })
         }),
+        memory_cgroup: memory.as_ref().map(|m| m.path().to_owned()),
     };
     let request = Request {
         spec: spec.clone(),
@@ -402,6 +421,7 @@ fn run_monitor(
             timed_out: why == Kill::Wall,
             silent_too_long: why == Kill::Silence,
             cancelled: why == Kill::Cancel,
+            out_of_memory: memory.as_ref().is_some_and(|m| m.oom_killed()),
             enforced: None,
             warnings: Vec::new(),
         });
@@ -414,9 +434,11 @@ fn run_monitor(
             "the monitor ended ({status}) without reporting"
         )));
     }
-    serde_json::from_slice::<Result<Outcome, super::wire::Failure>>(&bytes)
+    let mut outcome = serde_json::from_slice::<Result<Outcome, super::wire::Failure>>(&bytes)
         .map_err(|e| SandboxError::Monitor(format!("bad outcome: {e}")))?
-        .map_err(SandboxError::Reported)
+        .map_err(SandboxError::Reported)?;
+    outcome.out_of_memory = memory.as_ref().is_some_and(|m| m.oom_killed());
+    Ok(outcome)
 }
 
 /// What an empty pipe takes without blocking (Linux's default: 16 pages).

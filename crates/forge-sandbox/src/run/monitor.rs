@@ -93,6 +93,11 @@ fn run(spec: &SandboxSpec, runner: &RunnerState) -> Result<Outcome, SandboxError
     }
     let plan = plan_with_layers(spec, &nodes, &layers)?;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Some(dir) = &runner.memory_cgroup {
+        fs::write(dir.join("cgroup.procs"), std::process::id().to_string()).map_err(io_err(
+            format!("moving into the memory cgroup {}", dir.display()),
+        ))?;
+    }
     if let Some(PidsCgroupRef { name, dir }) = &runner.pids_cgroup {
         // Move ourselves in (we are root, like the caller); failing that,
         // wait for the caller, which moves us right after starting us. The
@@ -308,6 +313,7 @@ fn wait_for_init(child: Pid, err_read: OwnedFd) -> Result<Outcome, SandboxError>
         timed_out: false,
         silent_too_long: false,
         cancelled: false,
+        out_of_memory: false,
         enforced: Some(report.enforced),
         warnings: report.warnings,
     })

@@ -26,6 +26,10 @@ pub struct Outcome {
     /// Whether the caller cancelled it.
     #[serde(default)]
     pub cancelled: bool,
+    /// Whether the kernel killed a process of it for exceeding the memory
+    /// limit (root only: the memory cgroup).
+    #[serde(default)]
+    pub out_of_memory: bool,
     /// What the in-process layers enforced (absent if killed before exec).
     #[serde(default)]
     pub enforced: Option<HardenReport>,

@@ -48,6 +48,10 @@ pub(super) struct RunnerState {
     /// The pids cgroup the monitor must be in before it forks the sandbox
     /// (root only; see [`crate::cgroup`]).
     pub pids_cgroup: Option<PidsCgroupRef>,
+    /// The memory cgroup the monitor moves itself into before it forks the
+    /// sandbox (root only).
+    #[serde(default)]
+    pub memory_cgroup: Option<PathBuf>,
 }
 
 /// A pids cgroup the caller created, as the monitor needs it.

@@ -166,6 +166,10 @@ impl Syscalls for Linux {
     fn detach(&mut self, target: &Path) -> io::Result<()> {
         umount2(target, MntFlags::MNT_DETACH).map_err(io::Error::from)
     }
+
+    fn remove_dir(&mut self, path: &Path) -> io::Result<()> {
+        fs::remove_dir(path).map_err(|e| ctx(e, format!("removing {}", path.display())))
+    }
 }
 
 /// Opens `path` with O_PATH|O_NOFOLLOW and checks it is (still) a

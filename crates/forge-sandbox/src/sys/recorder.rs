@@ -101,4 +101,7 @@ impl Syscalls for Recorder {
     fn detach(&mut self, target: &Path) -> io::Result<()> {
         self.record(format!("detach {}", target.display()))
     }
+    fn remove_dir(&mut self, path: &Path) -> io::Result<()> {
+        self.record(format!("rmdir {}", path.display()))
+    }
 }

@@ -50,6 +50,8 @@ pub trait Syscalls {
     fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()>;
     /// umount2(2) with MNT_DETACH.
     fn detach(&mut self, target: &Path) -> io::Result<()>;
+    /// rmdir(2).
+    fn remove_dir(&mut self, path: &Path) -> io::Result<()>;
 }
 
 /// How a bind reaches its source, so that the mount's root field in

@@ -161,6 +161,41 @@ fn a_tmpfs_is_mounted_directly_where_overlayfs_is_refused() {
 }
 
 #[test]
+fn build_and_tmp_sizes_reach_their_tmpfs_mounts() {
+    let mut spec = SandboxSpec::new(vec!["/bin/sh".into()]);
+    spec.limits.tmp_size = 1 << 20;
+    spec.limits.build_size = Some(4 << 30);
+    let p = plan(&spec, &[]).unwrap();
+    let mut r = Recorder::default();
+    apply_steps(&mut r, &p.steps).unwrap();
+    let tmpfs: Vec<&String> = r
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("mount Some(\"tmpfs\") /.hidden/"))
+        .collect();
+    assert_eq!(
+        tmpfs,
+        [
+            "mount Some(\"tmpfs\") /.hidden/%2fnewroot%2fbuild Some(\"tmpfs\") MS_NOSUID | MS_NODEV Some(\"mode=700,size=4294967296,nr_inodes=524288\")",
+            "mount Some(\"tmpfs\") /.hidden/%2fnewroot%2ftmp Some(\"tmpfs\") MS_NOSUID | MS_NODEV Some(\"mode=700,size=1048576,nr_inodes=1024\")",
+            // /dev/shm keeps its own size.
+            "mount Some(\"tmpfs\") /.hidden/%2fnewroot%2fdev%2fshm Some(\"tmpfs\") MS_NOSUID | MS_NODEV | MS_NOEXEC Some(\"mode=700,size=67108864,nr_inodes=8192\")",
+        ],
+        "{:#?}",
+        r.calls
+    );
+    // Without a build size, /build is as large as /tmp (the profiles' one
+    // `tmp-size`).
+    spec.limits.build_size = None;
+    let p = plan(&spec, &[]).unwrap();
+    let mut r = Recorder::default();
+    apply_steps(&mut r, &p.steps).unwrap();
+    assert!(r.calls.contains(
+        &"mount Some(\"tmpfs\") /.hidden/%2fnewroot%2fbuild Some(\"tmpfs\") MS_NOSUID | MS_NODEV Some(\"mode=700,size=1048576,nr_inodes=1024\")".to_owned()
+    ));
+}
+
+#[test]
 fn entering_the_root_pivots_then_detaches_the_host() {
     let mut r = Recorder::default();
     enter_setup_root(&mut r, Path::new("/tmp")).unwrap();

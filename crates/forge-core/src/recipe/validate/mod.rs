@@ -12,7 +12,7 @@ use std::ops::Range;
 use serde_spanned::Spanned;
 
 use super::parse::{table_span, RawFile, RawHashes, RawMeta, RawSandbox, NAME_RULES};
-use super::{duration, Recipe, SandboxNeeds, SourceMap};
+use super::{duration, size, BuildDir, Recipe, SandboxNeeds, SourceMap};
 use crate::diag::{Errors, Kind};
 use crate::hash::{Hash, HashAlgo};
 use crate::store_path::{StorePathName, MAX_NAME_LEN};
@@ -195,8 +195,83 @@ fn sandbox(cx: &mut Errors<'_>, raw: Option<RawSandbox>, fixed_output: bool) -> 
                 }
             }
         }
+        resources(
+            cx,
+            &mut sandbox,
+            sb.build_size,
+            sb.tmp_size,
+            sb.build_dir,
+            sb.cores,
+            sb.memory,
+        );
     }
     sandbox
+}
+
+/// `[sandbox]`'s resource keys: `build-size`, `tmp-size`, `build-dir`,
+/// `cores`, `memory`.
+fn resources(
+    cx: &mut Errors<'_>,
+    sandbox: &mut SandboxNeeds,
+    build_size: Option<Spanned<String>>,
+    tmp_size: Option<Spanned<String>>,
+    build_dir: Option<Spanned<String>>,
+    cores: Option<Spanned<i64>>,
+    memory: Option<Spanned<String>>,
+) {
+    let r = &mut sandbox.resources;
+    for (field, key, slot) in [
+        (build_size, "build-size", &mut r.build_size),
+        (tmp_size, "tmp-size", &mut r.tmp_size),
+        (memory, "memory", &mut r.memory),
+    ] {
+        let Some(v) = field else { continue };
+        let message = match size::parse(v.get_ref()) {
+            Ok(n) if n >= 1 << 20 => {
+                *slot = Some(n);
+                continue;
+            }
+            Ok(_) => format!("`{key}` must be at least 1M"),
+            Err(e) => format!("invalid `{key}`: {e}"),
+        };
+        cx.push(&v.span(), Kind::InvalidValue, message);
+    }
+    if let Some(d) = build_dir {
+        match d.get_ref().as_str() {
+            "tmpfs" => r.build_dir = BuildDir::Tmpfs,
+            "disk" => r.build_dir = BuildDir::Disk,
+            other => {
+                cx.push(
+                    &d.span(),
+                    Kind::InvalidValue,
+                    format!("invalid `build-dir` {other:?}: expected \"tmpfs\" or \"disk\""),
+                );
+            }
+        }
+        if r.build_dir == BuildDir::Disk && r.build_size.is_some() {
+            cx.push_hint(
+                &d.span(),
+                Kind::Conflict,
+                "`build-size` does not apply to a `build-dir = \"disk\"`".to_owned(),
+                "remove `build-size`: a disk-backed /build is bounded by the store's disk",
+            );
+        }
+    }
+    if let Some(c) = cores {
+        match u32::try_from(*c.get_ref()) {
+            Ok(n) if (1..=4096).contains(&n) => r.cores = Some(n),
+            _ => {
+                cx.push(
+                    &c.span(),
+                    Kind::InvalidValue,
+                    format!(
+                        "invalid `cores` {}: expected a number from 1 to 4096",
+                        c.get_ref()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Reads `sha256` / `blake3`: at most one (exactly one when `required`).
