@@ -87,3 +87,36 @@ fn every_toml_example_parses_and_every_error_example_fails_as_documented() {
         "found {checked:?} examples"
     );
 }
+
+/// A block that starts `# recipes/NAME/recipe.toml` is that file, less the
+/// comment lines it opens with: the page shows what the suite builds.
+#[test]
+fn examples_that_name_a_recipe_file_are_that_file() {
+    let mut seen = 0;
+    for b in blocks(DOC).iter().filter(|b| b.info == "toml") {
+        let Some(name) = b
+            .text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with("recipes/") && l.ends_with("/recipe.toml"))
+        else {
+            continue;
+        };
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(name);
+        let real = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("docs/recipes.md:{}: {name}: {e}", b.line));
+        let body: Vec<&str> = real
+            .lines()
+            .skip_while(|l| l.starts_with('#') || l.is_empty())
+            .collect();
+        let shown: Vec<&str> = b.text.lines().skip(1).collect();
+        assert_eq!(
+            shown, body,
+            "docs/recipes.md:{}: the example differs from {name}",
+            b.line
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2, "docs/recipes.md shows recipes/hello and recipes/attrs-sdist");
+}

@@ -99,8 +99,14 @@ impl Session<'_> {
         // The seed trust rule holds for a cached import too (it may have
         // been made with --allow-private): anything private means a real
         // import, which checks and explains.
+        // `/` is among the fingerprinted files (its listing shows a new
+        // top-level entry) but is never copied: it is no seed place.
         if crate::inputs::check_seed_places(
-            entry.files.iter().map(PathBuf::as_path),
+            entry
+                .files
+                .iter()
+                .map(PathBuf::as_path)
+                .filter(|p| *p != Path::new("/")),
             &self.opts.host_access.allow_paths,
         )
         .is_err()
