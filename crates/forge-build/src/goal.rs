@@ -117,6 +117,13 @@ impl Session<'_> {
 
     /// The output a `recipe` input `name` of `node` names, realised before.
     fn recipe_input(&self, node: &Node, name: &str) -> Result<StorePath, BuildError> {
+        self.dependency_output(node, name)
+            .ok_or(BuildError::Interrupted)
+    }
+
+    /// The path of the output that `recipe` input `name` of `node` names,
+    /// if its recipe's result is known (and has it).
+    pub(crate) fn dependency_output(&self, node: &Node, name: &str) -> Option<StorePath> {
         let (_, dep, output) = node
             .deps
             .iter()
@@ -127,7 +134,6 @@ impl Session<'_> {
             .as_ref()
             .and_then(|r| r.outputs.get(output))
             .cloned()
-            .ok_or(BuildError::Interrupted)
     }
 
     /// Every output's realisation, if all are recorded and valid.

@@ -79,7 +79,7 @@ impl Session<'_> {
         let mut complete = true;
         for (name, input) in &node.recipe.inputs {
             let path = match input {
-                Input::Recipe { .. } => self.planned_recipe_input(i, name),
+                Input::Recipe { .. } => self.dependency_output(node, name),
                 Input::Path { path, hash } => {
                     Some(self.realise_path(i, name, path, hash.as_ref())?)
                 }
@@ -126,20 +126,5 @@ impl Session<'_> {
             }
         }
         Ok((planned, unknown))
-    }
-
-    /// The path of `recipe` input `name` of recipe `i`, if its recipe's
-    /// plan found it realised.
-    fn planned_recipe_input(&self, i: usize, name: &str) -> Option<StorePath> {
-        let (_, dep, output) = self.graph.nodes[i]
-            .deps
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .expect("graph has every recipe input");
-        let results = self.results.lock().expect("results lock");
-        results[*dep]
-            .as_ref()
-            .and_then(|r| r.outputs.get(output))
-            .cloned()
     }
 }

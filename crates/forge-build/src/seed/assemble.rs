@@ -7,7 +7,9 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, DirBuilderExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use super::walk_steps;
 
 use forge_core::elf::{self, ElfClass, ElfInfo};
 
@@ -342,15 +344,7 @@ impl Assembler<'_> {
         create_missing: bool,
     ) -> Result<PathBuf, SeedError> {
         let mut real = PathBuf::from("/");
-        let comps: Vec<OsString> = path
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_owned()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect();
-        for c in comps {
+        for c in walk_steps(path) {
             if c == ".." {
                 real.pop();
                 continue;

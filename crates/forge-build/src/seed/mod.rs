@@ -88,8 +88,9 @@ pub mod resolve;
 pub mod view;
 
 use std::borrow::Cow;
+use std::ffi::OsString;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use forge_core::diag::Hint;
 use forge_core::store_path::{StorePath, StorePathName};
@@ -456,4 +457,17 @@ pub fn import(
         .add_source(&tree, name, &forge_store::tree::NoProgress)
         .map_err(store_err)?;
     Ok((outcome.info.path, manifest))
+}
+
+/// The names a walk of `path` from `/` takes, `..` kept as a step back
+/// (resolved against what the walk found, not lexically); `.` and the
+/// root dropped. Shared by the assembler and the view that predicts it.
+pub(crate) fn walk_steps(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_owned()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect()
 }

@@ -13,9 +13,10 @@
 //! inside a declared directory is not foreseen.)
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+
+use super::walk_steps;
 
 use super::decl::{glob_matches, SeedDecl};
 use super::resolve::{rel, MAX_SYMLINK_HOPS};
@@ -138,15 +139,7 @@ impl SeedView {
     /// `None` when a component is missing.
     fn walk(&mut self, path: &Path, hops: &mut u32) -> Option<PathBuf> {
         let mut real = PathBuf::from("/");
-        let comps: Vec<OsString> = path
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_owned()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect();
-        for c in comps {
+        for c in walk_steps(path) {
             if c == ".." {
                 real.pop();
                 continue;
