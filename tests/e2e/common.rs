@@ -10,9 +10,33 @@ pub fn forge_bin() -> &'static str {
     env!("CARGO_BIN_EXE_forge")
 }
 
-/// A temporary store root and scratch directory.
+/// A temporary store root and scratch directory, removed when dropped.
 pub struct Env {
     pub dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    /// Store directories are read-only (0555): an unprivileged user cannot
+    /// delete what is in them, so the temporary directory would stay behind
+    /// (hundreds of MiB per test run as the CI user). Make every directory
+    /// writable again first; the removal itself is `TempDir`'s.
+    fn drop(&mut self) {
+        fn writable(dir: &Path) {
+            let Ok(meta) = fs::symlink_metadata(dir) else {
+                return;
+            };
+            if !meta.is_dir() {
+                return;
+            }
+            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o755));
+            if let Ok(entries) = fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    writable(&e.path());
+                }
+            }
+        }
+        writable(self.dir.path());
+    }
 }
 
 impl Env {

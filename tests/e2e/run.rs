@@ -153,9 +153,8 @@ fn what_cannot_be_run_is_explained() {
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr.contains(
-            "error: cannot run \"no-such-command\" in the view: No such file or directory"
-        ),
+        stderr
+            .contains("error: cannot run `no-such-command` in the view: No such file or directory"),
         "{stderr}"
     );
 }

@@ -44,6 +44,12 @@ pub struct Graph {
     pub targets: Vec<usize>,
 }
 
+/// Whether a command-line argument names a recipe (a directory holding a
+/// recipe file, or a `.toml` file) rather than a store path or a link.
+pub fn is_recipe_arg(arg: &Path) -> bool {
+    arg.join(RECIPE_FILE).is_file() || arg.extension().is_some_and(|e| e == "toml")
+}
+
 /// Splits what a user typed into (directory, recipe file).
 pub fn locate(arg: &Path) -> Result<(PathBuf, PathBuf), BuildError> {
     let file = if arg.is_dir() {

@@ -26,6 +26,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use forge_core::derivation::ActionDigest;
+use forge_core::store_path::StorePath;
 use forge_store::Layout;
 
 /// Lines kept for the failure report.
@@ -139,6 +141,39 @@ pub fn record_recipe(root: &Path, recipe_dir: &Path, hex: &str) -> io::Result<()
     // Written in place: a torn write only makes `forge log RECIPE` miss,
     // and a rename would allocate an inode per build.
     fs::write(&f, hex)
+}
+
+/// The derivation the recipe at `arg` (as typed: a directory or its recipe
+/// file) was last built as, if it was; `forge log RECIPE` and `forge run
+/// RECIPE` start from it.
+pub fn last_build(root: &Path, arg: &Path) -> Result<Option<ActionDigest>, crate::BuildError> {
+    let (dir, _) = crate::graph::locate(arg)?;
+    let dir = fs::canonicalize(&dir).map_err(|source| crate::BuildError::Io {
+        what: format!("resolving {}", dir.display()),
+        source,
+    })?;
+    Ok(last_build_of(root, &dir).and_then(|hex| hex.parse().ok()))
+}
+
+/// If the recipe of `record` has been built since as another derivation
+/// whose output is `path` too (the same bytes: early cutoff), that
+/// derivation. `forge log PATH` then says the log is of the build that
+/// made `path`, not of the latest one.
+pub fn rebuilt_to_same_path(
+    root: &Path,
+    record: &BuildRecord,
+    path: &StorePath,
+) -> Option<ActionDigest> {
+    let latest: ActionDigest = last_build_of(root, &record.dir)?.parse().ok()?;
+    if latest.to_string() == record.action_digest {
+        return None;
+    }
+    let store = forge_store::Store::open(root).ok()?;
+    store
+        .realised_paths(&latest)
+        .ok()?
+        .contains(path)
+        .then_some(latest)
 }
 
 /// The digest of the last build of `recipe_dir`, if any.

@@ -105,3 +105,21 @@ impl BuildRequest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ENGINE_ENV;
+    use forge_core::recipe::RESERVED_ENV;
+
+    /// An input named after a variable forge sets would be overwritten (or
+    /// overwrite it): every one of them is reserved.
+    #[test]
+    fn every_variable_forge_sets_is_reserved() {
+        for (k, _) in forge_sandbox::spec::DEFAULT_ENV {
+            assert!(RESERVED_ENV.contains(&k), "{k} is set by the sandbox");
+        }
+        for k in ENGINE_ENV {
+            assert!(RESERVED_ENV.contains(&k), "{k} is set by the engine");
+        }
+    }
+}

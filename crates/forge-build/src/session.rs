@@ -136,11 +136,16 @@ impl<'a> Session<'a> {
             self.opts.keep_going,
             &self.cancel,
             |i| {
-                // A builder killed by the Ctrl-C that also reached forge
-                // (the terminal signals the whole process group) fails in
-                // its own way before forge stops it: that is an interruption.
+                // A builder or fetcher killed by the Ctrl-C that also
+                // reached forge (the terminal signals the whole process
+                // group) fails in its own way before forge stops it: that is
+                // an interruption. Other errors stay what they are.
                 let r = match job(i) {
-                    Err(_) if self.cancel.load(Ordering::Relaxed) => Err(BuildError::Interrupted),
+                    Err(
+                        BuildError::Sandbox(_)
+                        | BuildError::BuildFailed { .. }
+                        | BuildError::Fetch(_),
+                    ) if self.cancel.load(Ordering::Relaxed) => Err(BuildError::Interrupted),
                     r => r,
                 };
                 match &r {

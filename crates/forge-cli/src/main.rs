@@ -112,7 +112,7 @@ enum Command {
     /// Pin the `path` inputs and seeds of a recipe graph in its lock files.
     Lock(cmd::build::LockArgs),
     /// Print the build log of a store path or of a recipe's last build.
-    Log(cmd::build::LogArgs),
+    Log(cmd::log::LogArgs),
     /// Run a built output on this host, with the store mounted at
     /// /forge/store (a view of the host, not a sandbox).
     Run(cmd::run::RunArgs),
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Build(a) => cmd::build::build(&cli.global, a),
-        Command::Log(a) => cmd::build::log(&cli.global, a),
+        Command::Log(a) => cmd::log::log(&cli.global, a),
         Command::Lock(a) => cmd::build::lock(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
         Command::Shell(a) => cmd::build::shell(&cli.global, a),

@@ -119,19 +119,10 @@ impl Store {
         Ok(by_path)
     }
 
-    /// Collects garbage; see the module docs.
-    pub fn gc(&mut self, opts: &GcOptions) -> Result<GcReport> {
-        self.gc_telling(opts, |_| {})
-    }
-
-    /// [`Store::gc`], calling `waiting` with the pids of the processes it
-    /// waits for (builds and additions hold the GC lock shared) before it
-    /// blocks, so that a wait never looks like a hang.
-    pub fn gc_telling(
-        &mut self,
-        opts: &GcOptions,
-        waiting: impl FnOnce(&[u32]),
-    ) -> Result<GcReport> {
+    /// Collects garbage; see the module docs. If builds or additions hold
+    /// the GC lock, `waiting` hears their pids before the collection waits
+    /// for them, so that a wait never looks like a hang.
+    pub fn gc(&mut self, opts: &GcOptions, waiting: impl FnOnce(&[u32])) -> Result<GcReport> {
         let gc_lock = self.layout().gc_lock();
         let _lock = match FileLock::try_acquire(&gc_lock, LockMode::Exclusive)? {
             Some(lock) => lock,

@@ -155,7 +155,7 @@ fn holders_in(locks: &str, dev: u64, ino: u64) -> Vec<u32> {
         .filter_map(|l| {
             let mut f = l.split_whitespace().skip(1);
             let kind = f.next()?;
-            if kind == "->" || kind != "FLOCK" {
+            if kind != "FLOCK" {
                 return None;
             }
             let (_advisory, _mode, pid, file) = (f.next()?, f.next()?, f.next()?, f.next()?);

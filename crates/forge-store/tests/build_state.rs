@@ -220,6 +220,6 @@ fn the_typed_action_cache_round_trips() {
             .path,
         out
     );
-    store.gc(&GcOptions::default()).unwrap();
+    store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert_eq!(store.realisation(&d, &o).unwrap(), None);
 }

@@ -174,11 +174,14 @@ fn gc_keeps_rooted_closures_and_deletes_the_rest() {
     fs::remove_file(&result2).unwrap();
 
     let dry = store
-        .gc(&GcOptions {
-            dry_run: true,
-            max_freed: None,
-            ..GcOptions::default()
-        })
+        .gc(
+            &GcOptions {
+                dry_run: true,
+                max_freed: None,
+                ..GcOptions::default()
+            },
+            |_| {},
+        )
         .unwrap();
     let dry_paths: BTreeSet<_> = dry.deleted.iter().map(|d| d.path.clone()).collect();
     assert_eq!(
@@ -192,7 +195,7 @@ fn gc_keeps_rooted_closures_and_deletes_the_rest() {
         "dry run deletes nothing"
     );
 
-    let report = store.gc(&GcOptions::default()).unwrap();
+    let report = store.gc(&GcOptions::default(), |_| {}).unwrap();
     let deleted: Vec<_> = report.deleted.iter().map(|d| d.path.clone()).collect();
     // Referrers go before what they refer to.
     let pos = |p: &StorePath| deleted.iter().position(|d| d == p).unwrap();
@@ -215,7 +218,7 @@ fn gc_keeps_rooted_closures_and_deletes_the_rest() {
     // Dropping the roots frees the rest.
     store.remove_root("my-app").unwrap();
     fs::remove_file(&result).unwrap();
-    let report = store.gc(&GcOptions::default()).unwrap();
+    let report = store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert_eq!(report.deleted.len(), 3);
     assert!(store.db().valid_paths().unwrap().is_empty());
 }
@@ -236,11 +239,14 @@ fn gc_max_freed_never_breaks_the_reference_graph() {
     }
     let first = store.path_info(&chain[9]).unwrap().nar_size;
     let report = store
-        .gc(&GcOptions {
-            dry_run: false,
-            max_freed: Some(first + 1),
-            ..GcOptions::default()
-        })
+        .gc(
+            &GcOptions {
+                dry_run: false,
+                max_freed: Some(first + 1),
+                ..GcOptions::default()
+            },
+            |_| {},
+        )
         .unwrap();
     // Only the head of the chain may go first: everything else is referred to.
     assert_eq!(report.deleted.len(), 2);
@@ -294,7 +300,7 @@ fn invalid_leftovers_do_not_block_an_add() {
     let path = store.add_path(&src, None, &NoProgress).unwrap().info.path;
     // Simulate a crash between rename and commit: object present, not valid.
     let obj = store.physical(&path);
-    store.gc(&GcOptions::default()).unwrap();
+    store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert!(!obj.exists());
     fs::create_dir_all(&obj).unwrap();
     fs::write(obj.join("garbage"), "half-written").unwrap();
@@ -467,7 +473,7 @@ fn trees_too_deep_for_the_store_are_refused_up_front() {
         .join(format!("{:0>200}", 0))
         .join(format!("{:0>200}", 1));
     assert!(store.add_path(&shallow, None, &NoProgress).is_ok());
-    store.gc(&GcOptions::default()).unwrap();
+    store.gc(&GcOptions::default(), |_| {}).unwrap();
 }
 
 #[test]
@@ -489,7 +495,7 @@ fn gc_clears_staging_left_by_dead_processes() {
     let stale = store.layout().tmp_dir().join("add-1-deadbeef0000");
     fs::create_dir_all(stale.join("object/sub")).unwrap();
     fs::set_permissions(stale.join("object/sub"), fs::Permissions::from_mode(0o555)).unwrap();
-    store.gc(&GcOptions::default()).unwrap();
+    store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert_eq!(fs::read_dir(store.layout().tmp_dir()).unwrap().count(), 0);
 }
 
@@ -505,14 +511,14 @@ fn an_indirect_root_lives_as_long_as_its_link() {
     // now, but the root stays for when the link comes back.
     fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink("/nonexistent", &link).unwrap();
-    let report = store.gc(&GcOptions::default()).unwrap();
+    let report = store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert!(report.stale_roots.is_empty());
     assert_eq!(report.deleted.len(), 2);
     assert_eq!(store.db().roots().unwrap().len(), 1);
     let c = add_text(&mut store, tmp.path(), "c", "third");
     fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink(store.physical(&c), &link).unwrap();
-    let report = store.gc(&GcOptions::default()).unwrap();
+    let report = store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert!(report.deleted.is_empty());
     assert!(store.db().is_valid(&c).unwrap());
     let _ = b;

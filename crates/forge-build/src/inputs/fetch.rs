@@ -37,6 +37,24 @@ pub fn fetch_key(
     (name, key)
 }
 
+/// Adds the fetched (and unpacked) `out` to the store as `name` and records
+/// it as the fetch `key`: what a recipe's fetch and `forge prefetch` both do
+/// once the download is checked.
+pub(crate) fn register_fetched(
+    store: &mut forge_store::Store,
+    out: &Path,
+    name: &str,
+    key: &FetchKey,
+) -> Result<StorePath, forge_store::StoreError> {
+    let added = store.add_source(
+        out,
+        StorePathName::sanitize(name),
+        &forge_store::tree::NoProgress,
+    )?;
+    store.register_fetch(key, &added.info.path)?;
+    Ok(added.info.path)
+}
+
 impl Session<'_> {
     /// The store path of a `fetch` input if it was fetched before.
     pub(crate) fn fetched_before(
@@ -211,11 +229,7 @@ impl Session<'_> {
                 });
             }
         }
-        let store_name = StorePathName::sanitize(&name);
-        let mut store = self.store();
-        let added = store.add_source(&out, store_name, &forge_store::tree::NoProgress)?;
-        store.register_fetch(&key, &added.info.path)?;
-        Ok(added.info.path)
+        Ok(register_fetched(&mut self.store(), &out, &name, &key)?)
     }
 
     /// Runs the fetcher's `spec` with its output captured into the log at
@@ -258,7 +272,7 @@ fn hash_file(path: &Path, algo: forge_core::hash::HashAlgo) -> Result<Hash, Buil
 
 /// The store name of a fetched input: the URL's file name, without the
 /// archive extension when it is unpacked.
-pub(crate) fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
+fn fetch_name(url: &str, unpack: Option<forge_core::recipe::Unpack>) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let base = path
         .rsplit('/')

@@ -16,15 +16,13 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use forge_core::derivation::FetchKey;
 use forge_core::diag::Hint;
 use forge_core::hash::{Hash, HashAlgo};
 use forge_core::recipe::Unpack;
-use forge_core::store_path::{StorePath, StorePathName};
+use forge_core::store_path::StorePath;
 use forge_store::{Store, StoreError};
 use thiserror::Error;
 
-use super::fetch::fetch_name;
 use crate::fetch::{self, FetchError, FetchOptions, FetchProgress};
 
 /// What [`prefetch`] put in the store.
@@ -97,8 +95,7 @@ pub fn prefetch(
     let download = work.path().join("download");
     let opts = FetchOptions::default();
     let got = fetch::download_unpinned(url, HashAlgo::Sha256, &download, progress, &opts)?;
-    let name = fetch_name(url, unpack);
-    let key = FetchKey::new(&got.hash, unpack, &name);
+    let (name, key) = super::fetch::fetch_key(url, &got.hash, unpack);
     let found = |store_path, already_present| Prefetched {
         url: url.to_owned(),
         sha256: got.hash,
@@ -123,11 +120,6 @@ pub fn prefetch(
             out
         }
     };
-    let added = store.add_source(
-        &out,
-        StorePathName::sanitize(&name),
-        &forge_store::tree::NoProgress,
-    )?;
-    store.register_fetch(&key, &added.info.path)?;
-    Ok(found(added.info.path, false))
+    let path = super::fetch::register_fetched(&mut store, &out, &name, &key)?;
+    Ok(found(path, false))
 }

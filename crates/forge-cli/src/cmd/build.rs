@@ -141,14 +141,6 @@ pub struct ShellArgs {
     command: Vec<String>,
 }
 
-/// Arguments of `forge log`.
-#[derive(Debug, Args)]
-pub struct LogArgs {
-    /// A store path (or ./result), or a recipe directory.
-    #[arg(value_name = "PATH|RECIPE")]
-    what: PathBuf,
-}
-
 #[derive(Serialize)]
 struct JsonEvent<'a> {
     event: &'a str,
@@ -577,112 +569,6 @@ fn print_failure_tails(e: &forge_build::BuildError) {
         forge_build::BuildError::Many(v) => v.iter().for_each(&mut show),
         e => show(e),
     }
-}
-
-/// `forge log`: the stored log on stdout, byte for byte (escape sequences
-/// neutralised on a terminal); on stderr, unless `-q`, a header saying
-/// which build it is of (recipe, derivation, date, how the builder ended),
-/// whether a later derivation of the recipe gave the same bytes (early
-/// cutoff), and that the log is empty when it is.
-pub fn log(global: &GlobalArgs, args: LogArgs) -> CmdResult {
-    let root = global.root();
-    // (digest hex, the store path asked for if one was)
-    let (hex, path) = if args.what.join(forge_build::graph::RECIPE_FILE).is_file()
-        || args.what.extension().is_some_and(|e| e == "toml")
-    {
-        let (dir, _) = forge_build::graph::locate(&args.what)?;
-        let dir =
-            std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
-        let hex = forge_build::log::last_build_of(&root, &dir).with_context(|| {
-            format!(
-                "{} has not been built in the store at {}",
-                args.what.display(),
-                root.display()
-            )
-        })?;
-        (hex, None)
-    } else {
-        let store = forge_store::Store::open(&root)?;
-        let (path, _) = store.resolve(&args.what)?;
-        let info = store.path_info(&path)?;
-        let deriver = info.deriver.with_context(|| {
-            format!(
-                "{path} was not built by forge (it was added or fetched), so it has no build log"
-            )
-        })?;
-        let digest: forge_core::derivation::ActionDigest = deriver
-            .parse()
-            .with_context(|| format!("{path} has a malformed deriver {deriver}"))?;
-        (digest.as_hash().to_hex(), Some(path))
-    };
-    let file = forge_build::log::log_file(&root, &hex);
-    let bytes = forge_build::log::read_log(&file)
-        .with_context(|| format!("reading the build log {}", file.display()))?;
-    if !global.quiet() {
-        eprint!(
-            "{}",
-            log_header(&root, &hex, path.as_ref(), bytes.is_empty())
-        );
-    }
-    let mut out = std::io::stdout().lock();
-    if out.is_terminal() {
-        out.write_all(&crate::terminal::neutralise(&bytes))?;
-    } else {
-        out.write_all(&bytes)?;
-    }
-    Ok(Outcome::Success)
-}
-
-/// `forge log`'s header (lines ending in a newline, or nothing).
-fn log_header(
-    root: &std::path::Path,
-    hex: &str,
-    path: Option<&forge_core::store_path::StorePath>,
-    empty: bool,
-) -> String {
-    let mut h = String::new();
-    let record = forge_build::log::read_record(root, hex);
-    match &record {
-        Some(r) => {
-            h.push_str(&format!(
-                "log of {} ({}), derivation {}\n",
-                r.recipe,
-                r.file.display(),
-                r.action_digest
-            ));
-            h.push_str(&format!(
-                "built {}, in {:.2}s; the builder {}\n",
-                crate::output::format_time(r.started),
-                r.seconds,
-                r.status
-            ));
-            // Early cutoff: the recipe has been built since as another
-            // derivation whose output had these same bytes.
-            if let (Some(p), Some(latest)) = (path, forge_build::log::last_build_of(root, &r.dir)) {
-                let same_bytes = latest != hex
-                    && format!("blake3:{latest}")
-                        .parse::<forge_core::derivation::ActionDigest>()
-                        .ok()
-                        .and_then(|d| {
-                            forge_store::Store::open(root)
-                                .and_then(|s| s.realised_paths(&d))
-                                .ok()
-                        })
-                        .is_some_and(|paths| paths.contains(p));
-                if same_bytes {
-                    h.push_str(&format!(
-                        "{p} was made by this build; the recipe's latest derivation (blake3:{latest}) gave the same bytes, its log is `forge log {}`\n",
-                        forge_build::error::recipe_arg(&r.file)
-                    ));
-                }
-            }
-        }
-        None => h.push_str(&format!("log of derivation blake3:{hex}\n")),
-    }
-    if empty {
-        h.push_str("the log is empty: the builder printed nothing\n");
-    }
-    h
 }
 
 /// `forge lock`: pins every `path` input without a hash and every seed of a

@@ -528,7 +528,7 @@ fn gc(
 ) -> CmdResult {
     let mut store = open(global)?;
     let quiet = global.quiet();
-    let report = store.gc_telling(
+    let report = store.gc(
         &GcOptions {
             dry_run,
             max_freed,

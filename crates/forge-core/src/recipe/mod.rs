@@ -88,16 +88,22 @@ pub fn is_input_name(name: &str) -> bool {
 /// Environment variables forge sets itself in every build; inputs cannot be
 /// named after them and `[build] env` cannot override them (`PATH` is the
 /// exception for `env`: a recipe may set its own search path).
+/// (`forge_build`'s tests check that every variable the sandbox and the
+/// engine set is listed.)
 pub const RESERVED_ENV: &[&str] = &[
+    "FORGE_BUILD_CORES",
     "HOME",
     "LANG",
     "LC_ALL",
+    "NIX_STORE",
     "PATH",
     "PWD",
     "SOURCE_DATE_EPOCH",
+    "TEMP",
+    "TEMPDIR",
+    "TERM",
     "TMP",
     "TMPDIR",
-    "TEMP",
     "TZ",
 ];
 

@@ -326,7 +326,7 @@ pub enum ViewError {
     )]
     Threaded { threads: usize },
     /// A program or argument holds a NUL byte.
-    #[error("{0:?} holds a NUL byte")]
+    #[error("`{}` holds a NUL byte", .0.to_string_lossy())]
     Nul(OsString),
     /// fork(2) or waitpid(2) failed.
     #[error("{what}: {source}")]
@@ -342,7 +342,7 @@ pub enum ViewError {
     #[error("setting up the view failed: {0}")]
     Setup(String),
     /// The command could not be started in the view.
-    #[error("cannot run {program:?} in the view: {source}")]
+    #[error("cannot run `{}` in the view: {source}", program.to_string_lossy())]
     Exec {
         program: OsString,
         #[source]

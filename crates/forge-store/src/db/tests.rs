@@ -33,6 +33,6 @@ fn realisations_and_derivations_round_trip() {
     assert_eq!(store.db().realisation(&digest, "out").unwrap(), Some(r));
     assert_eq!(store.db().realisation(&digest, "dev").unwrap(), None);
     // Collecting the output drops its realisation with it.
-    store.gc(&GcOptions::default()).unwrap();
+    store.gc(&GcOptions::default(), |_| {}).unwrap();
     assert_eq!(store.db().realisation(&digest, "out").unwrap(), None);
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use forge_core::derivation::{ActionDigest, OutputName};
+use forge_core::derivation::OutputName;
 use forge_core::store_path::{StorePath, STORE_DIR};
 use forge_sandbox::ViewRequest;
 
@@ -39,7 +39,7 @@ pub struct RunArgs {
 pub fn run(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     let root = global.root();
     let store = forge_store::Store::open(&root)?;
-    let (path, sub) = if is_recipe(&args.what) {
+    let (path, sub) = if forge_build::graph::is_recipe_arg(&args.what) {
         (recipe_output(&store, &args.what)?, PathBuf::new())
     } else {
         store.resolve(&args.what)?
@@ -67,30 +67,14 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> CmdResult {
     Ok(Outcome::Exited(forge_sandbox::view::run(&request)?))
 }
 
-/// Whether the argument names a recipe (a directory with a recipe.toml, or
-/// a .toml file), as `forge log` decides.
-fn is_recipe(what: &Path) -> bool {
-    what.join(forge_build::graph::RECIPE_FILE).is_file()
-        || what.extension().is_some_and(|e| e == "toml")
-}
-
 /// The `out` output of the recipe's last build, if it was realised.
 fn recipe_output(store: &forge_store::Store, what: &Path) -> anyhow::Result<StorePath> {
     let root = store.layout().root().to_owned();
-    let (dir, _) = forge_build::graph::locate(what)?;
-    let dir =
-        std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
     let not_built = || RunError::NotBuilt {
         recipe: what.to_owned(),
         root: root.clone(),
     };
-    let hex = forge_build::log::last_build_of(&root, &dir).ok_or_else(not_built)?;
-    let digest: ActionDigest = hex.parse().with_context(|| {
-        format!(
-            "the last build of {} has a malformed digest {hex}",
-            what.display()
-        )
-    })?;
+    let digest = forge_build::log::last_build(&root, what)?.ok_or_else(not_built)?;
     let found = store.realisation(&digest, &OutputName::out())?;
     Ok(found.ok_or_else(not_built)?.path)
 }
