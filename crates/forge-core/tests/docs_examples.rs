@@ -103,7 +103,9 @@ fn examples_that_name_a_recipe_file_are_that_file() {
         else {
             continue;
         };
-        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(name);
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(name);
         let real = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("docs/recipes.md:{}: {name}: {e}", b.line));
         let body: Vec<&str> = real
@@ -118,5 +120,8 @@ fn examples_that_name_a_recipe_file_are_that_file() {
         );
         seen += 1;
     }
-    assert!(seen >= 2, "docs/recipes.md shows recipes/hello and recipes/attrs-sdist");
+    assert!(
+        seen >= 2,
+        "docs/recipes.md shows recipes/hello and recipes/attrs-sdist"
+    );
 }
