@@ -560,6 +560,81 @@ fn the_cgroups_of_a_killed_forge_are_swept_by_the_next() {
     let _ = fs::remove_dir(&parent);
 }
 
+/// The sweep judges a cgroup by its forge's pid, which names a process
+/// only in that forge's pid namespace: a forge running in another one (a
+/// container, `unshare --pid`) under the same cgroup, alive, had its build
+/// SIGKILLed by the next forge of the host whose `/proc/<pid>` did not
+/// exist (review finding, from the kill added to the sweep).
+#[test]
+fn the_sweep_leaves_a_live_forge_of_another_pid_namespace_alone() {
+    let Some(env) = crate::sandbox::ready() else {
+        return;
+    };
+    if !nix_is_root() || !Path::new("/usr/bin/unshare").exists() {
+        eprintln!("skipped: needs root and unshare");
+        return;
+    }
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let Some(rel) = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctrl.split(',')
+            .any(|c| c == "pids")
+            .then(|| path.to_owned())
+    }) else {
+        eprintln!("skipped: no cgroup v1 pids hierarchy");
+        return;
+    };
+    let outer = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
+    let parent = outer.join(format!("forge-e2e-pidns-{}", std::process::id()));
+    fs::create_dir(&parent).unwrap();
+    let procs = parent.join("cgroup.procs");
+    // The inner forge's pid (in its namespace) is one the host has not.
+    let pid_max: u32 = fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut last = pid_max - 500;
+    while Path::new("/proc").join((last + 1).to_string()).exists() {
+        last += 1;
+    }
+    let inner = env
+        .forge_after(&format!(
+            "echo $$ > {} && exec unshare --pid --fork --mount-proc sh -c 'echo {last} > /proc/sys/kernel/ns_last_pid; \"$FORGE\" sandbox run --ro /bin/busybox -- /bin/busybox sleep 4'",
+            procs.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("forge-{}-", last + 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_dir(&parent)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .any(|n| n.starts_with(&prefix))
+    {
+        assert!(Instant::now() < deadline, "no cgroup {prefix}* appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = env
+        .forge_after(&format!(
+            "echo $$ > {} && exec \"$FORGE\" sandbox run --ro /bin/busybox -- /bin/busybox true",
+            procs.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = inner.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the other namespace's build was killed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = fs::remove_dir(&parent);
+}
+
 fn nix_is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)

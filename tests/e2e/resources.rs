@@ -111,3 +111,37 @@ fn is_root() -> bool {
     let id = std::process::Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&id.stdout).trim() == "0"
 }
+
+/// A disk-backed `/build` is the host's disk, like the scratch
+/// `/forge/store`: what the build writes there counts against
+/// `--max-output-size` (review finding: `build-dir = "disk"` had no limit
+/// at all, so a hostile recipe could fill the store's disk).
+#[test]
+fn a_disk_build_dir_is_bounded_by_the_output_size_limit() {
+    let env = Env::new();
+    tools(&env);
+    with_sandbox(
+        &env,
+        "fill",
+        "build-dir = \"disk\"\ntimeout = \"120s\"",
+        "i=0; while :; do dd if=/dev/zero of=/build/f$i bs=1M count=1 2>/dev/null || { echo stopped at $i; df -k /build; exit 1; }; i=$((i+1)); done",
+    );
+    let o = env.run(&["build", "--no-link", "--max-output-size", "8M", "fill"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/build"), "{stderr}");
+    assert!(stderr.contains("exceeds the limit of 8 MiB"), "{stderr}");
+    assert!(!stderr.contains("timed out"), "{stderr}");
+    // A build that leaves more than the limit in /build fails too, after
+    // it ends, before anything is registered.
+    with_sandbox(
+        &env,
+        "left",
+        "build-dir = \"disk\"",
+        "dd if=/dev/zero of=/build/big bs=1M count=6 2>/dev/null; echo hi > $out",
+    );
+    let o = env.run(&["build", "--no-link", "--max-output-size", "4M", "left"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("exceeds the limit of 4 MiB"), "{stderr}");
+}

@@ -81,7 +81,15 @@ impl Session<'_> {
         // watcher when an output grows past the size limit.
         let cancel = Arc::new(AtomicBool::new(false));
         // Each output, and all the builder wrote to its scratch /forge/store
-        // (outputs and anything beside them: the host's disk either way).
+        // (outputs and anything beside them: the host's disk either way),
+        // and a `build-dir = "disk"` /build, the host's disk too (without
+        // it there, a recipe could fill the store's disk).
+        let disk_build = request.build_on_disk.then(|| {
+            (
+                "what it wrote to /build".to_owned(),
+                crate::local::disk_build_dir(&staging),
+            )
+        });
         let watched = request
             .outputs
             .iter()
@@ -90,6 +98,7 @@ impl Session<'_> {
                 format!("what it wrote to {STORE_DIR}"),
                 staging.clone(),
             )))
+            .chain(disk_build)
             .collect::<Vec<_>>();
         let limit = self.opts.max_output_size;
         let watcher = crate::limits::Watcher::start(

@@ -132,7 +132,7 @@ pub enum BuildError {
     #[error("{name}: {what} exceeds the limit of {limit} (at least {size} bytes; log: {})", log.display())]
     OutputTooLarge {
         name: String,
-        /// "output `out`", or everything under the scratch store.
+        /// "output `out`", everything under the scratch store, or a disk `/build`.
         what: String,
         size: u64,
         limit: String,

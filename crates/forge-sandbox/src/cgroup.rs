@@ -153,24 +153,60 @@ impl Drop for MemoryCgroup {
 /// parent-death signal is delivered, but a pid namespace can take a while
 /// to empty on a busy machine): it is killed, and the removal retried for
 /// up to a second.
+///
+/// Only a cgroup whose name says its forge was in this process's pid
+/// namespace (see [`owner`]) is judged by its pid, and only when this
+/// process's `/proc` is of its own pid namespace: a live forge in another
+/// pid namespace sharing the hierarchy (a container, `unshare --pid`) has
+/// a pid that means nothing here, and its build was killed (review
+/// finding). Others are left alone.
 fn sweep_stale(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
+    let Some(ours) = pid_namespace().filter(|_| own_proc()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        let Some((pid, ns)) = name
             .to_str()
             .and_then(|n| n.strip_prefix("forge-"))
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(|n| {
+                let mut parts = n.split('-');
+                let pid = parts.next()?.parse::<u32>().ok()?;
+                let ns = parts.next()?.strip_prefix("ns")?.parse::<u64>().ok()?;
+                Some((pid, ns))
+            })
         else {
             continue;
         };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
+        if ns == ours && !Path::new("/proc").join(pid.to_string()).exists() {
             remove_orphan(&entry.path());
         }
     }
+}
+
+/// How a forge process names its cgroups, `<pid>-ns<pid namespace inode>`
+/// (then `-<unique>`): what [`sweep_stale`] needs to tell whether the
+/// process is gone.
+pub fn owner() -> String {
+    format!("{}-ns{}", std::process::id(), pid_namespace().unwrap_or(0))
+}
+
+/// The inode of this process's pid namespace.
+fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+}
+
+/// Whether `/proc` is of this process's pid namespace (its `self` is our
+/// pid), so that `/proc/<pid>` answers for the pids of that namespace.
+fn own_proc() -> bool {
+    fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse::<u32>().ok())
+        == Some(std::process::id())
 }
 
 /// Kills what is left in the cgroup `dir` of a dead forge and removes it.

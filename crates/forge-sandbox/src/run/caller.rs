@@ -119,7 +119,7 @@ fn run_monitor(
     // without one) one warning says it is not enforced, and the run goes on.
     let memory = spec.limits.memory.and_then(|m| {
         let why = if nix::unistd::geteuid().is_root() {
-            let name = format!("{}-{}", std::process::id(), unique());
+            let name = format!("{}-{}", crate::cgroup::owner(), unique());
             match crate::cgroup::MemoryCgroup::create(&name, m) {
                 Ok(cg) => return Some(cg),
                 Err(e) => e,
@@ -135,7 +135,7 @@ fn run_monitor(
     });
     // As root, RLIMIT_NPROC does not hold (see `cgroup`): use a pids cgroup.
     let cgroup = if nix::unistd::geteuid().is_root() {
-        let name = format!("{}-{}", std::process::id(), unique());
+        let name = format!("{}-{}", crate::cgroup::owner(), unique());
         let cg = crate::cgroup::PidsCgroup::create(&name, spec.limits.max_processes);
         if cg.is_none() {
             tracing::warn!("no pids cgroup available as root: the process limit is not enforced");
