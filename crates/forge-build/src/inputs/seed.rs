@@ -87,7 +87,7 @@ impl Session<'_> {
         let Ok(entry) = serde_json::from_slice::<SeedCacheEntry>(&bytes) else {
             return Ok(None);
         };
-        if entry.declaration != blake3::hash(text).to_hex().as_str() {
+        if entry.declaration != blake3::hash(text).to_hex().as_str() || entry.copied.is_empty() {
             return Ok(None);
         }
         let Some(fp) = host_fingerprint(&entry.files) else {
@@ -99,14 +99,10 @@ impl Session<'_> {
         // The seed trust rule holds for a cached import too (it may have
         // been made with --allow-private): anything private means a real
         // import, which checks and explains.
-        // `/` is among the fingerprinted files (its listing shows a new
-        // top-level entry) but is never copied: it is no seed place.
+        // On what the seed copies (what it only watches, such as `/` or
+        // the loader's directories, is no seed place).
         if crate::inputs::check_seed_places(
-            entry
-                .files
-                .iter()
-                .map(PathBuf::as_path)
-                .filter(|p| *p != Path::new("/")),
+            entry.copied.iter().map(PathBuf::as_path),
             &self.opts.host_access.allow_paths,
         )
         .is_err()
@@ -115,7 +111,7 @@ impl Session<'_> {
         }
         if !self.opts.host_access.allow_private {
             let present: Vec<(PathBuf, bool)> = entry
-                .files
+                .copied
                 .iter()
                 .filter_map(|p| {
                     let m = fs::symlink_metadata(p).ok()?;
@@ -145,7 +141,8 @@ impl Session<'_> {
         manifest: &crate::seed::SeedManifest,
         hash: &Hash,
     ) {
-        let files = seed_watch_list(manifest.entries.iter().map(|e| e.path.clone()));
+        let copied: Vec<PathBuf> = manifest.entries.iter().map(|e| e.path.clone()).collect();
+        let files = seed_watch_list(copied.iter().cloned());
         let Some(fingerprint) = host_fingerprint(&files) else {
             return;
         };
@@ -154,6 +151,7 @@ impl Session<'_> {
         let path = StorePath::content_addressed(name, hash, &BTreeSet::new(), false);
         let entry = SeedCacheEntry {
             declaration: blake3::hash(text).to_hex().to_string(),
+            copied,
             files,
             fingerprint,
             path: path.to_string(),
@@ -171,7 +169,13 @@ impl Session<'_> {
 struct SeedCacheEntry {
     /// BLAKE3 of the declaration file's text.
     declaration: String,
-    /// Every host path the manifest listed.
+    /// Every host path the manifest listed: what the seed copies, for the
+    /// trust rules checked again on each use (an entry without it, from an
+    /// older forge, reads as empty and is not used).
+    #[serde(default)]
+    copied: Vec<PathBuf>,
+    /// What the fingerprint covers: those, their directories and the
+    /// loader's configuration ([`seed_watch_list`]).
     files: Vec<PathBuf>,
     /// [`host_fingerprint`] of those, at import time.
     fingerprint: String,
