@@ -167,6 +167,13 @@ fn config_errors_name_the_file_line_and_key() {
     // Every command that reads the configuration refuses a broken one.
     let out = env.run(&["store", "gc", "--dry-run"]);
     assert_eq!(out.status.code(), Some(1));
+    // Those that use no setting are not stopped by it.
+    let out = env.run(&["hash", "file", user.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     write(&user, "\n\njobs = \"many\"\n");
     let err = String::from_utf8_lossy(&env.run(&["config", "show"]).stderr).into_owned();

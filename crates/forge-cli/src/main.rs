@@ -183,11 +183,19 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.global);
-    // Internal and generated-text commands read no configuration (the
-    // fetcher runs in a sandbox with no config files).
+    // Only commands that use a setting read the configuration, so that a
+    // mistake in a config file stops what it would change and nothing else
+    // (hashing, NAR tools, recipe checks, generated text; the fetcher runs
+    // in a sandbox with no config files).
     let reads_config = !matches!(
         cli.command,
-        Command::Fetch(_) | Command::Completions(_) | Command::Man(_) | Command::Sandbox(_)
+        Command::Fetch(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Sandbox(_)
+            | Command::Hash(_)
+            | Command::Nar(_)
+            | Command::Recipe(_)
     );
     if reads_config {
         match config::load() {
