@@ -140,11 +140,8 @@ fn run(spec: &SandboxSpec, runner: &RunnerState) -> Result<Outcome, SandboxError
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(SandboxError::Namespaces)?;
-    fs::write("/proc/self/setgroups", "deny").map_err(io_err("denying setgroups"))?;
-    fs::write("/proc/self/uid_map", format!("{} {uid} 1\n", spec.uid))
-        .map_err(io_err("writing uid_map"))?;
-    fs::write("/proc/self/gid_map", format!("{} {gid} 1\n", spec.gid))
-        .map_err(io_err("writing gid_map"))?;
+    sys::map_ids((spec.uid, spec.gid), (uid.as_raw(), gid.as_raw()))
+        .map_err(|(file, e)| io_err(format!("writing {file}"))(e))?;
 
     let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SandboxError::Monitor(e.to_string()))?;

@@ -25,6 +25,23 @@ pub fn lstat_node(path: &Path) -> io::Result<crate::plan::Node> {
     })
 }
 
+/// Right after `unshare(CLONE_NEWUSER)`: maps `inside` uid and gid of the
+/// new namespace to this process's `outside` ones, one id each, with
+/// `setgroups` denied first (the kernel requires it of an unprivileged gid
+/// map). The error names the `/proc/self` file that could not be written.
+pub fn map_ids(inside: (u32, u32), outside: (u32, u32)) -> Result<(), (&'static str, io::Error)> {
+    let (uid, gid) = inside;
+    let (host_uid, host_gid) = outside;
+    for (file, text) in [
+        ("/proc/self/setgroups", "deny".to_owned()),
+        ("/proc/self/uid_map", format!("{uid} {host_uid} 1\n")),
+        ("/proc/self/gid_map", format!("{gid} {host_gid} 1\n")),
+    ] {
+        fs::write(file, text).map_err(|e| (file, e))?;
+    }
+    Ok(())
+}
+
 /// As root: sets the supplementary groups to just `gid`, which the sandbox
 /// maps to the build group, as an ordinary user's own group is. Without
 /// it a build run by root would list none where one run by a user lists

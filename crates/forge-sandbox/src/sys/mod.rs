@@ -21,7 +21,7 @@ mod recorder;
 mod steps;
 mod syscalls;
 
-pub use host::{check_layer, lstat_node, private_devices_as_root, same_groups};
+pub use host::{check_layer, lstat_node, map_ids, private_devices_as_root, same_groups};
 pub use linux::{remove_workdirs, Linux};
 pub use net::loopback_up;
 pub use proc::{PROC_MASKED, PROC_READ_ONLY};

@@ -107,14 +107,10 @@ fn child_main(
         return format!("N{e}");
     }
     if !root {
-        for (file, text) in [
-            ("/proc/self/setgroups", "deny".to_owned()),
-            ("/proc/self/uid_map", format!("{uid} {uid} 1\n")),
-            ("/proc/self/gid_map", format!("{gid} {gid} 1\n")),
-        ] {
-            if let Err(e) = std::fs::write(file, text) {
-                return format!("Nwriting {file}: {e}");
-            }
+        // The caller's own ids, mapped to themselves.
+        let own = (uid.as_raw(), gid.as_raw());
+        if let Err((file, e)) = crate::sys::map_ids(own, own) {
+            return format!("Nwriting {file}: {e}");
         }
     }
     if let Err(e) = apply(&mut Linux, steps) {
