@@ -314,19 +314,13 @@ pub fn find_seed(recipe_dir: &Path, name: &str) -> Result<PathBuf, SeedError> {
         source,
     })?;
     let file = format!("{name}.toml");
-    for dir in start.ancestors() {
-        let mut candidates = vec![dir.join(SEEDS_DIR).join(&file)];
-        if dir.file_name().is_some_and(|n| n == "recipes") {
-            candidates.push(dir.join("seeds").join(&file));
-        }
-        // Anything there counts (a FIFO too, refused when read), so that a
-        // special file is reported as such instead of shadowed by another.
-        if let Some(found) = candidates
-            .into_iter()
-            .find(|c| fs::symlink_metadata(c).is_ok())
-        {
-            return Ok(found);
-        }
+    // Anything there counts (a FIFO too, refused when read), so that a
+    // special file is reported as such instead of shadowed by another.
+    if let Some(found) = seed_dirs(&start)
+        .map(|d| d.join(&file))
+        .find(|c| fs::symlink_metadata(c).is_ok())
+    {
+        return Ok(found);
     }
     Err(SeedError::NotFound {
         name: name.to_owned(),
@@ -341,27 +335,34 @@ pub fn known_seeds(recipe_dir: &Path) -> Vec<String> {
         return Vec::new();
     };
     let mut names = std::collections::BTreeSet::new();
-    for dir in start.ancestors() {
-        let mut dirs = vec![dir.join(SEEDS_DIR)];
-        if dir.file_name().is_some_and(|n| n == "recipes") {
-            dirs.push(dir.join("seeds"));
-        }
-        for d in dirs {
-            let Ok(entries) = fs::read_dir(&d) else {
+    for d in seed_dirs(&start) {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".toml")) else {
                 continue;
             };
-            for e in entries.flatten() {
-                let name = e.file_name();
-                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".toml")) else {
-                    continue;
-                };
-                if decl::name_problem(stem).is_none() {
-                    names.insert(stem.to_owned());
-                }
+            if decl::name_problem(stem).is_none() {
+                names.insert(stem.to_owned());
             }
         }
     }
     names.into_iter().collect()
+}
+
+/// Where seed declarations are looked for from `start` (absolute), nearest
+/// first: `recipes/seeds` in it and each parent, and `seeds` in a
+/// directory named `recipes`.
+fn seed_dirs(start: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    start.ancestors().flat_map(|dir| {
+        let mut dirs = vec![dir.join(SEEDS_DIR)];
+        if dir.file_name().is_some_and(|n| n == "recipes") {
+            dirs.push(dir.join("seeds"));
+        }
+        dirs
+    })
 }
 
 /// Reads and parses the declaration at `file`, checking that its name
