@@ -134,6 +134,19 @@ struct Loader {
 }
 
 impl Loader {
+    /// If the recipe in `dir` is being loaded already (it is on the
+    /// stack), the chain of recipe files from it back to `file`.
+    fn cycle_through(&self, dir: &Path, file: &Path) -> Option<String> {
+        let canonical = fs::canonicalize(dir).ok()?;
+        let pos = self.stack.iter().position(|(d, _)| *d == canonical)?;
+        let mut chain: Vec<String> = self.stack[pos..]
+            .iter()
+            .map(|(_, f)| f.display().to_string())
+            .collect();
+        chain.push(file.display().to_string());
+        Some(chain.join(" -> "))
+    }
+
     fn visit(&mut self, dir: &Path, file: &Path) -> Result<usize, BuildError> {
         let canonical = fs::canonicalize(dir).map_err(|source| BuildError::Io {
             what: format!("resolving recipe directory {}", dir.display()),
@@ -141,22 +154,6 @@ impl Loader {
         })?;
         if let Some(&i) = self.by_dir.get(&canonical) {
             return Ok(i);
-        }
-        if let Some(pos) = self.stack.iter().position(|(d, _)| *d == canonical) {
-            let mut chain: Vec<String> = self.stack[pos..]
-                .iter()
-                .map(|(_, f)| f.display().to_string())
-                .collect();
-            chain.push(file.display().to_string());
-            // The input that closes the cycle is in the recipe on top of
-            // the stack; its caller fills in where.
-            return Err(BuildError::Cycle {
-                file: PathBuf::new(),
-                line: 0,
-                column: 0,
-                input: String::new(),
-                chain: chain.join(" -> "),
-            });
         }
         let text = crate::inputs::read_regular_string(file).map_err(|source| BuildError::Io {
             what: format!("reading {}", file.display()),
@@ -180,19 +177,17 @@ impl Loader {
                         path: sub_file,
                     });
                 }
-                let idx = self.visit(&sub_dir, &sub_file).map_err(|e| match e {
-                    BuildError::Cycle { line: 0, chain, .. } => {
-                        let loc = recipe.input_location(name);
-                        BuildError::Cycle {
-                            file: file.to_owned(),
-                            line: loc.line,
-                            column: loc.column,
-                            input: name.clone(),
-                            chain,
-                        }
-                    }
-                    e => e,
-                })?;
+                if let Some(chain) = self.cycle_through(&sub_dir, &sub_file) {
+                    let loc = recipe.input_location(name);
+                    return Err(BuildError::Cycle {
+                        file: file.to_owned(),
+                        line: loc.line,
+                        column: loc.column,
+                        input: name.clone(),
+                        chain,
+                    });
+                }
+                let idx = self.visit(&sub_dir, &sub_file)?;
                 if !self.nodes[idx].recipe.outputs.contains(output) {
                     let loc = recipe.input_location(name);
                     return Err(BuildError::UnknownOutput {
