@@ -219,6 +219,10 @@ impl Hint for BuildError {
             BuildError::Seed { source, .. } => source.hint(),
             BuildError::Sandbox(e) => e.hint(),
             BuildError::Fetch(f) => f.hint.as_deref().map(Cow::Borrowed),
+            BuildError::MissingDependency { .. } => Some(
+                "`recipe` names a directory holding recipe.toml, relative to this recipe's directory"
+                    .into(),
+            ),
             BuildError::NotOnPath { .. } => Some(
                 "add an input that provides it, or name it by its absolute path inside the sandbox".into(),
             ),

@@ -260,10 +260,6 @@ impl Hint for Problem {
                 "create it, or correct `path` (it is relative to the recipe's directory)".into(),
             ),
             Problem::HostPath { problem, .. } => problem.hint(),
-            Problem::Graph(BuildError::MissingDependency { .. }) => Some(
-                "`recipe` names a directory holding recipe.toml, relative to this recipe's directory"
-                    .into(),
-            ),
             Problem::Graph(e) => e.hint(),
             Problem::UnknownSeed { seed, known, .. } => {
                 let list = quoted(known);
