@@ -18,30 +18,6 @@ const MEASURE_EVERY: Duration = Duration::from_secs(1);
 /// How often it looks at the global cancel flag.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Parses `8G`, `512M`, `64k`, `1024`, `2GiB`, `none` (no limit: `None`).
-pub fn parse_size(text: &str) -> Result<Option<u64>, String> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
-        return Ok(None);
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (like 8G, 512M or none)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("`{text}`: unknown unit (use K, M, G or T)")),
-    };
-    n.checked_mul(1 << shift)
-        .map(Some)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
-
 /// `2 MiB`, `8 GiB`, `1500 bytes`: exact, in the largest unit that divides.
 pub fn format_size(n: u64) -> String {
     for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
@@ -137,16 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse_and_print() {
-        assert_eq!(parse_size("8G"), Ok(Some(8 << 30)));
-        assert_eq!(parse_size("512M"), Ok(Some(512 << 20)));
-        assert_eq!(parse_size("2MiB"), Ok(Some(2 << 20)));
-        assert_eq!(parse_size("64k"), Ok(Some(64 << 10)));
-        assert_eq!(parse_size("1500"), Ok(Some(1500)));
-        assert_eq!(parse_size("none"), Ok(None));
-        assert!(parse_size("8X").is_err());
-        assert!(parse_size("G").is_err());
-        assert!(parse_size("99999999999T").is_err());
+    fn sizes_print_exactly() {
         assert_eq!(format_size(2 << 20), "2 MiB");
         assert_eq!(format_size(8 << 30), "8 GiB");
         assert_eq!(format_size(1500), "1500 bytes");

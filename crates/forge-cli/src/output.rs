@@ -246,7 +246,9 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Parses sizes like `100`, `10K`, `1.5M`, `2G`, `3GiB`.
+/// Parses sizes on the command line and in `FORGE_*` variables, like `100`,
+/// `10K`, `64k`, `1.5M`, `2G`, `3GiB` (units of 1024; recipes and profiles
+/// use the stricter `forge_core::recipe::size`).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s
@@ -264,7 +266,20 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "t" | "tb" | "tib" => 1 << 40,
         other => return Err(format!("unknown size unit {other:?} (use K, M, G or T)")),
     };
-    Ok((num * mult as f64) as u64)
+    let bytes = num * mult as f64;
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("{s:?} is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// [`parse_size`], or `none` (also `unlimited`) for no limit.
+pub fn parse_limit(s: &str) -> Result<Option<u64>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    parse_size(t).map(Some)
 }
 
 #[cfg(test)]
@@ -286,6 +301,15 @@ mod tests {
         assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
         assert!(parse_size("x").is_err());
         assert!(parse_size("3Q").is_err());
+        assert_eq!(parse_limit("8G"), Ok(Some(8 << 30)));
+        assert_eq!(parse_limit("512M"), Ok(Some(512 << 20)));
+        assert_eq!(parse_limit("2MiB"), Ok(Some(2 << 20)));
+        assert_eq!(parse_limit("64k"), Ok(Some(64 << 10)));
+        assert_eq!(parse_limit("1500"), Ok(Some(1500)));
+        assert_eq!(parse_limit("none"), Ok(None));
+        assert!(parse_limit("8X").is_err());
+        assert!(parse_limit("G").is_err());
+        assert!(parse_limit("99999999999T").is_err());
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
     }

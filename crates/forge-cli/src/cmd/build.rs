@@ -109,7 +109,7 @@ pub struct BuildArgs {
 struct MaxSize(Option<u64>);
 
 fn parse_max_size(text: &str) -> Result<MaxSize, String> {
-    forge_build::limits::parse_size(text).map(MaxSize)
+    crate::output::parse_limit(text).map(MaxSize)
 }
 
 /// Arguments of `forge lock`.
