@@ -50,7 +50,7 @@ fn scheme(url: &str) -> Result<Scheme, FetchError> {
 
 /// The local path of a `file://` URL: `file:///abs/path` or
 /// `file://localhost/abs/path`, with `%XX` escapes decoded.
-fn file_url_path(url: &str) -> Result<PathBuf, FetchError> {
+pub fn file_url_path(url: &str) -> Result<PathBuf, FetchError> {
     let bad = |reason: &str| FetchError::BadUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),
@@ -273,13 +273,11 @@ fn host_tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
     Some(std::sync::Arc::new(config))
 }
 
-fn http(
-    url: &str,
-    part: &Path,
-    algo: HashAlgo,
-    progress: &dyn FetchProgress,
-    opts: &FetchOptions,
-) -> Result<Done, FetchError> {
+/// The HTTP client forge uses for `url`: `opts`'s timeouts and redirect
+/// limit, forge's user agent, the proxy from the environment unless
+/// `NO_PROXY` exempts the host, and the host's CA bundle. Binary caches use
+/// it too (forge-cache).
+pub fn http_agent(url: &str, opts: &FetchOptions) -> ureq::Agent {
     let mut builder = ureq::AgentBuilder::new()
         .timeout_connect(opts.connect_timeout)
         .timeout_read(opts.read_timeout)
@@ -292,7 +290,17 @@ fn http(
     if let Some(config) = host_tls_config() {
         builder = builder.tls_config(config);
     }
-    let agent = builder.build();
+    builder.build()
+}
+
+fn http(
+    url: &str,
+    part: &Path,
+    algo: HashAlgo,
+    progress: &dyn FetchProgress,
+    opts: &FetchOptions,
+) -> Result<Done, FetchError> {
+    let agent = http_agent(url, opts);
     let mut resume = Resume::default();
     let mut attempts = 0u32;
     let mut resumed = false;

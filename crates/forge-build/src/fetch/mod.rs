@@ -124,7 +124,7 @@ use forge_core::hash::Hash;
 pub use forge_core::recipe::Unpack;
 use thiserror::Error;
 
-pub use download::{download, download_unpinned, part_path, Download};
+pub use download::{download, download_unpinned, file_url_path, http_agent, part_path, Download};
 pub use unpack::{
     strips_single_top_dir, unpack, UnpackError, UnpackOptions, UnpackOutcome, MAX_EXTENSION_HEADER,
     XZ_MEMLIMIT,

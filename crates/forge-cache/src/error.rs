@@ -1,0 +1,44 @@
+//! What can go wrong talking to a cache.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::key::KeyError;
+
+/// A failure of a cache backend, naming the cache and the object.
+#[derive(Debug, Error)]
+pub enum CacheError {
+    /// The URL names no cache forge can use.
+    #[error("{url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// A key that is not a cache object's name.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Reading or writing a local cache failed.
+    #[error("{cache}: {what} {}: {source}", path.display())]
+    Io {
+        cache: String,
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server answered with an error status.
+    #[error("{cache}: {key}: the server answered {status}")]
+    Status {
+        cache: String,
+        key: String,
+        status: u16,
+    },
+    /// The server could not be reached or the transfer broke off.
+    #[error("{cache}: {key}: {message}")]
+    Transport {
+        cache: String,
+        key: String,
+        message: String,
+    },
+    /// Writing to a cache that only reads.
+    #[error("{cache}: this cache cannot be written to ({why})")]
+    ReadOnly { cache: String, why: &'static str },
+}

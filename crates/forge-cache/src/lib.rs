@@ -1,0 +1,31 @@
+//! Binary caches: where built store paths and realisations are shared
+//! between machines (docs/cache.md).
+//!
+//! This crate is the layer above the store and the engine that speaks to
+//! caches. Today it has the storage underneath: a [`Backend`] (a flat
+//! namespace of [`Key`]s holding blobs: `nix-cache-info`, narinfos, NARs,
+//! realisations), chosen by URL with [`open`] as snix chooses its services
+//! by address:
+//!
+//! | URL | backend | writes |
+//! |---|---|---|
+//! | `file:///dir` | [`FileBackend`]: files under `dir` | yes, each published atomically |
+//! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | no |
+//!
+//! The formats (narinfo, realisations) are forge-core's; pushing,
+//! serving and substitution build on these backends. Every backend passes
+//! one conformance suite (`tests/conformance.rs`).
+
+mod backend;
+mod error;
+mod file;
+mod http;
+mod key;
+mod url;
+
+pub use backend::Backend;
+pub use error::CacheError;
+pub use file::FileBackend;
+pub use http::HttpBackend;
+pub use key::{Key, KeyError};
+pub use url::open;

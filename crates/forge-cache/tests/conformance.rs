@@ -1,0 +1,187 @@
+//! One suite over every backend: what a cache must do whatever stores it.
+//! Each backend is set up over a fresh cache; read-only backends read what
+//! a writable one wrote underneath them (a static server over a pushed
+//! directory).
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+
+use forge_cache::{open, Backend, CacheError, FileBackend, Key};
+
+fn key(s: &str) -> Key {
+    Key::new(s).unwrap()
+}
+
+fn read_all(b: &dyn Backend, k: &Key) -> Option<Vec<u8>> {
+    b.get(k).unwrap().map(|mut r| {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).unwrap();
+        v
+    })
+}
+
+/// What every backend answers: objects written underneath it (by
+/// `writer`) are read back byte for byte, by stream and whole; missing
+/// ones are `None`/false, not errors; a size limit holds.
+fn reads(b: &dyn Backend, writer: &dyn Backend) {
+    let small = key("nix-cache-info");
+    let nested = key("nar/0a1b2c.nar.zst");
+    let big = key("nar/big.nar");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    writer
+        .put(&small, &mut &b"StoreDir: /forge/store\n"[..])
+        .unwrap();
+    writer.put(&nested, &mut &b"\x28\xb5\x2f\xfd"[..]).unwrap();
+    assert_eq!(
+        writer.put(&big, &mut &bytes[..]).unwrap(),
+        bytes.len() as u64
+    );
+
+    assert!(b.exists(&small).unwrap(), "{}", b.name());
+    assert!(b.exists(&nested).unwrap());
+    assert!(!b.exists(&key("missing.narinfo")).unwrap());
+    assert!(!b.exists(&key("nar/missing.nar")).unwrap());
+    assert_eq!(read_all(b, &small).unwrap(), b"StoreDir: /forge/store\n");
+    assert_eq!(read_all(b, &nested).unwrap(), b"\x28\xb5\x2f\xfd");
+    assert_eq!(
+        read_all(b, &big).unwrap(),
+        bytes,
+        "a large object streams whole"
+    );
+    assert!(b.get(&key("missing.narinfo")).unwrap().is_none());
+    assert_eq!(
+        b.get_small(&small, 1024).unwrap().unwrap(),
+        b"StoreDir: /forge/store\n"
+    );
+    assert!(b
+        .get_small(&key("missing.narinfo"), 1024)
+        .unwrap()
+        .is_none());
+    let err = b.get_small(&big, 1024).unwrap_err();
+    assert!(
+        err.to_string().contains("larger than 1024 bytes"),
+        "{}: {err}",
+        b.name()
+    );
+    // Replacing an object: the new bytes, whole.
+    writer
+        .put(&small, &mut &b"StoreDir: /forge/store\nPriority: 30\n"[..])
+        .unwrap();
+    assert_eq!(
+        read_all(b, &small).unwrap(),
+        b"StoreDir: /forge/store\nPriority: 30\n"
+    );
+}
+
+#[test]
+fn a_directory_cache_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = FileBackend::new(dir.path().join("cache"));
+    reads(&b, &b);
+    // No temporary file is left beside the objects.
+    let leftovers: Vec<_> = walk(&dir.path().join("cache"))
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Chosen by URL, it is the same cache.
+    let by_url = open(&format!("file://{}", dir.path().join("cache").display())).unwrap();
+    assert!(by_url.exists(&key("nix-cache-info")).unwrap());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Python's http.server over `dir` on 127.0.0.1, on a port of its own
+/// choosing; stopped when dropped.
+struct StaticServer {
+    child: Child,
+    url: String,
+}
+
+impl StaticServer {
+    fn start(dir: &std::path::Path) -> StaticServer {
+        // Port 0 makes the kernel choose; the server prints the port.
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 is on every Debian machine");
+        let mut out = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+            line.push(b[0]);
+        }
+        let line = String::from_utf8(line).unwrap();
+        let port = line
+            .split("port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        StaticServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_static_http_server_over_a_pushed_directory_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let pushed = FileBackend::new(dir.path());
+    let server = StaticServer::start(dir.path());
+    let b = open(&format!("{}/", server.url)).unwrap();
+    reads(b.as_ref(), &pushed);
+    // A plain server is read-only, and says so.
+    let err = b.put(&key("x"), &mut &b"x"[..]).unwrap_err();
+    assert!(matches!(err, CacheError::ReadOnly { .. }), "{err}");
+    // A server that is gone is an error naming the cache, not a miss.
+    let url = server.url.clone();
+    drop(server);
+    let gone = open(&url).unwrap();
+    let err = gone.exists(&key("nix-cache-info")).unwrap_err();
+    assert!(matches!(err, CacheError::Transport { .. }), "{err}");
+    assert!(err.to_string().starts_with(&url), "{err}");
+}
+
+#[test]
+fn urls_choose_the_backend_or_say_why_not() {
+    for (url, why) in [
+        ("cache", "no scheme (expected file://, http:// or https://)"),
+        (
+            "ftp://host/x",
+            "unsupported scheme (expected file://, http:// or https://)",
+        ),
+        ("s3://bucket/prefix", "S3 caches are not supported yet"),
+        ("http://", "no host"),
+        ("http://host/x?y=1", "a cache URL has no query or fragment"),
+    ] {
+        match open(url) {
+            Err(CacheError::BadUrl { reason, .. }) => assert_eq!(reason, why, "{url}"),
+            Err(e) => panic!("{url}: {e}"),
+            Ok(b) => panic!("{url}: opened {}", b.name()),
+        }
+    }
+}
