@@ -1,8 +1,12 @@
 //! `http(s)://host/prefix`: a cache any HTTP server serves (a static file
 //! server over a pushed directory, forge's own server), read with GET and
-//! HEAD. Writing goes through forge's server's upload endpoint, later.
+//! HEAD. A server error (5xx, 429) or a broken connection is retried
+//! ([`ATTEMPTS`] requests in all, with growing waits); a 404 is an
+//! answer, not a failure. Writing goes through forge's server's upload
+//! endpoint, later.
 
 use std::io::Read;
+use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::error::CacheError;
@@ -58,25 +62,58 @@ impl HttpBackend {
     }
 }
 
+/// Requests made for one object before giving up on a server that keeps
+/// failing (5xx, 429, a broken connection); the waits between them grow
+/// fourfold from [`FIRST_RETRY`].
+pub const ATTEMPTS: u32 = 4;
+
+/// The wait before the first retry.
+pub const FIRST_RETRY: Duration = Duration::from_millis(50);
+
+impl HttpBackend {
+    /// `method` on `key`: the response, `None` for 404 or 410, retried
+    /// while the failure is one a server recovers from.
+    fn call(&self, method: &str, key: &Key) -> Result<Option<ureq::Response>, CacheError> {
+        let url = self.url(key);
+        let mut wait = FIRST_RETRY;
+        let mut attempt = 1;
+        loop {
+            match self.agent.request(method, &url).call() {
+                Ok(r) => return Ok(Some(r)),
+                Err(ureq::Error::Status(404 | 410, _)) => return Ok(None),
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    std::thread::sleep(wait);
+                    wait *= 4;
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.fail(key, e)),
+            }
+        }
+    }
+}
+
+/// Whether a failure is worth asking again: the server is overloaded or
+/// broken for now, or the connection failed.
+fn transient(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Status(s, _) => *s >= 500 || *s == 429,
+        ureq::Error::Transport(_) => true,
+    }
+}
+
 impl Backend for HttpBackend {
     fn name(&self) -> &str {
         &self.base
     }
 
     fn get(&self, key: &Key) -> Result<Option<Box<dyn Read + Send + '_>>, CacheError> {
-        match self.agent.get(&self.url(key)).call() {
-            Ok(r) => Ok(Some(Box::new(r.into_reader()))),
-            Err(ureq::Error::Status(404 | 410, _)) => Ok(None),
-            Err(e) => Err(self.fail(key, e)),
-        }
+        Ok(self
+            .call("GET", key)?
+            .map(|r| Box::new(r.into_reader()) as Box<dyn Read + Send>))
     }
 
     fn exists(&self, key: &Key) -> Result<bool, CacheError> {
-        match self.agent.head(&self.url(key)).call() {
-            Ok(_) => Ok(true),
-            Err(ureq::Error::Status(404 | 410, _)) => Ok(false),
-            Err(e) => Err(self.fail(key, e)),
-        }
+        Ok(self.call("HEAD", key)?.is_some())
     }
 
     fn put(&self, _key: &Key, _data: &mut dyn Read) -> Result<u64, CacheError> {

@@ -26,6 +26,6 @@ mod url;
 pub use backend::Backend;
 pub use error::CacheError;
 pub use file::FileBackend;
-pub use http::HttpBackend;
+pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS};
 pub use key::{Key, KeyError};
 pub use url::open;

@@ -185,3 +185,78 @@ fn urls_choose_the_backend_or_say_why_not() {
         }
     }
 }
+
+/// A server that fails the first `FAILS` requests for `/flaky` with a 500,
+/// always fails `/broken`, and counts what it was asked.
+const FLAKY_SERVER: &str = r#"
+import http.server, sys
+count = {}
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        n = count.get(self.path, 0) + 1
+        count[self.path] = n
+        if self.path == "/count/flaky":
+            body = str(count.get("/flaky", 0)).encode()
+        elif self.path == "/count/broken":
+            body = str(count.get("/broken", 0)).encode()
+        elif self.path == "/flaky" and n <= 2 or self.path == "/broken":
+            self.send_response(500); self.send_header("Content-Length", "0"); self.end_headers(); return
+        elif self.path == "/flaky":
+            body = b"recovered"
+        else:
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("Serving HTTP on 127.0.0.1 port %d (x)" % s.server_port, flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn an_http_cache_retries_server_errors_and_then_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("flaky.py");
+    std::fs::write(&script, FLAKY_SERVER).unwrap();
+    let mut child = Command::new("python3")
+        .arg("-u")
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let port = line
+        .split("port ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let server = StaticServer {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let b = open(&server.url).unwrap();
+    // Two 500s, then the object.
+    assert_eq!(read_all(b.as_ref(), &key("flaky")).unwrap(), b"recovered");
+    assert_eq!(read_all(b.as_ref(), &key("count/flaky")).unwrap(), b"3");
+    // Always 500: every attempt made, then an error naming the status.
+    let err = b.get(&key("broken")).err().unwrap();
+    assert!(
+        matches!(err, CacheError::Status { status: 500, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        read_all(b.as_ref(), &key("count/broken")).unwrap(),
+        forge_cache::HTTP_ATTEMPTS.to_string().as_bytes()
+    );
+    // A 404 is an answer, not an error.
+    assert!(b.get(&key("missing")).unwrap().is_none());
+}
