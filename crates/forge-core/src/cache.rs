@@ -23,5 +23,5 @@ mod text;
 
 pub use cache_info::CacheInfo;
 pub use narinfo::{fingerprint, Compression, ContentAddress, NarInfo};
-pub use realisation::{Realisation, RealisationError};
+pub use realisation::{realisation_fingerprint, Realisation, RealisationError};
 pub use text::{ParseError, ValueError};
