@@ -12,6 +12,8 @@
 //! - [`store_path`]: `/forge/store/<digest>-<name>` and how a digest is made.
 //! - [`refs`]: the streaming scanner that finds store-path references in bytes.
 //! - [`nar`]: the Nix ARchive format, byte-identical to `nix-store --dump`.
+//! - [`cache`]: the files of a binary cache: `nix-cache-info`, narinfo,
+//!   realisations, listings, and where each lives.
 //! - [`recipe`]: the recipe a person writes, and its TOML parser.
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
 //! - [`config`]: forge's configuration file and the layering of its settings.
@@ -20,6 +22,7 @@
 //!   libraries, search paths), read from its bytes.
 
 pub mod base32;
+pub mod cache;
 pub mod config;
 pub mod derivation;
 pub mod diag;

@@ -1,0 +1,1 @@
+{"version":1,"root":{"type":"regular","size":64,"narOffset":96}}

@@ -1,0 +1,1 @@
+{"version":1,"root":{"type":"directory","entries":{"greeting":{"type":"regular","size":17,"narOffset":232},"sub":{"type":"directory","entries":{"run":{"type":"regular","size":18,"executable":true,"narOffset":608}}}}}}
