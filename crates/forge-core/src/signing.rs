@@ -345,8 +345,7 @@ impl Serialize for PublicKey {
 
 impl<'de> Deserialize<'de> for PublicKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        PublicKey::parse(&text).map_err(serde::de::Error::custom)
+        d.deserialize_str(TextVisitor(PublicKey::parse, "a public key, `name:base64`"))
     }
 }
 
@@ -418,8 +417,26 @@ impl Serialize for Signature {
 
 impl<'de> Deserialize<'de> for Signature {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Signature::parse(&text).map_err(serde::de::Error::custom)
+        d.deserialize_str(TextVisitor(Signature::parse, "a signature, `name:base64`"))
+    }
+}
+
+/// Deserialises a string with `parse` inside the deserializer's own call, so
+/// that a format that locates errors (TOML) points at the string itself.
+struct TextVisitor<T>(fn(&str) -> Result<T, KeyError>, &'static str);
+
+impl<T> serde::de::Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+
+    /// The message starts as serde's `invalid_value` does (the kind
+    /// `diag::Located` gives it) but does not repeat the text: it may be a
+    /// secret key pasted in the wrong place.
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(|e| E::custom(format_args!("invalid value: {e}")))
     }
 }
 
