@@ -90,9 +90,10 @@ pub enum KeyError {
         /// What was read.
         kind: KeyKind,
     },
-    /// The name holds whitespace or a control character (it could not be
-    /// written on a narinfo's `Sig:` line or in a list of keys).
-    #[error("{kind} name {name:?} holds whitespace or a control character")]
+    /// The name holds whitespace, a control character or a `:` (it could not
+    /// be written on a narinfo's `Sig:` line or in a list of keys, or read
+    /// back).
+    #[error("{kind} name {name:?} holds whitespace, a control character or `:`")]
     BadName {
         /// What was read.
         kind: KeyKind,
@@ -140,7 +141,7 @@ impl crate::diag::Hint for KeyError {
                 kind: KeyKind::SecretKey,
                 found: PUBLIC_KEY_BYTES,
                 ..
-            } => Some("this is a public key; a secret key is 64 bytes".into()),
+            } => Some("this is a public key; name the secret key file instead (`forge key generate` writes one)".into()),
             KeyError::WrongLength {
                 kind: KeyKind::PublicKey,
                 found: SECRET_KEY_BYTES,
@@ -181,12 +182,16 @@ fn decode(text: &str, kind: KeyKind) -> Result<(&str, Zeroizing<Vec<u8>>), KeyEr
     Ok((name, bytes))
 }
 
-/// A key name is not empty and holds no whitespace or control character.
+/// A key name is not empty and holds no whitespace, control character or
+/// `:` (Nix's own reader takes anything before the first `:`).
 fn check_name(name: &str, kind: KeyKind) -> Result<(), KeyError> {
     if name.is_empty() {
         return Err(KeyError::EmptyName { kind });
     }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+    {
         return Err(KeyError::BadName {
             kind,
             name: name.to_owned(),

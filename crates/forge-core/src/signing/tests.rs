@@ -50,6 +50,14 @@ fn parse_errors_say_what_is_wrong() {
 }
 
 #[test]
+fn a_new_key_needs_a_name_that_reads_back() {
+    for bad in ["", "a b", "a:b", "tab\there"] {
+        assert!(SecretKey::generate(bad, [0; 32]).is_err(), "{bad:?}");
+        assert!(Signature::new(bad, [0; 64]).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
 fn a_public_key_read_as_a_secret_key_says_so() {
     let pk = key("k-1", 1).public().to_string();
     let e = SecretKey::parse(&pk).unwrap_err();
