@@ -74,7 +74,7 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         forge_core::config::BadEnv,
         forge_core::signing::KeyError,
         forge_core::signing::TrustError,
-        crate::cmd::key::KeyFileError,
+        crate::cmd::key::error::KeyFileError,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)
 }

@@ -56,7 +56,7 @@ pub enum KeyKind {
 
 impl KeyKind {
     /// The bytes this value decodes to.
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             KeyKind::SecretKey => SECRET_KEY_BYTES,
             KeyKind::PublicKey => PUBLIC_KEY_BYTES,
@@ -109,7 +109,7 @@ pub enum KeyError {
         name: String,
     },
     /// The base64 decodes to the wrong number of bytes.
-    #[error("{kind} `{name}`: {found} bytes after base64 decoding, expected {}", kind.len())]
+    #[error("{kind} `{name}`: {found} bytes after base64 decoding, expected {}", kind.byte_len())]
     WrongLength {
         /// What was read.
         kind: KeyKind,
@@ -156,7 +156,7 @@ impl crate::diag::Hint for KeyError {
     }
 }
 
-/// Splits `name:base64`, checks the name and decodes exactly `kind.len()`
+/// Splits `name:base64`, checks the name and decodes exactly `kind.byte_len()`
 /// bytes (wiped from memory when dropped).
 fn decode(text: &str, kind: KeyKind) -> Result<(&str, Zeroizing<Vec<u8>>), KeyError> {
     let (name, b64) = text.split_once(':').ok_or(KeyError::NoColon { kind })?;
@@ -172,7 +172,7 @@ fn decode(text: &str, kind: KeyKind) -> Result<(&str, Zeroizing<Vec<u8>>), KeyEr
         BASE64_NOPAD.decode(b64.as_bytes())
     };
     let bytes = Zeroizing::new(bytes.map_err(|_| bad())?);
-    if bytes.len() != kind.len() {
+    if bytes.len() != kind.byte_len() {
         return Err(KeyError::WrongLength {
             kind,
             name: name.to_owned(),

@@ -14,9 +14,12 @@ use anyhow::Context;
 use clap::Subcommand;
 use forge_core::signing::SecretKey;
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::output::{print_json, CmdResult, Outcome};
+
+pub mod error;
+
+pub use error::KeyFileError;
 
 /// `forge key …`.
 #[derive(Debug, Subcommand)]
@@ -55,28 +58,6 @@ struct Shown {
     name: String,
     public_key: String,
     secret_key_file: String,
-}
-
-/// A secret key file that cannot be written or read as asked.
-#[derive(Debug, Error)]
-pub enum KeyFileError {
-    /// `generate` without `--force` over an existing file.
-    #[error("{} already exists; not overwriting a key file", path.display())]
-    Exists {
-        /// The file.
-        path: PathBuf,
-    },
-}
-
-impl forge_core::diag::Hint for KeyFileError {
-    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            KeyFileError::Exists { .. } => Some(
-                "choose another file, or pass --force to replace it (whatever it signed will need the new key)"
-                    .into(),
-            ),
-        }
-    }
 }
 
 /// Runs a `forge key` command.
