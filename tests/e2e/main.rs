@@ -22,6 +22,7 @@ mod gc;
 mod inputs;
 mod integrity;
 mod isolation;
+mod keys;
 mod logs;
 mod messages;
 mod nar_oracle;

@@ -137,6 +137,9 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Make and read the keys binary caches are signed with.
+    #[command(subcommand)]
+    Key(cmd::key::KeyCommand),
     /// Print a shell completion script (bash, zsh, fish…) on stdout.
     Completions(cmd::docs::CompletionsArgs),
     /// Print forge's manual page (roff) on stdout, or write every page
@@ -196,6 +199,7 @@ fn main() -> ExitCode {
             | Command::Hash(_)
             | Command::Nar(_)
             | Command::Recipe(_)
+            | Command::Key(_)
     );
     if reads_config {
         match config::load() {
@@ -217,6 +221,7 @@ fn main() -> ExitCode {
         Command::Fetch(a) => cmd::fetch::run(a),
         Command::Prefetch(a) => cmd::prefetch::run(&cli.global, a),
         Command::Config(c) => cmd::config::run(&cli.global, c),
+        Command::Key(c) => cmd::key::run(c),
         Command::Completions(a) => cmd::docs::completions(Cli::command(), a),
         Command::Man(a) => cmd::docs::man(Cli::command(), a),
     };

@@ -72,6 +72,9 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::cmd::run::error::RunError,
         forge_core::diag::Located,
         forge_core::config::BadEnv,
+        forge_core::signing::KeyError,
+        forge_core::signing::TrustError,
+        crate::cmd::key::error::KeyFileError,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::diag::{Located, Suggest};
+use crate::signing::{PublicKey, TrustedKeys};
 
 /// Every key the file takes, as written in it.
 pub const KEYS: &[&str] = &[
@@ -43,7 +44,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 ];
 
 /// The keys read and shown but not used yet: the binary caches that will use
-/// them are not written.
+/// them are not written. (`trusted-public-keys` is checked when read: each
+/// entry must be a public key.)
 pub const RESERVED: &[&str] = &["substituters", "trusted-public-keys"];
 
 /// One configuration file as written: every key optional.
@@ -71,9 +73,10 @@ pub struct ConfigFile {
     /// Binary caches to substitute from, by URL (reserved: not used yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub substituters: Option<Vec<String>>,
-    /// Keys whose signatures a substituted path may carry (reserved: not used yet).
+    /// Keys whose signatures a substituted path may carry, each parsed when
+    /// the file is read (`name:base64`; reserved: not used by builds yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trusted_public_keys: Option<Vec<String>>,
+    pub trusted_public_keys: Option<Vec<PublicKey>>,
 }
 
 /// An absolute path in a configuration file (a relative one would depend on
@@ -214,8 +217,8 @@ pub struct Settings {
     pub keep_going: Setting<bool>,
     /// Binary caches (reserved).
     pub substituters: Setting<Vec<String>>,
-    /// Trusted signing keys (reserved).
-    pub trusted_public_keys: Setting<Vec<String>>,
+    /// Trusted signing keys, parsed (reserved: builds do not use them yet).
+    pub trusted_public_keys: Setting<Vec<PublicKey>>,
 }
 
 /// An environment variable whose value is not one its setting takes.
@@ -260,6 +263,11 @@ impl Settings {
             substituters: Setting::default(Vec::new()),
             trusted_public_keys: Setting::default(Vec::new()),
         }
+    }
+
+    /// The trusted keys as the set signatures are checked against.
+    pub fn trusted_keys(&self) -> TrustedKeys {
+        TrustedKeys::new(self.trusted_public_keys.value.iter().cloned())
     }
 
     /// Overrides with what `config` (read from `file`) sets.

@@ -16,6 +16,8 @@
 //!   realisations, listings, and where each lives.
 //! - [`recipe`]: the recipe a person writes, and its TOML parser.
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
+//! - [`signing`]: binary-cache keys and signatures in Nix's `name:base64`
+//!   formats, and the set of trusted keys.
 //! - [`config`]: forge's configuration file and the layering of its settings.
 //! - [`diag`]: locations in text files, located errors, hints and "did you mean", shared by every parser of a file a person writes.
 //! - [`elf`]: the dynamic-linking facts of an ELF object (interpreter, needed
@@ -31,4 +33,5 @@ pub mod hash;
 pub mod nar;
 pub mod recipe;
 pub mod refs;
+pub mod signing;
 pub mod store_path;

@@ -55,7 +55,9 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> CmdResult {
     for key in forge_core::config::KEYS {
         let entry = &value[key];
         let mut source = settings_source(entry);
-        if RESERVED.contains(key) {
+        if *key == "trusted-public-keys" {
+            source.push_str("; reserved: each key checked when read, but builds do not use them until substitution lands");
+        } else if RESERVED.contains(key) {
             source.push_str("; reserved: read but not used until binary caches land");
         }
         writeln!(out, "{key} = {}  # {source}", entry["value"])?;

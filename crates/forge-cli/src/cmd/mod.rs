@@ -5,6 +5,7 @@ pub mod config;
 pub mod docs;
 pub mod fetch;
 pub mod hash;
+pub mod key;
 pub mod log;
 pub mod nar;
 pub mod prefetch;

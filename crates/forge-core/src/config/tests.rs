@@ -24,7 +24,7 @@ locked = true
 keep-outputs = true
 keep-going = false
 substituters = ["https://cache.example.org"]
-trusted-public-keys = ["cache.example.org-1:abc="]
+trusted-public-keys = ["cache.example.org-1:ws/0vW8CQHWh36rHlTEdNo9fpw1WACYX+wK5EhC98MQ="]
 "#;
     let c = ConfigFile::parse(text, "/etc/forge/config.toml").unwrap();
     assert_eq!(c.jobs, NonZeroUsize::new(3));
@@ -75,6 +75,33 @@ fn a_bad_type_names_file_and_line() {
     );
     let e = ConfigFile::parse("substituters = \"https://x\"\n", "c.toml").unwrap_err();
     assert_eq!(e.kind, Kind::WrongType);
+}
+
+#[test]
+fn trusted_public_keys_are_parsed_and_a_bad_one_names_its_line() {
+    let good = "cache.example.org-1:ws/0vW8CQHWh36rHlTEdNo9fpw1WACYX+wK5EhC98MQ=";
+    let text = format!("trusted-public-keys = [\n  \"{good}\",\n  \"other-1:AAAA\",\n]\n");
+    let e = ConfigFile::parse(&text, "/etc/forge/config.toml").unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("/etc/forge/config.toml", 3));
+    assert_eq!(e.kind, Kind::InvalidValue);
+    assert!(
+        e.message
+            .contains("public key `other-1`: 3 bytes after base64 decoding, expected 32"),
+        "{}",
+        e.message
+    );
+    let e = ConfigFile::parse("trusted-public-keys = [\"nocolon\"]", "c.toml").unwrap_err();
+    assert!(e.message.contains("has no `:`"), "{}", e.message);
+
+    let c = ConfigFile::parse(&format!("trusted-public-keys = [\"{good}\"]"), "c.toml").unwrap();
+    let mut s = defaults();
+    s.apply_file(&c, "c.toml");
+    let keys = s.trusted_keys();
+    assert_eq!(keys.keys().len(), 1);
+    assert_eq!(keys.keys()[0].name(), "cache.example.org-1");
+    // Shown as written.
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["trusted-public-keys"]["value"][0], good);
 }
 
 #[test]
@@ -150,6 +177,14 @@ fn arb_file() -> impl Strategy<Value = ConfigFile> {
     let n = proptest::option::of((1usize..1000).prop_map(|n| NonZeroUsize::new(n).unwrap()));
     let b = || proptest::option::of(any::<bool>());
     let list = || proptest::option::of(proptest::collection::vec(".*", 0..3));
+    let keys = proptest::option::of(proptest::collection::vec(
+        ("[a-z][a-z0-9.-]{0,12}", any::<[u8; 32]>()).prop_map(|(name, seed)| {
+            crate::signing::SecretKey::generate(&name, seed)
+                .unwrap()
+                .public()
+        }),
+        0..3,
+    ));
     (
         n.clone(),
         n,
@@ -158,7 +193,7 @@ fn arb_file() -> impl Strategy<Value = ConfigFile> {
         b(),
         b(),
         list(),
-        list(),
+        keys,
     )
         .prop_map(
             |(jobs, cores, root, locked, keep_outputs, keep_going, s, k)| ConfigFile {
