@@ -114,13 +114,18 @@ struct StaticServer {
 impl StaticServer {
     fn start(dir: &std::path::Path) -> StaticServer {
         // Port 0 makes the kernel choose; the server prints the port.
-        let mut child = Command::new("python3")
+        let child = Command::new("python3")
             .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 is on every Debian machine");
+        StaticServer::serving(child)
+    }
+
+    /// `child`, once it prints `Serving HTTP on 127.0.0.1 port N`.
+    fn serving(mut child: Child) -> StaticServer {
         let mut out = child.stdout.take().unwrap();
         let mut line = Vec::new();
         let mut b = [0u8; 1];
@@ -218,31 +223,14 @@ fn an_http_cache_retries_server_errors_and_then_says_which() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("flaky.py");
     std::fs::write(&script, FLAKY_SERVER).unwrap();
-    let mut child = Command::new("python3")
+    let child = Command::new("python3")
         .arg("-u")
         .arg(&script)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let port = line
-        .split("port ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    let server = StaticServer {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+    let server = StaticServer::serving(child);
     let b = open(&server.url).unwrap();
     // Two 500s, then the object.
     assert_eq!(read_all(b.as_ref(), &key("flaky")).unwrap(), b"recovered");
