@@ -12,7 +12,8 @@
 //! | `file:///dir` | [`FileBackend`]: files under `dir` | yes, each published atomically |
 //! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | no |
 //!
-//! The formats (narinfo, realisations) are forge-core's; pushing,
+//! The formats (narinfo, realisations) are forge-core's; [`narinfo_for`]
+//! and [`claimed`] map the store's records to narinfos and back. Pushing,
 //! serving and substitution build on these backends. Every backend passes
 //! one conformance suite (`tests/conformance.rs`).
 
@@ -21,6 +22,7 @@ mod error;
 mod file;
 mod http;
 mod key;
+mod paths;
 mod url;
 
 pub use backend::Backend;
@@ -28,4 +30,5 @@ pub use error::CacheError;
 pub use file::FileBackend;
 pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS};
 pub use key::{Key, KeyError};
+pub use paths::{claimed, narinfo_for, StoredNar};
 pub use url::open;
