@@ -55,7 +55,7 @@ pub fn claimed(narinfo: &NarInfo) -> ClaimedPath {
         nar_sha256: Some(narinfo.nar_sha256),
         nar_blake3: narinfo.nar_blake3,
         nar_size: narinfo.nar_size,
-        deriver: narinfo.deriver.clone(),
+        deriver: narinfo.deriver,
         content_address: narinfo.content_address.as_ref().map(|ca| ca.to_string()),
         signatures: narinfo.signatures.clone(),
     }
