@@ -876,17 +876,7 @@ fn fetches_are_checked_unpacked_and_never_repeated() {
     let env = Env::new();
     tools(&env);
     // A tarball with a single top-level directory.
-    write(&env.path("pkg/demo-1.0/hello.txt"), "hi from a tarball\n");
-    let tarball = env.path("demo-1.0.tar.gz");
-    let st = Command::new("tar")
-        .arg("-czf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(env.path("pkg"))
-        .arg("demo-1.0")
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let tarball = crate::common::demo_tarball(&env);
     let sha = sha256_hex(&tarball);
     fetch_recipe(&env, "unpacked", &tarball, &sha, Some("tar.gz"));
     let out = env.run(&["build", "--json", "unpacked"]);

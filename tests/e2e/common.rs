@@ -164,3 +164,19 @@ pub fn oracle_present(what: &str, present: bool) -> bool {
     }
     present
 }
+
+/// `demo-1.0.tar.gz` holding `demo-1.0/hello.txt`.
+pub fn demo_tarball(env: &Env) -> PathBuf {
+    write(&env.path("pkg/demo-1.0/hello.txt"), "hi from a tarball\n");
+    let tarball = env.path("demo-1.0.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(env.path("pkg"))
+        .arg("demo-1.0")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    tarball
+}

@@ -502,23 +502,13 @@ fn the_cgroups_of_a_killed_forge_are_swept_by_the_next() {
         eprintln!("skipped: pids cgroups are used only as root");
         return;
     }
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    let Some(rel) = own.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
-        ctrl.split(',')
-            .any(|c| c == "pids")
-            .then(|| path.to_owned())
-    }) else {
-        eprintln!("skipped: no cgroup v1 pids hierarchy");
-        return;
-    };
     // The forge processes of this test run in a cgroup of their own, so that
     // the forges of tests running at the same time (each sweeps its own
     // parent cgroup once) cannot sweep this one's first.
-    let outer = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
-    let parent = outer.join(format!("forge-e2e-sweep-{}", std::process::id()));
-    fs::create_dir(&parent).unwrap();
+    let Some(parent) = own_pids_cgroup("sweep") else {
+        eprintln!("skipped: no cgroup v1 pids hierarchy");
+        return;
+    };
     let procs = parent.join("cgroup.procs");
     let in_parent = |args: &str| {
         env.forge_after(&format!(
@@ -574,20 +564,10 @@ fn the_sweep_leaves_a_live_forge_of_another_pid_namespace_alone() {
         eprintln!("skipped: needs root and unshare");
         return;
     }
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    let Some(rel) = own.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
-        ctrl.split(',')
-            .any(|c| c == "pids")
-            .then(|| path.to_owned())
-    }) else {
+    let Some(parent) = own_pids_cgroup("pidns") else {
         eprintln!("skipped: no cgroup v1 pids hierarchy");
         return;
     };
-    let outer = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
-    let parent = outer.join(format!("forge-e2e-pidns-{}", std::process::id()));
-    fs::create_dir(&parent).unwrap();
     let procs = parent.join("cgroup.procs");
     // The inner forge's pid (in its namespace) is one the host has not.
     let pid_max: u32 = fs::read_to_string("/proc/sys/kernel/pid_max")
@@ -633,6 +613,23 @@ fn the_sweep_leaves_a_live_forge_of_another_pid_namespace_alone() {
         String::from_utf8_lossy(&o.stderr)
     );
     let _ = fs::remove_dir(&parent);
+}
+
+/// A new pids cgroup (v1) under this test process's own, named after
+/// `what`, for a test's forges to run in; `None` without a pids hierarchy.
+fn own_pids_cgroup(what: &str) -> Option<std::path::PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctrl.split(',')
+            .any(|c| c == "pids")
+            .then(|| path.to_owned())
+    })?;
+    let outer = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
+    let dir = outer.join(format!("forge-e2e-{what}-{}", std::process::id()));
+    fs::create_dir(&dir).unwrap();
+    Some(dir)
 }
 
 fn nix_is_root() -> bool {

@@ -5,29 +5,13 @@ use std::fs;
 use std::process::Command;
 
 use crate::build::tools;
-use crate::common::{write, Env};
-
-/// `demo-1.0.tar.gz` holding `demo-1.0/hello.txt`.
-fn tarball(env: &Env) -> std::path::PathBuf {
-    write(&env.path("pkg/demo-1.0/hello.txt"), "hi from a tarball\n");
-    let tarball = env.path("demo-1.0.tar.gz");
-    let st = Command::new("tar")
-        .arg("-czf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(env.path("pkg"))
-        .arg("demo-1.0")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    tarball
-}
+use crate::common::{demo_tarball, write, Env};
 
 #[test]
 fn a_prefetched_archive_builds_from_the_printed_line_without_fetching_again() {
     let env = Env::new();
     tools(&env);
-    let tarball = tarball(&env);
+    let tarball = demo_tarball(&env);
     let url = format!("file://{}", tarball.display());
     let out = env.run(&["prefetch", &url, "--unpack", "tar.gz"]);
     assert!(
