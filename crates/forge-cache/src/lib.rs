@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | `file:///dir` | [`FileBackend`]: files under `dir` | yes, each published atomically |
 //! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | no |
+//! | `s3://bucket/prefix?endpoint=…&region=…` | [`S3Backend`]: objects below the prefix, through object_store | yes, each object whole (multipart above 8 MiB) |
 //!
 //! The formats (narinfo, realisations) are forge-core's; [`narinfo_for`]
 //! and [`claimed`] map the store's records to narinfos and back. Pushing,
@@ -23,6 +24,7 @@ mod file;
 mod http;
 mod key;
 mod paths;
+mod s3;
 mod url;
 
 pub use backend::Backend;
@@ -31,4 +33,9 @@ pub use file::FileBackend;
 pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS};
 pub use key::{Key, KeyError};
 pub use paths::{claimed, narinfo_for, StoredNar};
+pub use s3::{
+    ConfigError as S3ConfigError, S3Backend, S3Config, S3Url,
+    CONNECT_TIMEOUT as S3_CONNECT_TIMEOUT, PART_SIZE as S3_PART_SIZE,
+    READ_TIMEOUT as S3_READ_TIMEOUT, REQUEST_TIMEOUT as S3_REQUEST_TIMEOUT,
+};
 pub use url::open;
