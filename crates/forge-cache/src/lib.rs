@@ -24,18 +24,24 @@ mod file;
 mod http;
 mod key;
 mod paths;
+mod push;
 mod s3;
+mod substituter;
 mod url;
 
 pub use backend::Backend;
 pub use error::CacheError;
 pub use file::FileBackend;
-pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS};
+pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TIMEOUT_ENV};
 pub use key::{Key, KeyError};
 pub use paths::{claimed, narinfo_for, StoredNar};
+pub use push::{
+    push_paths, push_realisations, NoPushProgress, PushError, PushOptions, PushProgress, PushReport,
+};
 pub use s3::{
     ConfigError as S3ConfigError, S3Backend, S3Config, S3Url,
     CONNECT_TIMEOUT as S3_CONNECT_TIMEOUT, PART_SIZE as S3_PART_SIZE,
     READ_TIMEOUT as S3_READ_TIMEOUT, REQUEST_TIMEOUT as S3_REQUEST_TIMEOUT,
 };
+pub use substituter::{CacheSubstituter, MAX_NARINFO_BYTES, MAX_REALISATION_BYTES};
 pub use url::open;

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod config;
+pub mod copy;
 pub mod docs;
 pub mod fetch;
 pub mod hash;
