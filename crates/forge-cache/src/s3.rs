@@ -467,6 +467,16 @@ mod tests {
         // An endpoint nobody answers: opening still works.
         let b = S3Backend::with_env("s3://b-cache/p?endpoint=http://127.0.0.1:9", &env).unwrap();
         assert_eq!(b.name(), "s3://b-cache/p?endpoint=http://127.0.0.1:9");
+        // TLS is set up (ring as rustls's provider): a server that is
+        // not there is an error naming the cache, after the retries.
+        let b = S3Backend::with_env("s3://b-cache/p?endpoint=https://127.0.0.1:9", &env).unwrap();
+        let err = b.exists(&Key::new("nix-cache-info").unwrap()).unwrap_err();
+        assert!(matches!(err, CacheError::Transport { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("s3://b-cache/p?endpoint=https://127.0.0.1:9: nix-cache-info: "),
+            "{err}"
+        );
         let err = S3Backend::with_env("s3://b-cache/p", &|_| None).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -20,6 +20,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// A running weed; stopped (with its process group) when dropped.
 pub struct Weed {
     child: Child,
+    /// The Unix sockets weed makes for its gRPC ports, always in /tmp
+    /// (a killed weed leaves them).
+    grpc_sockets: [PathBuf; 4],
     /// `http://127.0.0.1:PORT`, the S3 endpoint.
     pub endpoint: String,
     filer: String,
@@ -123,6 +126,8 @@ impl Weed {
             .arg("-s3.autoCreateBucket=false")
             .arg("-master.telemetry=false")
             .arg("-master.volumeSizeLimitMB=64")
+            // Its logs (glog's, under $TMPDIR) go with the temporary dir.
+            .env("TMPDIR", dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -132,6 +137,13 @@ impl Weed {
             .unwrap();
         let mut weed = Weed {
             child,
+            grpc_sockets: [
+                ("master", p[1]),
+                ("volume", p[3]),
+                ("filer", p[5]),
+                ("s3", p[7]),
+            ]
+            .map(|(role, port)| PathBuf::from(format!("/tmp/seaweedfs-{role}-grpc-{port}.sock"))),
             endpoint: format!("http://127.0.0.1:{}", p[6]),
             filer: format!("http://127.0.0.1:{}", p[4]),
             dir,
@@ -213,5 +225,8 @@ impl Drop for Weed {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for socket in &self.grpc_sockets {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
