@@ -14,9 +14,11 @@
 //! | `s3://bucket/prefix?endpoint=…&region=…` | [`S3Backend`]: objects below the prefix, through object_store | yes, each object whole (multipart above 8 MiB) |
 //!
 //! The formats (narinfo, realisations) are forge-core's; [`narinfo_for`]
-//! and [`claimed`] map the store's records to narinfos and back. Pushing,
-//! serving and substitution build on these backends. Every backend passes
-//! one conformance suite (`tests/conformance.rs`).
+//! and [`claimed`] map the store's records to narinfos and back. On the
+//! backends: [`push_paths`] and [`push_realisations`] publish (`forge copy`,
+//! `forge push`), and [`CacheSubstituter`] is the engine's
+//! [`forge_build::Substituter`] for a cache, returning only what it trusts.
+//! Every backend passes one conformance suite (`tests/conformance.rs`).
 
 mod backend;
 mod error;
