@@ -721,3 +721,65 @@ impl FaultServer {
         self.count.load(Ordering::SeqCst)
     }
 }
+
+#[path = "../../crates/forge-cache/tests/conformance/weed.rs"]
+#[allow(dead_code)] // the conformance suite uses more of it
+mod weed;
+
+/// Through SeaweedFS's S3: pushed from A, substituted into B. As root only:
+/// scripts/test installs weed in root's cache directory, which the
+/// unprivileged CI user cannot reach (the S3 client runs the same code
+/// whoever runs it; the stores as that user are tested through the file
+/// and HTTP caches above).
+#[test]
+fn a_second_store_builds_nothing_through_s3() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: SeaweedFS is installed for root");
+        return;
+    }
+    let Some(mut weed) = weed::Weed::start() else {
+        return;
+    };
+    weed.create_bucket("forge-e2e");
+    let p = pushed();
+    let url = weed.url("forge-e2e/team");
+    let creds = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", weed::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", weed::SECRET_KEY);
+    };
+    let mut push = p.env.forge();
+    push.args(["push", &url, "app", "--json", "--secret-key"])
+        .arg(p.env.path("cache.sk"));
+    creds(&mut push);
+    let out = push.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pushed"].as_array().unwrap().len(), 2, "{report}");
+
+    let b = p.env.path("b-s3");
+    let mut build = on(&p, &b);
+    build
+        .args([
+            "build",
+            "app",
+            "--no-link",
+            "--json",
+            "--substituters",
+            &url,
+        ])
+        .args(["--trusted-public-keys", &p.public_key]);
+    creds(&mut build);
+    let out = build.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let events = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_substituted_whole(&p, &b, &Outcome { events, stderr });
+}
