@@ -129,11 +129,23 @@ impl Outcome {
 }
 
 fn build_on(p: &Pushed, root: &Path, substituters: &str, extra: &[&str]) -> Outcome {
+    build_on_with(p, root, substituters, extra, &[])
+}
+
+/// [`build_on`] with `envs` set for forge.
+fn build_on_with(
+    p: &Pushed,
+    root: &Path,
+    substituters: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Outcome {
     let out = on(p, root)
         .args(["build", "app", "--no-link", "--json", "--substituters"])
         .arg(substituters)
         .args(["--trusted-public-keys", &p.public_key])
         .args(extra)
+        .envs(envs.iter().copied())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -761,25 +773,15 @@ fn a_second_store_builds_nothing_through_s3() {
     assert_eq!(report["pushed"].as_array().unwrap().len(), 2, "{report}");
 
     let b = p.env.path("b-s3");
-    let mut build = on(&p, &b);
-    build
-        .args([
-            "build",
-            "app",
-            "--no-link",
-            "--json",
-            "--substituters",
-            &url,
-        ])
-        .args(["--trusted-public-keys", &p.public_key]);
-    creds(&mut build);
-    let out = build.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    let events = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_substituted_whole(&p, &b, &Outcome { events, stderr });
+    let o = build_on_with(
+        &p,
+        &b,
+        &url,
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", weed::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", weed::SECRET_KEY),
+        ],
+    );
+    assert_substituted_whole(&p, &b, &o);
 }

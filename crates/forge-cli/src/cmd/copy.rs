@@ -148,9 +148,7 @@ struct Pushed<'a> {
 
 /// `forge copy --to URL PATH…`.
 pub fn copy(global: &GlobalArgs, args: CopyArgs) -> CmdResult {
-    let root = global.root();
-    let store =
-        Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))?;
+    let store = open_store(global)?;
     let mut roots = Vec::new();
     for p in &args.paths {
         let (path, sub) = store.resolve(p)?;
@@ -178,9 +176,7 @@ pub fn copy(global: &GlobalArgs, args: CopyArgs) -> CmdResult {
 pub fn push_recipes(global: &GlobalArgs, args: PushRecipesArgs) -> CmdResult {
     let substituters = args.substitute.open(global)?;
     let report = super::build::build_for_push(global, &args.recipes, substituters)?;
-    let root = global.root();
-    let store =
-        Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))?;
+    let store = open_store(global)?;
     let mut outputs = Vec::new();
     let mut realisations = Vec::new();
     for node in &report.all {
@@ -207,6 +203,11 @@ pub fn push_recipes(global: &GlobalArgs, args: PushRecipesArgs) -> CmdResult {
         &closure,
         &realisations,
     )
+}
+
+fn open_store(global: &GlobalArgs) -> anyhow::Result<Store> {
+    let root = global.root();
+    Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))
 }
 
 /// The recorded realisations of the builds that made paths of `closure`,
