@@ -785,3 +785,90 @@ fn a_second_store_builds_nothing_through_s3() {
     );
     assert_substituted_whole(&p, &b, &o);
 }
+
+/// `forge store verify --repair`: a damaged path comes back whole from the
+/// cache; a cache whose copy is not the recorded one repairs nothing.
+#[test]
+fn verify_repair_fetches_a_good_copy_and_refuses_another() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = pushed();
+    let physical = p
+        .env
+        .root()
+        .join("store")
+        .join(p.app.trim_start_matches("/forge/store/"));
+    let damage = || {
+        let f = physical.join("lib-path");
+        fs::set_permissions(&physical, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&f, "damaged\n").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o444)).unwrap();
+        fs::set_permissions(&physical, fs::Permissions::from_mode(0o555)).unwrap();
+    };
+    let verify = |extra: &[&str]| {
+        p.env
+            .forge()
+            .args(["store", "verify", "--check-contents"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    damage();
+    assert_eq!(verify(&[]).status.code(), Some(3));
+
+    // A cache whose copy of app differs from the record: refused.
+    let bad = p.env.path("cache-bad");
+    copy_dir(&p.cache, &bad);
+    edit_narinfo(&bad, &p.app, |l| {
+        l.starts_with("NarHash: ").then(|| {
+            "NarHash: sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s".to_owned()
+        })
+    });
+    let bad_url = format!("file://{}", bad.display());
+    let out = verify(&[
+        "--repair",
+        "--substituters",
+        &bad_url,
+        "--trusted-public-keys",
+        &p.public_key,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("could not repair"), "{stderr}");
+
+    // A cache whose narinfo is right but whose NAR is another path's: the
+    // store's own check against its record refuses it.
+    let swapped = p.env.path("cache-swapped");
+    copy_dir(&p.cache, &swapped);
+    fs::copy(nar_file(&swapped, &p.lib), nar_file(&swapped, &p.app)).unwrap();
+    let swapped_url = format!("file://{}", swapped.display());
+    let out = verify(&[
+        "--repair",
+        "--substituters",
+        &swapped_url,
+        "--trusted-public-keys",
+        &p.public_key,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("could not repair"), "{stderr}");
+
+    let url = format!("file://{}", p.cache.display());
+    let out = verify(&[
+        "--repair",
+        "--substituters",
+        &url,
+        "--trusted-public-keys",
+        &p.public_key,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("repaired {}", p.app)), "{stderr}");
+    assert!(verify(&[]).status.success());
+    assert_eq!(
+        fs::read_to_string(physical.join("lib-path"))
+            .unwrap()
+            .trim(),
+        p.lib
+    );
+}

@@ -175,6 +175,60 @@ impl Store {
         Ok(info)
     }
 
+    /// Replaces the object of valid path `path` with the one `nar` holds,
+    /// if that NAR is exactly the one recorded (its size, SHA-256 and
+    /// BLAKE3): `forge store verify --repair`, with a NAR from a cache. The
+    /// record is not touched; a NAR that differs from it changes nothing.
+    pub fn repair_from_nar(&mut self, nar: impl Read, path: &StorePath) -> Result<()> {
+        let _gc = self.lock_against_gc()?;
+        let info = self
+            .db
+            .path_info(path)?
+            .ok_or_else(|| StoreError::NotValid(path.clone()))?;
+        if !self.staging_swept {
+            self.remove_stale_staging()?;
+            self.staging_swept = true;
+        }
+        let staging = Staging::new(&self.layout)?;
+        let mut reader = Hashing {
+            inner: nar.take(info.nar_size),
+            sink: tree::NarSink::new(true, None),
+        };
+        let mut restorer = Restorer::new(staging.object.clone());
+        read_nar(&mut reader, &mut restorer).map_err(|source| StoreError::NarRead {
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        let digest = reader.sink.finish();
+        if digest.size != info.nar_size {
+            return Err(StoreError::NarSizeMismatch {
+                path: path.clone(),
+                expected: info.nar_size,
+                actual: digest.size,
+            });
+        }
+        let sha256 = digest.sha256.expect("the sink computes sha256");
+        for (expected, actual) in [(info.nar_sha256, sha256), (info.nar_blake3, digest.blake3)] {
+            if expected != actual {
+                return Err(StoreError::NarHashMismatch {
+                    path: path.clone(),
+                    expected: Box::new(expected),
+                    actual: Box::new(actual),
+                });
+            }
+        }
+        let lock = crate::lock::FileLock::acquire(
+            &self.layout.path_lock(path),
+            crate::lock::LockMode::Exclusive,
+        )?;
+        let dest = self.layout.physical(path);
+        let res = self.discard(&dest).and_then(|_| {
+            crate::move_dir_entry(&staging.object, &dest).ctx("moving into the store", &dest)
+        });
+        lock.unlink_and_release()?;
+        res
+    }
+
     /// Checks that a content-addressed path is the address of what was
     /// unpacked at `staging`.
     fn check_content_address(

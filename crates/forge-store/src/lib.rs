@@ -474,7 +474,7 @@ impl Store {
 /// unprivileged owner may only do while the directory is writable, and which
 /// may touch its mtime. So a directory is made writable for the move and
 /// canonical again after it.
-fn move_dir_entry(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn move_dir_entry(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::symlink_metadata(from)?;
     if !meta.is_dir() {

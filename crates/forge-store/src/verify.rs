@@ -66,6 +66,20 @@ pub enum Problem {
     Unreadable { path: StorePath, error: String },
 }
 
+impl Problem {
+    /// The path the problem is in.
+    pub fn path(&self) -> &StorePath {
+        match self {
+            Problem::Missing { path }
+            | Problem::HashMismatch { path, .. }
+            | Problem::SizeMismatch { path, .. }
+            | Problem::NotCanonical { path, .. }
+            | Problem::FileChanged { path, .. }
+            | Problem::Unreadable { path, .. } => path,
+        }
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -16,7 +16,7 @@ use forge_core::store_path::StorePath;
 use forge_store::Store;
 use serde::Serialize;
 
-use crate::output::{CmdResult, Outcome};
+use crate::output::{human_bytes, CmdResult, Outcome};
 use crate::GlobalArgs;
 
 /// How a push compresses and signs.
@@ -288,29 +288,13 @@ fn push(
         eprintln!(
             "pushed {} paths ({} of NAR, {} uploaded) and {published} realisations to {}; {} were there already",
             report.pushed.len(),
-            human(report.nar_bytes),
-            human(report.file_bytes),
+            human_bytes(report.nar_bytes),
+            human_bytes(report.file_bytes),
             backend.name(),
             report.present.len(),
         );
     }
     Ok(Outcome::Success)
-}
-
-/// `12.3 MiB`.
-fn human(bytes: u64) -> String {
-    let mut v = bytes as f64;
-    for unit in ["B", "KiB", "MiB", "GiB"] {
-        if v < 1024.0 || unit == "GiB" {
-            return if unit == "B" {
-                format!("{bytes} B")
-            } else {
-                format!("{v:.1} {unit}")
-            };
-        }
-        v /= 1024.0;
-    }
-    unreachable!("the loop returns at GiB")
 }
 
 /// A progress bar over paths and bytes, on a terminal only.

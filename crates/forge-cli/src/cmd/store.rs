@@ -60,10 +60,12 @@ pub enum StoreCommand {
         /// Re-hash every object and check its metadata (reads everything).
         #[arg(long)]
         check_contents: bool,
-        /// Repair damaged paths (not available yet: needs a binary cache to
-        /// fetch good copies from).
+        /// Replace each damaged path with a good copy from a substituter
+        /// (the NAR must be exactly the one recorded), then check it again.
         #[arg(long)]
         repair: bool,
+        #[command(flatten)]
+        substitute: super::copy::SubstituteArgs,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -167,8 +169,15 @@ pub fn run(global: &GlobalArgs, cmd: StoreCommand) -> CmdResult {
             paths,
             check_contents,
             repair,
+            substitute,
             json,
-        } => verify(global, &paths, check_contents, repair, json.json),
+        } => verify(
+            global,
+            &paths,
+            check_contents,
+            repair.then_some(&substitute),
+            json.json,
+        ),
         StoreCommand::Dump { path } => dump(global, &path),
         StoreCommand::Cat { path } => cat(global, &path),
         StoreCommand::Ls {
@@ -338,13 +347,10 @@ fn verify(
     global: &GlobalArgs,
     paths: &[PathBuf],
     check_contents: bool,
-    repair: bool,
+    repair: Option<&super::copy::SubstituteArgs>,
     json: bool,
 ) -> CmdResult {
-    if repair {
-        bail!("--repair is not available yet: it needs a binary cache to fetch good copies from (planned with the cache work)");
-    }
-    let store = open(global)?;
+    let mut store = open(global)?;
     let selected = if paths.is_empty() {
         None
     } else {
@@ -354,10 +360,44 @@ fn verify(
         }
         Some(v)
     };
-    let report = store.verify(&VerifyOptions {
+    let mut report = store.verify(&VerifyOptions {
         check_contents,
         paths: selected,
     })?;
+    let mut repaired = Vec::new();
+    if let Some(args) = repair {
+        let damaged: std::collections::BTreeSet<_> =
+            report.problems.iter().map(|p| p.path().clone()).collect();
+        if !damaged.is_empty() {
+            let substituters = args.open(global)?;
+            if substituters.is_empty() {
+                bail!("--repair needs a substituter to fetch good copies from (--substituters URL, or `substituters` in the config file)");
+            }
+            for path in &damaged {
+                match repair_path(&mut store, &substituters, path) {
+                    Ok(from) => {
+                        if !json {
+                            eprintln!("repaired {path} from {from}");
+                        }
+                        repaired.push(path.clone());
+                    }
+                    Err(why) => eprintln!("warning: could not repair {path}: {why}"),
+                }
+            }
+            // What is left, checked again.
+            if !repaired.is_empty() {
+                let again = store.verify(&VerifyOptions {
+                    check_contents: true,
+                    paths: Some(repaired.clone()),
+                })?;
+                let still: std::collections::BTreeSet<_> =
+                    again.problems.iter().map(|p| p.path().clone()).collect();
+                report
+                    .problems
+                    .retain(|p| !repaired.contains(p.path()) || still.contains(p.path()));
+            }
+        }
+    }
     if json {
         print_json(&report)?;
     } else {
@@ -384,6 +424,51 @@ fn verify(
         Outcome::Success
     } else {
         Outcome::ProblemsFound
+    })
+}
+
+/// Brings a good copy of `path` from the first substituter that has one;
+/// returns its name, or why none could.
+fn repair_path(
+    store: &mut Store,
+    substituters: &[forge_cache::CacheSubstituter],
+    path: &StorePath,
+) -> Result<String, String> {
+    use forge_build::Substituter;
+    let recorded = store.path_info(path).map_err(|e| e.to_string())?;
+    let mut why = Vec::new();
+    for s in substituters {
+        match s.path_info(path) {
+            Ok(Some(claim)) if claim.nar_sha256 == Some(recorded.nar_sha256) => {}
+            Ok(Some(_)) => {
+                why.push(format!(
+                    "{}: its copy is not the one recorded here",
+                    s.name()
+                ));
+                continue;
+            }
+            Ok(None) => {
+                why.push(format!("{}: not there", s.name()));
+                continue;
+            }
+            Err(e) => {
+                why.push(e.to_string());
+                continue;
+            }
+        }
+        let result = s
+            .nar(path)
+            .map_err(|e| e.to_string())
+            .and_then(|nar| store.repair_from_nar(nar, path).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => return Ok(s.name().to_owned()),
+            Err(e) => why.push(format!("{}: {e}", s.name())),
+        }
+    }
+    Err(if why.is_empty() {
+        "no substituter".to_owned()
+    } else {
+        why.join("; ")
     })
 }
 
