@@ -25,6 +25,7 @@ mod error;
 mod file;
 mod http;
 mod key;
+mod lookup;
 mod paths;
 mod push;
 mod s3;
@@ -36,6 +37,7 @@ pub use error::CacheError;
 pub use file::FileBackend;
 pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TIMEOUT_ENV};
 pub use key::{Key, KeyError};
+pub use lookup::{Known, LookupCache, NEGATIVE_TTL, POSITIVE_TTL};
 pub use paths::{claimed, narinfo_for, StoredNar};
 pub use push::{
     push_paths, push_realisations, NoPushProgress, PushError, PushOptions, PushProgress, PushReport,

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use forge_build::{SubstituteError, Substituter};
 use forge_core::cache::{layout, Compression, NarInfo, Realisation};
@@ -29,6 +29,7 @@ use forge_store::ClaimedPath;
 use crate::backend::Backend;
 use crate::error::CacheError;
 use crate::key::Key;
+use crate::lookup::{Known, LookupCache};
 use crate::paths::claimed;
 
 /// The largest narinfo read (a path with thousands of references fits).
@@ -42,6 +43,8 @@ pub struct CacheSubstituter {
     trusted: TrustedKeys,
     /// The narinfos already read, for [`Substituter::nar`].
     narinfos: Mutex<HashMap<StorePath, NarInfo>>,
+    /// Answers kept between runs, if any.
+    lookups: Option<Arc<LookupCache>>,
 }
 
 impl std::fmt::Debug for CacheSubstituter {
@@ -59,6 +62,35 @@ impl CacheSubstituter {
             backend,
             trusted,
             narinfos: Mutex::new(HashMap::new()),
+            lookups: None,
+        }
+    }
+
+    /// Keeps this cache's answers in `lookups` and asks it first.
+    pub fn with_lookups(mut self, lookups: Arc<LookupCache>) -> CacheSubstituter {
+        self.lookups = Some(lookups);
+        self
+    }
+
+    /// A small object, from the lookup cache while its answer is fresh.
+    fn small(&self, key: &Key, limit: u64) -> Result<Option<Vec<u8>>, CacheError> {
+        if let Some(l) = &self.lookups {
+            match l.get(self.name(), key.as_str()) {
+                Known::Present(v) => return Ok(Some(v)),
+                Known::Absent => return Ok(None),
+                Known::Unknown => {}
+            }
+        }
+        let got = self.backend.get_small(key, limit)?;
+        if let Some(l) = &self.lookups {
+            l.put(self.name(), key.as_str(), got.as_deref());
+        }
+        Ok(got)
+    }
+
+    fn forget(&self, key: &Key) {
+        if let Some(l) = &self.lookups {
+            l.forget(self.name(), key.as_str());
         }
     }
 
@@ -96,8 +128,7 @@ impl CacheSubstituter {
         let what = || format!("the narinfo of {path}");
         let key = Key::new(&layout::narinfo(path)).map_err(|e| self.refused(what(), e))?;
         let Some(bytes) = self
-            .backend
-            .get_small(&key, MAX_NARINFO_BYTES)
+            .small(&key, MAX_NARINFO_BYTES)
             .map_err(|e| self.cache_error(what(), e))?
         else {
             return Ok(None);
@@ -163,8 +194,7 @@ impl Substituter for CacheSubstituter {
             let key = Key::new(&layout::realisation(digest, &output))
                 .map_err(|e| self.refused(what(), e))?;
             let Some(bytes) = self
-                .backend
-                .get_small(&key, MAX_REALISATION_BYTES)
+                .small(&key, MAX_REALISATION_BYTES)
                 .map_err(|e| self.cache_error(what(), e))?
             else {
                 return Ok(None);
@@ -190,16 +220,33 @@ impl Substituter for CacheSubstituter {
 
     fn nar(&self, path: &StorePath) -> Result<Box<dyn Read + Send + '_>, SubstituteError> {
         let what = || format!("the NAR of {path}");
-        let narinfo = self
+        let mut narinfo = self
             .narinfo(path)?
             .ok_or_else(|| self.refused(what(), "the cache no longer has its narinfo"))?;
         let key = Key::new(&narinfo.url).map_err(|e| self.refused(what(), e))?;
-        let Some(file) = self
+        let mut file = self
             .backend
             .get(&key)
-            .map_err(|e| self.cache_error(what(), e))?
-        else {
-            // Asked again next time: the narinfo may be stale.
+            .map_err(|e| self.cache_error(what(), e))?;
+        if file.is_none() {
+            // The narinfo was stale (kept by the lookup cache, or the path
+            // was pushed again since): forget it and ask again, once.
+            self.lock().remove(path);
+            if let Ok(k) = Key::new(&layout::narinfo(path)) {
+                self.forget(&k);
+            }
+            if let Some(fresh) = self.narinfo(path)? {
+                if fresh.url != narinfo.url {
+                    let key = Key::new(&fresh.url).map_err(|e| self.refused(what(), e))?;
+                    file = self
+                        .backend
+                        .get(&key)
+                        .map_err(|e| self.cache_error(what(), e))?;
+                    narinfo = fresh;
+                }
+            }
+        }
+        let Some(file) = file else {
             self.lock().remove(path);
             return Err(self.refused(
                 what(),

@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Args;
-use forge_cache::{CacheSubstituter, PushOptions, PushProgress, PushReport};
+use forge_cache::{CacheSubstituter, LookupCache, PushOptions, PushProgress, PushReport};
 use forge_core::cache::{Compression, Realisation};
 use forge_core::derivation::{ActionDigest, OutputName};
 use forge_core::signing::{PublicKey, SecretKey, TrustedKeys};
@@ -99,6 +99,22 @@ pub struct SubstituteArgs {
     offline: bool,
 }
 
+/// The lookup cache beside the store, or none (with a warning) if it
+/// cannot be opened: it only saves requests.
+fn open_lookups(global: &GlobalArgs) -> Option<Arc<LookupCache>> {
+    let file = global.root().join(LOOKUPS_FILE);
+    match LookupCache::open(&file) {
+        Ok(l) => Some(Arc::new(l)),
+        Err(e) => {
+            tracing::warn!("not keeping substituters' answers: {e}");
+            None
+        }
+    }
+}
+
+/// Where the lookup cache lives, in the store's root.
+const LOOKUPS_FILE: &str = "substituter-lookups.sqlite";
+
 fn parse_public_key(s: &str) -> Result<PublicKey, String> {
     PublicKey::parse(s).map_err(|e| e.to_string())
 }
@@ -125,13 +141,21 @@ impl SubstituteArgs {
             TrustedKeys::new(self.trusted_public_keys.iter().cloned())
         };
         let mut out = Vec::new();
+        let mut lookups = None;
         for url in urls {
             if self.offline && !url.starts_with("file://") {
                 continue;
             }
             let backend =
                 forge_cache::open(&url).with_context(|| format!("opening substituter {url}"))?;
-            out.push(CacheSubstituter::new(backend, trusted.clone()));
+            let mut s = CacheSubstituter::new(backend, trusted.clone());
+            if lookups.is_none() {
+                lookups = Some(open_lookups(global));
+            }
+            if let Some(Some(l)) = &lookups {
+                s = s.with_lookups(Arc::clone(l));
+            }
+            out.push(s);
         }
         Ok(out)
     }
