@@ -41,4 +41,23 @@ pub enum CacheError {
     /// Writing to a cache that only reads.
     #[error("{cache}: this cache cannot be written to ({why})")]
     ReadOnly { cache: String, why: &'static str },
+    /// `forge cache serve` could not listen where it was asked to.
+    #[error("serving {cache}: listening on {addr}: {source}")]
+    Listen {
+        cache: String,
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server could not start (its directory, its runtime).
+    #[error("serving {cache}: {what}: {source}")]
+    ServeSetup {
+        cache: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An upload token that cannot be used.
+    #[error("the upload token file {}: {why}", path.display())]
+    UploadToken { path: PathBuf, why: String },
 }

@@ -10,11 +10,12 @@
 //! | URL | backend | writes |
 //! |---|---|---|
 //! | `file:///dir` | [`FileBackend`]: files under `dir` | yes, each published atomically |
-//! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | no |
+//! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | with a token (`FORGE_CACHE_TOKEN`), to forge's server |
 //!
 //! The formats (narinfo, realisations) are forge-core's; [`narinfo_for`]
-//! and [`claimed`] map the store's records to narinfos and back. Pushing,
-//! serving and substitution build on these backends. Every backend passes
+//! and [`claimed`] map the store's records to narinfos and back.
+//! [`serve`] is `forge cache serve`, a cache server over a directory.
+//! Pushing and substitution build on these backends. Every backend passes
 //! one conformance suite (`tests/conformance.rs`).
 
 mod backend;
@@ -23,12 +24,13 @@ mod file;
 mod http;
 mod key;
 mod paths;
+pub mod serve;
 mod url;
 
 pub use backend::Backend;
 pub use error::CacheError;
 pub use file::FileBackend;
-pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS};
+pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TOKEN_ENV};
 pub use key::{Key, KeyError};
 pub use paths::{claimed, narinfo_for, StoredNar};
 pub use url::open;
