@@ -30,3 +30,28 @@ pub fn open(url: &str) -> Result<Box<dyn Backend>, CacheError> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::key::Key;
+
+    /// `FORGE_CACHE_TOKEN` makes an HTTP cache writable (the write is
+    /// tried, here against a closed port) and a missing one keeps it
+    /// read-only. No other test of this crate's unit tests opens an HTTP
+    /// cache, so setting the variable here races with nothing.
+    #[test]
+    fn the_token_variable_makes_http_caches_writable() {
+        let k = Key::new("x").unwrap();
+        let url = "http://127.0.0.1:1";
+        std::env::remove_var(crate::http::TOKEN_ENV);
+        let err = open(url).unwrap().put(&k, &mut &b"x"[..]).unwrap_err();
+        assert!(matches!(err, CacheError::ReadOnly { .. }), "{err}");
+        std::env::set_var(crate::http::TOKEN_ENV, "t");
+        let b = open(url).unwrap();
+        std::env::remove_var(crate::http::TOKEN_ENV);
+        let err = b.put(&k, &mut &b"x"[..]).unwrap_err();
+        assert!(matches!(err, CacheError::Transport { .. }), "{err}");
+    }
+}
