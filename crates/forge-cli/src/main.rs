@@ -137,6 +137,9 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Serve binary caches.
+    #[command(subcommand)]
+    Cache(cmd::cache::CacheCommand),
     /// Make and read the keys binary caches are signed with.
     #[command(subcommand)]
     Key(cmd::key::KeyCommand),
@@ -222,6 +225,7 @@ fn main() -> ExitCode {
         Command::Prefetch(a) => cmd::prefetch::run(&cli.global, a),
         Command::Config(c) => cmd::config::run(&cli.global, c),
         Command::Key(c) => cmd::key::run(c),
+        Command::Cache(c) => cmd::cache::run(&cli.global, c),
         Command::Completions(a) => cmd::docs::completions(Cli::command(), a),
         Command::Man(a) => cmd::docs::man(Cli::command(), a),
     };

@@ -264,8 +264,9 @@ async fn serve(
 }
 
 /// Serves `config` until SIGINT or SIGTERM, then shuts down gracefully
-/// and returns.
-pub fn run(config: ServeConfig) -> Result<(), CacheError> {
+/// and returns. `ready` is told the address once it is bound (with port
+/// 0, the one the kernel chose).
+pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), CacheError> {
     let (listener, shared) = prepare(config)?;
     let addr = listener
         .local_addr()
@@ -274,8 +275,8 @@ pub fn run(config: ServeConfig) -> Result<(), CacheError> {
             what: "reading the listening address".to_owned(),
             source,
         })?;
-    tracing::warn!(
-        "serving {} on http://{addr} (uploads {})",
+    tracing::info!(
+        "serving {} on http://{addr}; uploads {}",
         shared.name,
         if shared.token.is_some() {
             "with the token"
@@ -283,6 +284,7 @@ pub fn run(config: ServeConfig) -> Result<(), CacheError> {
             "refused"
         }
     );
+    ready(addr);
     serve_blocking(listener, shared, signals())
 }
 

@@ -1,0 +1,93 @@
+//! `forge cache …`: binary caches (docs/cache.md). `forge cache serve`
+//! serves a cache directory over HTTP with `forge_cache::serve`; this
+//! module turns the flags into its `ServeConfig`, reads the token file,
+//! and prints the URL once the port is bound.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Subcommand};
+use forge_cache::serve::{self, Limits, ServeConfig, Source, UploadToken};
+
+use crate::output::{parse_size, CmdResult, Outcome};
+use crate::GlobalArgs;
+
+/// `forge cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Serve a binary cache over HTTP until SIGINT or SIGTERM (then finish
+    /// in-flight requests and stop); print its URL on stdout once it
+    /// listens.
+    Serve(ServeArgs),
+}
+
+/// `forge cache serve`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["dir"])))]
+pub struct ServeArgs {
+    /// The cache directory to serve (what `file://DIR` names; created if
+    /// missing).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Where to listen; port 0 lets the system choose (the URL printed
+    /// says which).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
+    listen: SocketAddr,
+    /// Take uploads (`PUT`, as `forge copy --to http://…` makes them with
+    /// FORGE_CACHE_TOKEN) that carry `Authorization: Bearer <the token in
+    /// FILE>`; without it uploads are refused.
+    #[arg(long, value_name = "FILE")]
+    upload_token_file: Option<PathBuf>,
+    /// Answer `nix-cache-info` with this priority (lower is preferred).
+    #[arg(long, value_name = "N")]
+    priority: Option<u32>,
+    /// The largest NAR upload.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    max_nar_upload: u64,
+    /// The most connections open at once (more wait).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+}
+
+/// Runs a `forge cache` command.
+pub fn run(_global: &GlobalArgs, cmd: CacheCommand) -> CmdResult {
+    match cmd {
+        CacheCommand::Serve(a) => serve_cmd(a),
+    }
+}
+
+fn serve_cmd(a: ServeArgs) -> CmdResult {
+    let upload_token = a
+        .upload_token_file
+        .as_deref()
+        .map(UploadToken::from_file)
+        .transpose()?;
+    let source = match a.dir {
+        Some(dir) => Source::Dir(dir),
+        None => anyhow::bail!("say what to serve: --dir DIR"),
+    };
+    if !a.listen.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {}, beyond this machine: plain HTTP, so the upload token travels in the clear",
+            a.listen
+        );
+    }
+    let config = ServeConfig {
+        source,
+        listen: a.listen,
+        upload_token,
+        priority: a.priority,
+        limits: Limits {
+            max_nar_upload: a.max_nar_upload,
+            max_connections: a.max_connections,
+            ..Limits::default()
+        },
+    };
+    serve::run(config, |addr| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "http://{addr}");
+        let _ = out.flush();
+    })?;
+    Ok(Outcome::Success)
+}
