@@ -49,6 +49,14 @@ pub enum Event {
     ImportingSeed { recipe: String, seed: String },
     /// A recipe's outputs are being brought from a substituter.
     Substituting { recipe: String, from: String },
+    /// Asking a substituter for a recipe's outputs failed (`error` says
+    /// why: unreachable, refused, corrupt); the next one is asked, then
+    /// the recipe is built.
+    SubstituteFailed {
+        recipe: String,
+        error: String,
+        from: String,
+    },
     /// A recipe is realised (`built` false: it was already, or it was
     /// substituted).
     Finished {

@@ -43,9 +43,11 @@ impl Session<'_> {
             match self.substitute_from(s.as_ref(), node, drv, &digest) {
                 Ok(Some(outputs)) => return Some(outputs),
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!("substitution of {} failed: {e}", node.recipe.store_name())
-                }
+                Err(e) => self.reporter.event(&Event::SubstituteFailed {
+                    recipe: node.recipe.store_name(),
+                    error: e.to_string(),
+                    from: s.name().to_owned(),
+                }),
             }
         }
         None

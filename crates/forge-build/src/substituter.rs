@@ -60,6 +60,14 @@ pub enum SubstituteError {
         asked: StorePath,
         got: Box<StorePath>,
     },
+    /// What it sent is not acceptable: malformed, unsigned where a
+    /// signature is needed, signed by no trusted key.
+    #[error("{substituter}: {what}: {reason}")]
+    Refused {
+        substituter: String,
+        what: String,
+        reason: String,
+    },
     /// What it sent did not verify, or the store refused it.
     #[error("{substituter}: {path}: {source}")]
     Store {

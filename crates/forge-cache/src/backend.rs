@@ -1,6 +1,7 @@
 //! The [`Backend`] trait: what a cache's storage does.
 
 use std::io::Read;
+use std::path::Path;
 
 use crate::error::CacheError;
 use crate::key::Key;
@@ -21,6 +22,25 @@ pub trait Backend: Send + Sync {
     /// Stores what `data` yields at `key`, replacing what was there;
     /// returns the number of bytes written.
     fn put(&self, key: &Key, data: &mut dyn Read) -> Result<u64, CacheError>;
+
+    /// Stores the file at `file` at `key`; the file may be moved into
+    /// place rather than copied (a local cache renames it), so it is the
+    /// caller's no more. Returns the number of bytes stored.
+    fn put_file(&self, key: &Key, file: &Path) -> Result<u64, CacheError> {
+        let mut f = std::fs::File::open(file).map_err(|source| CacheError::Io {
+            cache: self.name().to_owned(),
+            what: "reading",
+            path: file.to_owned(),
+            source,
+        })?;
+        self.put(key, &mut f)
+    }
+
+    /// The local directory the cache lives in, if it is one: scratch
+    /// files made there can be moved in by [`Backend::put_file`].
+    fn local_dir(&self) -> Option<&Path> {
+        None
+    }
 
     /// Reads the whole object at `key` (for small ones: narinfos,
     /// realisations), at most `limit` bytes; more is an error.

@@ -38,6 +38,13 @@ pub enum CacheError {
         key: String,
         message: String,
     },
+    /// An object the cache holds is not what its name says it is.
+    #[error("{cache}: {key}: {message}")]
+    Invalid {
+        cache: String,
+        key: String,
+        message: String,
+    },
     /// Writing to a cache that only reads.
     #[error("{cache}: this cache cannot be written to ({why})")]
     ReadOnly { cache: String, why: &'static str },

@@ -113,4 +113,29 @@ impl Backend for FileBackend {
             .map_err(|e| self.io("renaming into place", &path)(e.error))?;
         Ok(n)
     }
+
+    fn put_file(&self, key: &Key, file: &Path) -> Result<u64, CacheError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path(key);
+        let parent = path.parent().unwrap_or(&self.dir).to_owned();
+        fs::create_dir_all(&parent).map_err(self.io("creating", &parent))?;
+        let f = fs::File::open(file).map_err(self.io("reading", file))?;
+        let meta = f.metadata().map_err(self.io("reading", file))?;
+        f.sync_all().map_err(self.io("syncing", file))?;
+        fs::set_permissions(file, fs::Permissions::from_mode(0o644))
+            .map_err(self.io("setting the mode of", file))?;
+        match fs::rename(file, &path) {
+            Ok(()) => Ok(meta.len()),
+            // Another file system: copy it in, atomically all the same.
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                let mut f = f;
+                self.put(key, &mut f)
+            }
+            Err(e) => Err(self.io("renaming into place", &path)(e)),
+        }
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
 }

@@ -57,8 +57,12 @@ impl HttpBackend {
             });
         }
         let base = url.trim_end_matches('/').to_owned();
-        let agent =
-            forge_build::fetch::http_agent(&base, &forge_build::fetch::FetchOptions::default());
+        let mut opts = forge_build::fetch::FetchOptions::default();
+        if let Some(t) = timeout_from_env() {
+            opts.connect_timeout = t;
+            opts.read_timeout = t;
+        }
+        let agent = forge_build::fetch::http_agent(&base, &opts);
         Ok(HttpBackend {
             base,
             agent,
@@ -89,6 +93,22 @@ impl HttpBackend {
                 key: key.to_string(),
                 message: t.to_string(),
             },
+        }
+    }
+}
+
+/// The environment variable that sets the connect and read timeout of
+/// every request, in seconds (default: forge's fetch timeouts, 30 s to
+/// connect and 60 s between reads).
+pub const TIMEOUT_ENV: &str = "FORGE_CACHE_TIMEOUT";
+
+fn timeout_from_env() -> Option<Duration> {
+    let v = std::env::var(TIMEOUT_ENV).ok()?;
+    match v.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+        _ => {
+            tracing::warn!("{TIMEOUT_ENV}={v:?} is not a number of seconds; ignored");
+            None
         }
     }
 }

@@ -24,13 +24,19 @@ mod file;
 mod http;
 mod key;
 mod paths;
+mod push;
 pub mod serve;
+mod substituter;
 mod url;
 
 pub use backend::Backend;
 pub use error::CacheError;
 pub use file::FileBackend;
-pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TOKEN_ENV};
+pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TIMEOUT_ENV, TOKEN_ENV};
 pub use key::{Key, KeyError};
 pub use paths::{claimed, narinfo_for, StoredNar};
+pub use push::{
+    push_paths, push_realisations, NoPushProgress, PushError, PushOptions, PushProgress, PushReport,
+};
+pub use substituter::{CacheSubstituter, MAX_NARINFO_BYTES, MAX_REALISATION_BYTES};
 pub use url::open;

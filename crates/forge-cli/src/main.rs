@@ -137,6 +137,12 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Copy store paths' closures (and the realisations of the builds
+    /// that made them) to a binary cache.
+    Copy(cmd::copy::CopyArgs),
+    /// Build recipes if need be and push every output of their graphs,
+    /// with its realisation, to a binary cache.
+    Push(cmd::copy::PushRecipesArgs),
     /// Serve binary caches.
     #[command(subcommand)]
     Cache(cmd::cache::CacheCommand),
@@ -225,6 +231,8 @@ fn main() -> ExitCode {
         Command::Prefetch(a) => cmd::prefetch::run(&cli.global, a),
         Command::Config(c) => cmd::config::run(&cli.global, c),
         Command::Key(c) => cmd::key::run(c),
+        Command::Copy(a) => cmd::copy::copy(&cli.global, a),
+        Command::Push(a) => cmd::copy::push_recipes(&cli.global, a),
         Command::Cache(c) => cmd::cache::run(&cli.global, c),
         Command::Completions(a) => cmd::docs::completions(Cli::command(), a),
         Command::Man(a) => cmd::docs::man(Cli::command(), a),

@@ -31,6 +31,7 @@ pub const KEYS: &[&str] = &[
     "keep-going",
     "substituters",
     "trusted-public-keys",
+    "secret-key-file",
 ];
 
 /// The environment variable of each setting that has one.
@@ -42,11 +43,6 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("keep-outputs", "FORGE_KEEP_OUTPUTS"),
     ("keep-going", "FORGE_KEEP_GOING"),
 ];
-
-/// The keys read and shown but not used yet: the binary caches that will use
-/// them are not written. (`trusted-public-keys` is checked when read: each
-/// entry must be a public key.)
-pub const RESERVED: &[&str] = &["substituters", "trusted-public-keys"];
 
 /// One configuration file as written: every key optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,13 +66,18 @@ pub struct ConfigFile {
     /// Go on with independent builds after a failure (`forge build --keep-going`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_going: Option<bool>,
-    /// Binary caches to substitute from, by URL (reserved: not used yet).
+    /// Binary caches to substitute from, by URL, in priority order
+    /// (`forge build --substituters`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub substituters: Option<Vec<String>>,
-    /// Keys whose signatures a substituted path may carry, each parsed when
-    /// the file is read (`name:base64`; reserved: not used by builds yet).
+    /// Keys whose signatures substituted realisations and paths may carry,
+    /// each parsed when the file is read (`name:base64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_public_keys: Option<Vec<PublicKey>>,
+    /// The secret key `forge copy` and `forge push` sign with
+    /// (`--secret-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<AbsolutePath>,
 }
 
 /// An absolute path in a configuration file (a relative one would depend on
@@ -215,10 +216,12 @@ pub struct Settings {
     pub keep_outputs: Setting<bool>,
     /// Keep going after a failed build.
     pub keep_going: Setting<bool>,
-    /// Binary caches (reserved).
+    /// Binary caches to substitute from, in priority order.
     pub substituters: Setting<Vec<String>>,
-    /// Trusted signing keys, parsed (reserved: builds do not use them yet).
+    /// Trusted signing keys, parsed.
     pub trusted_public_keys: Setting<Vec<PublicKey>>,
+    /// The key pushes sign with, if any.
+    pub secret_key_file: Setting<Option<PathBuf>>,
 }
 
 /// An environment variable whose value is not one its setting takes.
@@ -262,6 +265,7 @@ impl Settings {
             keep_going: Setting::default(false),
             substituters: Setting::default(Vec::new()),
             trusted_public_keys: Setting::default(Vec::new()),
+            secret_key_file: Setting::default(None),
         }
     }
 
@@ -285,6 +289,10 @@ impl Settings {
         self.substituters.set(config.substituters.clone(), src);
         self.trusted_public_keys
             .set(config.trusted_public_keys.clone(), src);
+        self.secret_key_file.set(
+            config.secret_key_file.as_ref().map(|p| Some(p.to_path())),
+            src,
+        );
     }
 
     /// Overrides with the environment variables ([`ENV_VARS`]) that `get`

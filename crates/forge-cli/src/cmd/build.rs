@@ -102,6 +102,8 @@ pub struct BuildArgs {
     /// limit); a build whose output grows past it is stopped.
     #[arg(long, value_name = "SIZE", env = "FORGE_MAX_OUTPUT_SIZE", value_parser = parse_max_size)]
     max_output_size: Option<MaxSize>,
+    #[command(flatten)]
+    substitute: super::copy::SubstituteArgs,
 }
 
 /// A parsed `--max-output-size`: a size, or no limit.
@@ -307,6 +309,9 @@ impl Reporter for Display {
             Event::Substituting { recipe, from } => {
                 self.status(format!("substituting {recipe} from {from}"));
             }
+            Event::SubstituteFailed { recipe, error, .. } => {
+                self.line(format!("warning: {recipe}: {error}"));
+            }
             Event::Finished {
                 recipe,
                 built,
@@ -388,9 +393,12 @@ pub fn build(global: &GlobalArgs, args: BuildArgs) -> CmdResult {
     if args.print_build_logs {
         opts.print_logs = Some(display.echo());
     }
-    let engine = Engine::new(global.root(), opts)
+    let mut engine = Engine::new(global.root(), opts)
         .reporter(&display)
         .cancel_on(cancel);
+    for sub in args.substitute.open(global)? {
+        engine = engine.substituter(sub);
+    }
     if args.dry_run {
         let result = engine.plan(&args.recipes);
         display.finish();
@@ -569,6 +577,34 @@ fn print_failure_tails(e: &forge_build::BuildError) {
         forge_build::BuildError::Many(v) => v.iter().for_each(&mut show),
         e => show(e),
     }
+}
+
+/// Realises `recipes` for `forge push` (building what no substituter has),
+/// with the settings' jobs and cores and no result link.
+pub fn build_for_push(
+    global: &GlobalArgs,
+    recipes: &[PathBuf],
+    substituters: Vec<forge_cache::CacheSubstituter>,
+) -> anyhow::Result<forge_build::BuildReport> {
+    let exe = std::env::current_exe().context("locating the forge executable")?;
+    let mut opts = BuildOptions::new(exe);
+    let settings = global.settings();
+    opts.jobs = settings.jobs.value.max(1);
+    opts.cores = settings.cores.value.max(1);
+    opts.locked = settings.locked.value;
+    let display = Display::new(global.quiet(), false);
+    let mut engine = Engine::new(global.root(), opts)
+        .reporter(&display)
+        .cancel_on(crate::signals::cancel_flag()?);
+    for sub in substituters {
+        engine = engine.substituter(sub);
+    }
+    let result = engine.build_all(recipes);
+    display.finish();
+    result.map_err(|e| {
+        print_failure_tails(&e);
+        e.into()
+    })
 }
 
 /// `forge lock`: pins every `path` input without a hash and every seed of a

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use forge_core::config::{Settings, RESERVED};
+use forge_core::config::Settings;
 use serde::Serialize;
 
 use crate::output::{print_json, CmdResult, Outcome};
@@ -24,13 +24,11 @@ pub enum ConfigCommand {
 
 /// What `config show --json` prints.
 #[derive(Serialize)]
-struct Shown<'a> {
+struct Shown {
     /// The files read, in the order applied.
     files: Vec<String>,
     /// Each setting: `value`, `source` and the file, variable or flag.
     settings: Settings,
-    /// The keys read and shown but not used yet.
-    reserved: &'a [&'a str],
 }
 
 /// Runs a `forge config` command.
@@ -46,7 +44,6 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> CmdResult {
                 .map(|f| f.display().to_string())
                 .collect(),
             settings,
-            reserved: RESERVED,
         })?;
         return Ok(Outcome::Success);
     }
@@ -54,12 +51,7 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> CmdResult {
     let mut out = std::io::stdout().lock();
     for key in forge_core::config::KEYS {
         let entry = &value[key];
-        let mut source = settings_source(entry);
-        if *key == "trusted-public-keys" {
-            source.push_str("; reserved: each key checked when read, but builds do not use them until substitution lands");
-        } else if RESERVED.contains(key) {
-            source.push_str("; reserved: read but not used until binary caches land");
-        }
+        let source = settings_source(entry);
         writeln!(out, "{key} = {}  # {source}", entry["value"])?;
     }
     Ok(Outcome::Success)

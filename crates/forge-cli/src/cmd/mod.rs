@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cache;
 pub mod config;
+pub mod copy;
 pub mod docs;
 pub mod fetch;
 pub mod hash;

@@ -185,28 +185,24 @@ fn arb_file() -> impl Strategy<Value = ConfigFile> {
         }),
         0..3,
     ));
-    (
-        n.clone(),
-        n,
-        proptest::option::of("/[a-z/ é\"\\\\]{0,12}".prop_map(|p| AbsolutePath::new(&p).unwrap())),
-        b(),
-        b(),
-        b(),
-        list(),
-        keys,
-    )
-        .prop_map(
-            |(jobs, cores, root, locked, keep_outputs, keep_going, s, k)| ConfigFile {
+    let abs = || {
+        proptest::option::of("/[a-z/ é\"\\\\]{0,12}".prop_map(|p| AbsolutePath::new(&p).unwrap()))
+    };
+    (n.clone(), n, (abs(), abs()), b(), b(), b(), list(), keys).prop_map(
+        |(jobs, cores, (root, secret_key_file), locked, keep_outputs, keep_going, s, k)| {
+            ConfigFile {
                 jobs,
                 cores,
                 root,
+                secret_key_file,
                 locked,
                 keep_outputs,
                 keep_going,
                 substituters: s,
                 trusted_public_keys: k,
-            },
-        )
+            }
+        },
+    )
 }
 
 proptest! {
