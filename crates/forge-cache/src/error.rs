@@ -64,6 +64,13 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
+    /// `forge cache serve --store` could not open the store.
+    #[error("serving {cache}: opening the store: {source}")]
+    ServeStore {
+        cache: String,
+        #[source]
+        source: Box<forge_store::StoreError>,
+    },
     /// An upload token that cannot be used.
     #[error("the upload token file {}: {why}", path.display())]
     UploadToken { path: PathBuf, why: String },

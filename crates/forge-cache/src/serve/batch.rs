@@ -97,7 +97,7 @@ fn answer(shared: &Shared, digests: &[String]) -> serde_json::Map<String, serde_
 
 fn read(shared: &Shared, key: &Key) -> Result<Option<String>, String> {
     use std::io::Read;
-    let Some((file, len)) = shared.root.open(key).map_err(|e| e.to_string())? else {
+    let Some((file, len)) = shared.open(key)? else {
         return Ok(None);
     };
     if len > MAX_NARINFO {

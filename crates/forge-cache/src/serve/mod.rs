@@ -11,6 +11,10 @@
 //! | `POST /_forge/narinfos`: many narinfos at once | [`batch`] |
 //! | `PUT /<key>`: uploads, with a bearer token | [`upload`] ([`token`]) |
 //!
+//! What is served is a cache directory ([`Source::Dir`]) or the local
+//! store ([`Source::Store`], [`store`]: a private directory that paths are
+//! pushed into when first asked for, then served the same way).
+//!
 //! Around them: a cap on connections (the listener holds a permit per
 //! connection), a cap on requests being handled (more are shed with 503),
 //! timeouts, a panic guard, and a graceful shutdown that stops accepting,
@@ -24,6 +28,7 @@ mod listener;
 mod object;
 mod range;
 mod reply;
+mod store;
 mod token;
 mod upload;
 
@@ -45,6 +50,7 @@ use crate::error::CacheError;
 use crate::file::FileBackend;
 use crate::key::Key;
 
+pub use store::StoreSource;
 pub use token::UploadToken;
 
 /// Bounds on what the server takes on.
@@ -90,6 +96,9 @@ impl Default for Limits {
 pub enum Source {
     /// A cache directory (what `file://DIR` names).
     Dir(PathBuf),
+    /// The local store, through a private cache directory filled on
+    /// demand ([`StoreSource`]).
+    Store(StoreSource),
 }
 
 /// How to serve.
@@ -102,7 +111,8 @@ pub struct ServeConfig {
     /// Uploads are taken only with this token; `None`: refused (403).
     pub upload_token: Option<UploadToken>,
     /// Answer `nix-cache-info` with this priority rather than the
-    /// directory's file.
+    /// directory's file (in `--store` mode: rather than
+    /// [`DEFAULT_PRIORITY`]).
     pub priority: Option<u32>,
     /// Bounds.
     pub limits: Limits,
@@ -139,6 +149,26 @@ struct Shared {
     cache_info: Option<String>,
     /// `nix-cache-info` when the directory has none.
     default_cache_info: String,
+    /// In `--store` mode: makes what the directory lacks.
+    fill: Option<store::Filler>,
+}
+
+impl Shared {
+    /// The regular file at `key` and its length, made from the store
+    /// first in `--store` mode; `None` for a miss. Blocking. The error is
+    /// for the log only.
+    fn open(&self, key: &Key) -> Result<Option<(std::fs::File, u64)>, String> {
+        if let Some(found) = self.root.open(key).map_err(|e| e.to_string())? {
+            return Ok(Some(found));
+        }
+        let Some(fill) = &self.fill else {
+            return Ok(None);
+        };
+        if !fill.fill(key).map_err(|e| e.to_string())? {
+            return Ok(None);
+        }
+        self.root.open(key).map_err(|e| e.to_string())
+    }
 }
 
 /// The router: one handler per kind of request, then the limits.
@@ -164,8 +194,16 @@ fn app(shared: Arc<Shared>) -> Router {
 
 /// Opens what `config` serves and binds its address.
 fn prepare(config: ServeConfig) -> Result<(std::net::TcpListener, Arc<Shared>), CacheError> {
-    let Source::Dir(dir) = config.source;
-    let name = format!("file://{}", dir.display());
+    let (dir, name, store) = match config.source {
+        Source::Dir(dir) => {
+            let name = format!("file://{}", dir.display());
+            (dir, name, None)
+        }
+        Source::Store(store) => {
+            let name = format!("the store at {}", store.root.display());
+            (store.dir(), name, Some(store))
+        }
+    };
     let setup = |what: &str| {
         let name = name.clone();
         let what = what.to_owned();
@@ -177,6 +215,20 @@ fn prepare(config: ServeConfig) -> Result<(std::net::TcpListener, Arc<Shared>), 
     };
     std::fs::create_dir_all(&dir).map_err(setup("creating the cache directory"))?;
     let root = fs::Root::new(&dir).map_err(setup("opening the cache directory"))?;
+    let fill = match &store {
+        Some(source) => Some(store::Filler::open(source, root.dir().to_owned()).map_err(
+            |source| CacheError::ServeStore {
+                cache: name.clone(),
+                source: Box::new(source),
+            },
+        )?),
+        None => None,
+    };
+    let priority = match (&store, config.priority) {
+        (_, Some(p)) => Some(p),
+        (Some(_), None) => Some(DEFAULT_PRIORITY),
+        (None, None) => None,
+    };
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| CacheError::Listen {
             cache: name.clone(),
@@ -191,9 +243,10 @@ fn prepare(config: ServeConfig) -> Result<(std::net::TcpListener, Arc<Shared>), 
         root,
         token: config.upload_token,
         limits: config.limits,
-        cache_info: config.priority.map(|p| CacheInfo::forge(p).to_text()),
+        cache_info: priority.map(|p| CacheInfo::forge(p).to_text()),
         default_cache_info: CacheInfo::forge(DEFAULT_PRIORITY).to_text(),
         name,
+        fill,
     };
     Ok((listener, Arc::new(shared)))
 }

@@ -55,7 +55,7 @@ async fn get(shared: Arc<Shared>, key: Key, headers: &HeaderMap, head: bool) -> 
     let opened = {
         let shared = shared.clone();
         let key = key.clone();
-        tokio::task::spawn_blocking(move || shared.root.open(&key)).await
+        tokio::task::spawn_blocking(move || shared.open(&key)).await
     };
     let (file, len) = match opened {
         Ok(Ok(Some(found))) => found,

@@ -1,5 +1,6 @@
 //! `forge cache …`: binary caches (docs/cache.md). `forge cache serve`
-//! serves a cache directory over HTTP with `forge_cache::serve`; this
+//! serves a cache directory or the local store over HTTP with
+//! `forge_cache::serve`; this
 //! module turns the flags into its `ServeConfig`, reads the token file,
 //! and prints the URL once the port is bound.
 
@@ -8,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Subcommand};
-use forge_cache::serve::{self, Limits, ServeConfig, Source, UploadToken};
+use forge_cache::serve::{self, Limits, ServeConfig, Source, StoreSource, UploadToken};
 
 use crate::output::{parse_size, CmdResult, Outcome};
 use crate::GlobalArgs;
@@ -24,12 +25,25 @@ pub enum CacheCommand {
 
 /// `forge cache serve`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["dir"])))]
+#[command(group(ArgGroup::new("source").required(true).args(["dir", "store"])))]
 pub struct ServeArgs {
     /// The cache directory to serve (what `file://DIR` names; created if
     /// missing).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Serve the local store (`--root`): each path is published into a
+    /// private cache directory when first asked for (its NAR compressed
+    /// once), then served from there.
+    #[arg(long)]
+    store: bool,
+    /// With --store: the private cache directory (default:
+    /// `<root>/serve-cache`).
+    #[arg(long, value_name = "DIR", conflicts_with = "dir")]
+    cache_dir: Option<PathBuf>,
+    /// With --store: sign narinfos and realisations with this secret key
+    /// (default: `secret-key-file` in the config file; none: unsigned).
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    secret_key: Option<PathBuf>,
     /// Where to listen; port 0 lets the system choose (the URL printed
     /// says which).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
@@ -51,13 +65,13 @@ pub struct ServeArgs {
 }
 
 /// Runs a `forge cache` command.
-pub fn run(_global: &GlobalArgs, cmd: CacheCommand) -> CmdResult {
+pub fn run(global: &GlobalArgs, cmd: CacheCommand) -> CmdResult {
     match cmd {
-        CacheCommand::Serve(a) => serve_cmd(a),
+        CacheCommand::Serve(a) => serve_cmd(global, a),
     }
 }
 
-fn serve_cmd(a: ServeArgs) -> CmdResult {
+fn serve_cmd(global: &GlobalArgs, a: ServeArgs) -> CmdResult {
     let upload_token = a
         .upload_token_file
         .as_deref()
@@ -65,7 +79,20 @@ fn serve_cmd(a: ServeArgs) -> CmdResult {
         .transpose()?;
     let source = match a.dir {
         Some(dir) => Source::Dir(dir),
-        None => anyhow::bail!("say what to serve: --dir DIR"),
+        None => {
+            let key_file = a
+                .secret_key
+                .or_else(|| global.settings().secret_key_file.value.clone());
+            let secret_key = key_file
+                .as_deref()
+                .map(super::key::read_secret)
+                .transpose()?;
+            Source::Store(StoreSource {
+                root: global.root(),
+                cache_dir: a.cache_dir,
+                secret_key,
+            })
+        }
     };
     if !a.listen.ip().is_loopback() {
         tracing::warn!(
