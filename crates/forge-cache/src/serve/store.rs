@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn keys_name_paths_and_realisations() {
-        let k = |s| wanted(&Key::new(s).unwrap());
+        let k = |s: &str| wanted(&Key::new(s).unwrap());
         assert_eq!(
             k("0rkc8a9xvy4q2hgl6b1w3z5m7n0p2r4s.narinfo"),
             Some(Wanted::Path("0rkc8a9xvy4q2hgl6b1w3z5m7n0p2r4s".into()))
