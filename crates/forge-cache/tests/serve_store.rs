@@ -49,11 +49,11 @@ fn a_store_is_served_signed_and_each_nar_made_once() {
     let trusted = TrustedKeys::new([secret.public()]);
     let cache_dir = tmp.path().join("served");
     let config = ServeConfig {
-        source: Source::Store(StoreSource {
+        source: Source::Store(Box::new(StoreSource {
             root: root.clone(),
             cache_dir: Some(cache_dir.clone()),
             secret_key: Some(secret),
-        }),
+        })),
         ..ServeConfig::dir("/nonexistent", "127.0.0.1:0".parse().unwrap())
     };
     let server = Server::start(config).unwrap();

@@ -98,7 +98,7 @@ pub enum Source {
     Dir(PathBuf),
     /// The local store, through a private cache directory filled on
     /// demand ([`StoreSource`]).
-    Store(StoreSource),
+    Store(Box<StoreSource>),
 }
 
 /// How to serve.

@@ -87,11 +87,11 @@ fn serve_cmd(global: &GlobalArgs, a: ServeArgs) -> CmdResult {
                 .as_deref()
                 .map(super::key::read_secret)
                 .transpose()?;
-            Source::Store(StoreSource {
+            Source::Store(Box::new(StoreSource {
                 root: global.root(),
                 cache_dir: a.cache_dir,
                 secret_key,
-            })
+            }))
         }
     };
     if !a.listen.ip().is_loopback() {
