@@ -35,11 +35,11 @@ enum Cut {
 /// The handler.
 pub async fn put(shared: Arc<Shared>, key: Key, headers: &HeaderMap, body: Body) -> Response<Body> {
     let Some(token) = &shared.token else {
-        return reply::fail(StatusCode::FORBIDDEN);
+        return refuse(StatusCode::FORBIDDEN, body).await;
     };
     if !token.admits(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())) {
         tracing::warn!(key = %key, "an upload without the right token was refused");
-        return reply::fail(StatusCode::UNAUTHORIZED);
+        return refuse(StatusCode::UNAUTHORIZED, body).await;
     }
     let limit = if key.as_str().starts_with("nar/") {
         shared.limits.max_nar_upload
@@ -51,7 +51,7 @@ pub async fn put(shared: Arc<Shared>, key: Key, headers: &HeaderMap, body: Body)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return reply::fail(StatusCode::PAYLOAD_TOO_LARGE);
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, body).await;
     }
     match shared.root.parents_are_real(&key) {
         Ok(true) => {}
@@ -89,6 +89,29 @@ pub async fn put(shared: Arc<Shared>, key: Key, headers: &HeaderMap, body: Body)
         (None, Ok(Err(e))) => reply::internal("storing an upload", &key, &e),
         (None, Err(e)) => reply::internal("storing an upload", &key, &e),
     }
+}
+
+/// The most of a refused upload's body read (and dropped) before the
+/// refusal is sent, and for how long: a client still sending when the
+/// connection closes sees a broken pipe instead of the status, so a small
+/// body is let in first (as servers linger on close).
+const DRAIN_BYTES: u64 = 1 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `status`, once the body is read to its end (or [`DRAIN_BYTES`], or
+/// [`DRAIN_TIME`]).
+async fn refuse(status: StatusCode, mut body: Body) -> Response<Body> {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+    reply::fail(status)
 }
 
 /// Sends `body`'s data to the writer, at most `limit` bytes, each chunk
