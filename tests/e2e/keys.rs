@@ -212,8 +212,11 @@ fn trusted_public_keys_are_checked_when_the_config_is_read() {
     );
     let shown = env.ok(&["config", "show"]);
     assert!(
-        shown.contains(&format!("trusted-public-keys = [\"{}\"]", public.trim()))
-            && shown.contains("builds do not use them until substitution lands"),
+        shown.contains(&format!(
+            "trusted-public-keys = [\"{}\"]  # {}",
+            public.trim(),
+            config.display()
+        )),
         "{shown}"
     );
     // A secret key pasted by mistake: an error at its line, not repeated.

@@ -4,9 +4,10 @@
 //! The goal ([`crate::goal`]) asks between the local lookup and taking the
 //! build lock: by action digest first (a realisation: output -> store
 //! path), then for each path of the outputs' closures that the store does
-//! not have, its claimed metadata, and brings them in references first:
-//! each NAR is downloaded into a scratch file without the store's mutex,
-//! then imported through [`forge_store::Store::import_nar`] (hashes
+//! not have, its claimed metadata (a frontier of the closure at a time, 16
+//! queries at once), and brings them in: every NAR is downloaded (4 at
+//! once, largest first) into a scratch file without the store's mutex,
+//! then each is imported, references first, through [`forge_store::Store::import_nar`] (hashes
 //! verified while it is read; nothing registered when they differ). The
 //! realisations are registered, in one transaction, only once every
 //! output's closure is in the store, so a substitution that fails midway
@@ -72,45 +73,71 @@ impl Session<'_> {
             from: s.name().to_owned(),
         });
         // The closure of the outputs that the store lacks, with what the
-        // substituter claims of each.
+        // substituter claims of each, asked a frontier at a time, the
+        // paths of a frontier in parallel.
         let mut wanted: HashMap<StorePath, ClaimedPath> = HashMap::new();
-        let mut queue: Vec<StorePath> = found.values().cloned().collect();
-        while let Some(p) = queue.pop() {
-            if wanted.contains_key(&p) || self.is_valid(s, &p)? {
-                continue;
+        let mut frontier: Vec<StorePath> = found.values().cloned().collect();
+        while !frontier.is_empty() {
+            let mut ask = Vec::new();
+            for p in std::mem::take(&mut frontier) {
+                if !wanted.contains_key(&p) && !ask.contains(&p) && !self.is_valid(s, &p)? {
+                    ask.push(p);
+                }
             }
-            let info = s
-                .path_info(&p)?
-                .ok_or_else(|| SubstituteError::Incomplete {
+            for (p, info) in ask
+                .iter()
+                .zip(parallel(&ask, QUERY_FAN_OUT, |p| s.path_info(p)))
+            {
+                let info = info?.ok_or_else(|| SubstituteError::Incomplete {
                     substituter: s.name().to_owned(),
                     digest: digest.to_string(),
                     path: p.clone(),
                 })?;
-            if info.path != p {
-                return Err(SubstituteError::WrongPath {
-                    substituter: s.name().to_owned(),
-                    asked: p,
-                    got: Box::new(info.path),
-                });
+                if info.path != *p {
+                    return Err(SubstituteError::WrongPath {
+                        substituter: s.name().to_owned(),
+                        asked: p.clone(),
+                        got: Box::new(info.path),
+                    });
+                }
+                frontier.extend(info.references.iter().filter(|r| *r != p).cloned());
+                wanted.insert(p.clone(), info);
             }
-            queue.extend(info.references.iter().filter(|r| **r != p).cloned());
-            wanted.insert(p, info);
         }
         let refs: HashMap<StorePath, BTreeSet<StorePath>> = wanted
             .iter()
             .map(|(p, i)| (p.clone(), i.references.clone()))
             .collect();
-        // References first: a path is registered only once what it names is.
-        for p in forge_store::topo_sort(&refs) {
-            let Some(info) = wanted.get(&p) else { continue };
+        // Downloaded in parallel (largest first, each into its own scratch
+        // file, without the store's mutex), imported references first: a
+        // path is registered only once what it names is.
+        let order = forge_store::topo_sort(&refs);
+        let mut by_size: Vec<&StorePath> =
+            order.iter().filter(|p| wanted.contains_key(*p)).collect();
+        by_size.sort_by_key(|p| std::cmp::Reverse(wanted[*p].nar_size));
+        let downloads = parallel(&by_size, DOWNLOAD_FAN_OUT, |p| {
             if self.cancel.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let nar = self.download(s, &p, info)?;
-            let nar = fs::File::open(&nar.1).map_err(|e| io_error(s, &p, "reading", e))?;
+            self.download(s, p, &wanted[*p]).map(Some)
+        });
+        let mut files: HashMap<&StorePath, (forge_store::ScratchDir, PathBuf)> = HashMap::new();
+        for (p, d) in by_size.iter().zip(downloads) {
+            match d? {
+                Some(f) => {
+                    files.insert(*p, f);
+                }
+                None => return Ok(None),
+            }
+        }
+        for p in &order {
+            let (Some(info), Some((_scratch, file))) = (wanted.get(p), files.get(p)) else {
+                continue;
+            };
+            let nar = fs::File::open(file).map_err(|e| io_error(s, p, "reading", e))?;
             self.store()
                 .import_nar(nar, info)
-                .map_err(|e| store_error(s, &p, e))?;
+                .map_err(|e| store_error(s, p, e))?;
         }
         // `found` has exactly the derivation's outputs, in the same order.
         let names = output_names(drv);
@@ -146,6 +173,42 @@ impl Session<'_> {
             .is_valid(p)
             .map_err(|e| store_error(s, p, e))
     }
+}
+
+/// Narinfos asked of a substituter at once.
+const QUERY_FAN_OUT: usize = 16;
+/// NARs downloaded from a substituter at once.
+const DOWNLOAD_FAN_OUT: usize = 4;
+
+/// `f` of each item, at most `fan_out` at a time, in the items' order.
+fn parallel<T: Sync, R: Send>(items: &[T], fan_out: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..fan_out.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break done };
+                        done.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 fn io_error(

@@ -74,4 +74,39 @@ pub enum CacheError {
     /// An upload token that cannot be used.
     #[error("the upload token file {}: {why}", path.display())]
     UploadToken { path: PathBuf, why: String },
+    /// The object store refused the request: wrong credentials, or none
+    /// that may do this (`reason`: S3's error code, such as
+    /// `SignatureDoesNotMatch`, when the answer gave one).
+    #[error("{cache}: {key}: access denied ({reason})")]
+    Denied {
+        cache: String,
+        key: String,
+        reason: String,
+    },
+    /// The bucket an `s3://` URL names does not exist.
+    #[error("{cache}: there is no bucket `{bucket}`")]
+    NoBucket { cache: String, bucket: String },
+    /// An `s3://` cache without credentials in the environment.
+    #[error("{cache}: no S3 credentials: {variable} is not set")]
+    NoCredentials {
+        cache: String,
+        variable: &'static str,
+    },
+}
+
+impl forge_core::diag::Hint for CacheError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            CacheError::Denied { .. } => Some(
+                "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), and that they may read, write and list the bucket".into(),
+            ),
+            CacheError::NoBucket { .. } => {
+                Some("create the bucket, or correct its name in the cache URL".into())
+            }
+            CacheError::NoCredentials { .. } => Some(
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment".into(),
+            ),
+            _ => None,
+        }
+    }
 }

@@ -11,12 +11,16 @@
 //! |---|---|---|
 //! | `file:///dir` | [`FileBackend`]: files under `dir` | yes, each published atomically |
 //! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | with a token (`FORGE_CACHE_TOKEN`), to forge's server |
+//! | `s3://bucket/prefix?endpoint=…&region=…` | [`S3Backend`]: objects below the prefix, through object_store | yes, each object whole (multipart above 8 MiB) |
 //!
 //! The formats (narinfo, realisations) are forge-core's; [`narinfo_for`]
-//! and [`claimed`] map the store's records to narinfos and back.
-//! [`serve`] is `forge cache serve`, a cache server over a directory.
-//! Pushing and substitution build on these backends. Every backend passes
-//! one conformance suite (`tests/conformance.rs`).
+//! and [`claimed`] map the store's records to narinfos and back. On the
+//! backends: [`push_paths`] and [`push_realisations`] publish (`forge copy`,
+//! `forge push`), and [`CacheSubstituter`] is the engine's
+//! [`forge_build::Substituter`] for a cache, returning only what it trusts.
+//! [`serve`] is `forge cache serve`, a cache server over a directory or
+//! the store. Every backend passes one conformance suite
+//! (`tests/conformance.rs`).
 
 mod backend;
 mod error;
@@ -25,6 +29,7 @@ mod http;
 mod key;
 mod paths;
 mod push;
+mod s3;
 pub mod serve;
 mod substituter;
 mod url;
@@ -37,6 +42,11 @@ pub use key::{Key, KeyError};
 pub use paths::{claimed, narinfo_for, StoredNar};
 pub use push::{
     push_paths, push_realisations, NoPushProgress, PushError, PushOptions, PushProgress, PushReport,
+};
+pub use s3::{
+    ConfigError as S3ConfigError, S3Backend, S3Config, S3Url,
+    CONNECT_TIMEOUT as S3_CONNECT_TIMEOUT, PART_SIZE as S3_PART_SIZE,
+    READ_TIMEOUT as S3_READ_TIMEOUT, REQUEST_TIMEOUT as S3_REQUEST_TIMEOUT,
 };
 pub use substituter::{CacheSubstituter, MAX_NARINFO_BYTES, MAX_REALISATION_BYTES};
 pub use url::open;

@@ -4,9 +4,12 @@ use crate::backend::Backend;
 use crate::error::CacheError;
 use crate::file::FileBackend;
 use crate::http::HttpBackend;
+use crate::s3::S3Backend;
 
-/// The backend a URL names: `file:///dir` or `http(s)://host/prefix`
-/// (writable with the upload token in `FORGE_CACHE_TOKEN`, when set).
+/// The backend a URL names: `file:///dir`, `http(s)://host/prefix` or
+/// `s3://bucket/prefix?endpoint=…&region=…` (credentials from the
+/// environment; see [`S3Backend::new`]); an HTTP cache is writable
+/// with the upload token in `FORGE_CACHE_TOKEN`, when set.
 pub fn open(url: &str) -> Result<Box<dyn Backend>, CacheError> {
     let bad = |reason: &str| CacheError::BadUrl {
         url: url.to_owned(),
@@ -14,7 +17,7 @@ pub fn open(url: &str) -> Result<Box<dyn Backend>, CacheError> {
     };
     let (scheme, _) = url
         .split_once("://")
-        .ok_or_else(|| bad("no scheme (expected file://, http:// or https://)"))?;
+        .ok_or_else(|| bad("no scheme (expected file://, http://, https:// or s3://)"))?;
     match scheme.to_ascii_lowercase().as_str() {
         "file" => Ok(Box::new(FileBackend::from_url(url)?)),
         "http" | "https" => {
@@ -24,9 +27,9 @@ pub fn open(url: &str) -> Result<Box<dyn Backend>, CacheError> {
                 _ => backend,
             }))
         }
-        "s3" => Err(bad("S3 caches are not supported yet")),
+        "s3" => Ok(Box::new(S3Backend::new(url)?)),
         _ => Err(bad(
-            "unsupported scheme (expected file://, http:// or https://)",
+            "unsupported scheme (expected file://, http://, https:// or s3://)",
         )),
     }
 }

@@ -9,7 +9,10 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 
 use forge_cache::serve::{ServeConfig, Server, UploadToken};
-use forge_cache::{open, Backend, CacheError, FileBackend, HttpBackend, Key};
+use forge_cache::{open, Backend, CacheError, FileBackend, HttpBackend, Key, S3Backend};
+
+#[path = "conformance/weed.rs"]
+mod weed;
 
 fn key(s: &str) -> Key {
     Key::new(s).unwrap()
@@ -23,6 +26,19 @@ fn read_all(b: &dyn Backend, k: &Key) -> Option<Vec<u8>> {
     })
 }
 
+/// Bytes no two offsets of which repeat in step with a part size.
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 /// What every backend answers: objects written underneath it (by
 /// `writer`) are read back byte for byte, by stream and whole; missing
 /// ones are `None`/false, not errors; a size limit holds.
@@ -31,6 +47,11 @@ fn reads(b: &dyn Backend, writer: &dyn Backend) {
     let nested = key("nar/0a1b2c.nar.zst");
     let big = key("nar/big.nar");
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // Larger than two of S3's upload parts, and not a multiple of one:
+    // the S3 backend uploads it in three parts.
+    let huge = key("nar/huge.nar");
+    let huge_bytes = pattern(2 * forge_cache::S3_PART_SIZE + 1_234_567, 7);
+    let empty = key("nar/empty.nar");
     writer
         .put(&small, &mut &b"StoreDir: /forge/store\n"[..])
         .unwrap();
@@ -39,6 +60,12 @@ fn reads(b: &dyn Backend, writer: &dyn Backend) {
         writer.put(&big, &mut &bytes[..]).unwrap(),
         bytes.len() as u64
     );
+
+    assert_eq!(
+        writer.put(&huge, &mut &huge_bytes[..]).unwrap(),
+        huge_bytes.len() as u64
+    );
+    assert_eq!(writer.put(&empty, &mut &b""[..]).unwrap(), 0);
 
     assert!(b.exists(&small).unwrap(), "{}", b.name());
     assert!(b.exists(&nested).unwrap());
@@ -51,6 +78,10 @@ fn reads(b: &dyn Backend, writer: &dyn Backend) {
         bytes,
         "a large object streams whole"
     );
+    // Compared without a multi-megabyte diff on failure.
+    let got = read_all(b, &huge).unwrap();
+    assert!(got == huge_bytes, "{}: {} bytes back", b.name(), got.len());
+    assert_eq!(read_all(b, &empty).unwrap(), b"");
     assert!(b.get(&key("missing.narinfo")).unwrap().is_none());
     assert_eq!(
         b.get_small(&small, 1024).unwrap().unwrap(),
@@ -76,11 +107,45 @@ fn reads(b: &dyn Backend, writer: &dyn Backend) {
     );
 }
 
+/// A source that yields `ok` bytes and then fails.
+struct Failing {
+    ok: usize,
+}
+
+impl Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ok == 0 {
+            return Err(std::io::Error::other("the source broke"));
+        }
+        let n = buf.len().min(self.ok);
+        buf[..n].fill(b'x');
+        self.ok -= n;
+        Ok(n)
+    }
+}
+
+/// What every writable backend does: a write whose source fails (in a
+/// small object, or after more than an upload part of a large one)
+/// leaves no object, or the old one, never part of the new.
+fn writes(b: &dyn Backend) {
+    let old = key("nar/kept.nar");
+    b.put(&old, &mut &b"old"[..]).unwrap();
+    for ok in [10, forge_cache::S3_PART_SIZE + 10] {
+        let err = b.put(&old, &mut Failing { ok }).unwrap_err();
+        assert!(err.to_string().contains("the source broke"), "{err}");
+        assert_eq!(read_all(b, &old).unwrap(), b"old", "{}", b.name());
+        let new = key("nar/never.nar");
+        assert!(b.put(&new, &mut Failing { ok }).is_err());
+        assert!(!b.exists(&new).unwrap(), "{}", b.name());
+    }
+}
+
 #[test]
 fn a_directory_cache_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let b = FileBackend::new(dir.path().join("cache"));
     reads(&b, &b);
+    writes(&b);
     // No temporary file is left beside the objects.
     let leftovers: Vec<_> = walk(&dir.path().join("cache"))
         .into_iter()
@@ -233,12 +298,22 @@ fn forge_s_server_written_through_with_a_token_conforms() {
 #[test]
 fn urls_choose_the_backend_or_say_why_not() {
     for (url, why) in [
-        ("cache", "no scheme (expected file://, http:// or https://)"),
+        (
+            "cache",
+            "no scheme (expected file://, http://, https:// or s3://)",
+        ),
         (
             "ftp://host/x",
-            "unsupported scheme (expected file://, http:// or https://)",
+            "unsupported scheme (expected file://, http://, https:// or s3://)",
         ),
-        ("s3://bucket/prefix", "S3 caches are not supported yet"),
+        (
+            "s3://bucket/prefix?endpont=http://127.0.0.1:1",
+            "unknown query parameter `endpont` (known: endpoint, region)",
+        ),
+        (
+            "s3://Bucket",
+            "`Bucket` is not a bucket name (3 to 63 lowercase letters, digits, `.` and `-`)",
+        ),
         ("http://", "no host"),
         ("http://host/x?y=1", "a cache URL has no query or fragment"),
     ] {
@@ -306,4 +381,94 @@ fn an_http_cache_retries_server_errors_and_then_says_which() {
     );
     // A 404 is an answer, not an error.
     assert!(b.get(&key("missing")).unwrap().is_none());
+}
+
+#[test]
+fn an_s3_bucket_conforms() {
+    let Some(mut weed) = weed::Weed::start() else {
+        return;
+    };
+    eprintln!("weed answered S3 in {:?}", weed.started_in);
+    weed.create_bucket("forge-cache");
+    let b = S3Backend::with_env(
+        &weed.url("forge-cache/team/x86_64"),
+        &weed::env(weed::SECRET_KEY),
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    reads(&b, &b);
+    writes(&b);
+    eprintln!("the S3 conformance checks took {:?}", t.elapsed());
+    // The prefix is where the objects are: the bucket's root is another
+    // cache, without them.
+    let root = S3Backend::with_env(&weed.url("forge-cache"), &weed::env(weed::SECRET_KEY)).unwrap();
+    assert!(!root.exists(&key("nix-cache-info")).unwrap());
+    assert!(root.exists(&key("team/x86_64/nix-cache-info")).unwrap());
+}
+
+#[test]
+fn an_s3_cache_with_a_wrong_secret_or_no_bucket_says_so() {
+    let Some(mut weed) = weed::Weed::start() else {
+        return;
+    };
+    weed.create_bucket("forge-cache");
+    let good =
+        S3Backend::with_env(&weed.url("forge-cache/p"), &weed::env(weed::SECRET_KEY)).unwrap();
+    good.put(
+        &key("nix-cache-info"),
+        &mut &b"StoreDir: /forge/store\n"[..],
+    )
+    .unwrap();
+
+    // A wrong secret: refused at once (no retries, no hang), naming the
+    // cache and the object, for reads, existence checks and writes.
+    let url = weed.url("forge-cache/p");
+    let wrong = S3Backend::with_env(&url, &weed::env("not-the-secret")).unwrap();
+    let t = std::time::Instant::now();
+    let k = key("nix-cache-info");
+    let errors = [
+        wrong.get(&k).err().unwrap(),
+        wrong.exists(&k).unwrap_err(),
+        wrong.put(&k, &mut &b"x"[..]).unwrap_err(),
+        wrong
+            .put(
+                &key("nar/big.nar"),
+                &mut &pattern(forge_cache::S3_PART_SIZE + 1, 3)[..],
+            )
+            .unwrap_err(),
+    ];
+    for err in &errors {
+        assert!(matches!(err, CacheError::Denied { .. }), "{err}");
+        let shown = err.to_string();
+        assert!(shown.starts_with(&format!("{url}: ")), "{shown}");
+        assert!(shown.contains(": access denied ("), "{shown}");
+    }
+    assert!(
+        errors[0]
+            .to_string()
+            .contains("nix-cache-info: access denied (SignatureDoesNotMatch)"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+    // The good object is untouched.
+    assert_eq!(read_all(&good, &k).unwrap(), b"StoreDir: /forge/store\n");
+
+    // A bucket that does not exist: an error naming it, not a miss.
+    let url = weed.url("no-such-bucket/p");
+    let none = S3Backend::with_env(&url, &weed::env(weed::SECRET_KEY)).unwrap();
+    for err in [
+        none.get(&k).err().unwrap(),
+        none.exists(&k).unwrap_err(),
+        none.put(&k, &mut &b"x"[..]).unwrap_err(),
+    ] {
+        assert_eq!(
+            err.to_string(),
+            format!("{url}: there is no bucket `no-such-bucket`")
+        );
+    }
 }

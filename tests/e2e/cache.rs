@@ -1,0 +1,785 @@
+//! Binary caches end to end (docs/cache.md): a graph built in store A and
+//! pushed, then built in an empty store B with the cache as substituter,
+//! builds nothing; and hostile caches (tampered NARs and narinfos, bad or
+//! untrusted signatures, lying realisations, truncated files, failing and
+//! stalling servers) are refused, B builds instead, and B's store holds
+//! nothing invalid.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::build::{recipe, tools};
+use crate::common::{have_tool, Env};
+
+/// A two-recipe graph (`app` keeps `lib`'s path at run time) built in A
+/// and pushed to a signed file:// cache.
+struct Pushed {
+    env: Env,
+    cache: PathBuf,
+    public_key: String,
+    /// `app`'s output path, as A built it.
+    app: String,
+    /// `lib`'s.
+    lib: String,
+}
+
+fn pushed() -> Pushed {
+    let env = Env::new();
+    tools(&env);
+    recipe(&env, "lib", &[], "mkdir -p $out; echo lib > $out/data");
+    recipe(
+        &env,
+        "app",
+        &["lib"],
+        "mkdir -p $out/bin; printf '#!/bin/sh\\ncat %s/data\\n' $lib > $out/bin/app; echo $lib > $out/lib-path",
+    );
+    let out = env.ok(&["build", "app", "--no-link"]);
+    let app = out.trim().to_owned();
+    let lib = fs::read_to_string(env.root().join(format!(
+        "store/{}/lib-path",
+        app.trim_start_matches("/forge/store/")
+    )))
+    .unwrap()
+    .trim()
+    .to_owned();
+    let sk = env.path("cache.sk");
+    let public_key = env
+        .ok(&[
+            "key",
+            "generate",
+            "test-cache-1",
+            "-o",
+            sk.to_str().unwrap(),
+        ])
+        .trim()
+        .to_owned();
+    let cache = env.path("cache");
+    let url = format!("file://{}", cache.display());
+    let json = env.ok(&[
+        "push",
+        &url,
+        "app",
+        "--secret-key",
+        sk.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // app and lib (the tools `path` input is not an output: B adds it
+    // from the checkout as A did).
+    assert_eq!(report["pushed"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["realisations"], 2, "{report}");
+    Pushed {
+        env,
+        cache,
+        public_key,
+        app,
+        lib,
+    }
+}
+
+/// A `forge` command on another store of the same checkout.
+fn on(p: &Pushed, root: &Path) -> Command {
+    let mut c = p.env.forge();
+    c.env("FORGE_ROOT", root);
+    c
+}
+
+/// What `forge build app --json` on store `root` did: the events and the
+/// result line, and whether it succeeded.
+struct Outcome {
+    events: Vec<serde_json::Value>,
+    stderr: String,
+}
+
+impl Outcome {
+    fn built(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "build-started")
+            .map(|e| e["recipe"].as_str().unwrap().to_owned())
+            .collect()
+    }
+    fn substituted(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "substituting")
+            .map(|e| e["recipe"].as_str().unwrap().to_owned())
+            .collect()
+    }
+    fn failures(&self) -> String {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "substitute-failed")
+            .map(|e| e["error"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+    fn result(&self) -> &serde_json::Value {
+        self.events
+            .iter()
+            .find(|e| e["event"] == "result")
+            .unwrap_or_else(|| panic!("no result: {}", self.stderr))
+    }
+}
+
+fn build_on(p: &Pushed, root: &Path, substituters: &str, extra: &[&str]) -> Outcome {
+    let out = on(p, root)
+        .args(["build", "app", "--no-link", "--json", "--substituters"])
+        .arg(substituters)
+        .args(["--trusted-public-keys", &p.public_key])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let events = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Outcome { events, stderr }
+}
+
+/// B's store is sound: every path's contents match its record.
+fn assert_verified(p: &Pushed, root: &Path) {
+    let out = on(p, root)
+        .args(["store", "verify", "--check-contents"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The NAR hash B records for `path`.
+fn nar_hash(p: &Pushed, root: &Path, path: &str) -> String {
+    let out = on(p, root)
+        .args(["store", "info", "--json", path])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    v["nar_blake3"]
+        .as_str()
+        .or(v["nar_hash"].as_str())
+        .unwrap_or_else(|| panic!("no NAR hash in {v}"))
+        .to_owned()
+}
+
+/// Nothing is built on B, and B ends with A's bytes.
+fn assert_substituted_whole(p: &Pushed, root: &Path, o: &Outcome) {
+    assert_eq!(
+        o.built(),
+        Vec::<String>::new(),
+        "{}\n{}",
+        o.failures(),
+        o.stderr
+    );
+    assert_eq!(o.substituted(), ["lib-1", "app-1"], "{}", o.stderr);
+    assert_eq!(o.result()["outputs"]["out"], p.app.as_str());
+    assert!(o
+        .events
+        .iter()
+        .filter(|e| e["event"] == "finished")
+        .all(|e| e["built"] == false));
+    assert_verified(p, root);
+    assert_eq!(
+        nar_hash(p, root, &p.app),
+        nar_hash(p, &p.env.root(), &p.app)
+    );
+    assert_eq!(
+        nar_hash(p, root, &p.lib),
+        nar_hash(p, &p.env.root(), &p.lib)
+    );
+}
+
+#[test]
+fn a_second_store_builds_nothing_through_a_file_cache_or_a_static_server() {
+    let p = pushed();
+    let url = format!("file://{}", p.cache.display());
+    let b = p.env.path("b-file");
+    let o = build_on(&p, &b, &url, &[]);
+    assert_substituted_whole(&p, &b, &o);
+    // Realised now: a second build asks nobody.
+    let again = build_on(&p, &b, &url, &[]);
+    assert!(again.substituted().is_empty() && again.built().is_empty());
+
+    // A plain static server over the pushed directory.
+    if have_tool("python3") {
+        let server = StaticServer::python(&p.cache);
+        let b = p.env.path("b-http");
+        let o = build_on(&p, &b, &server.url, &[]);
+        assert_substituted_whole(&p, &b, &o);
+    }
+}
+
+#[test]
+fn dry_run_offline_and_no_substitute_say_and_do_what_they_mean() {
+    let p = pushed();
+    let url = format!("file://{}", p.cache.display());
+    let b = p.env.path("b");
+    let out = on(&p, &b)
+        .args(["build", "app", "--dry-run", "--substituters", &url])
+        .args(["--trusted-public-keys", &p.public_key])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("would substitute 1 recipe") && stdout.contains(&url),
+        "{stdout}"
+    );
+    // Nothing was fetched into B by the dry run.
+    assert!(!b
+        .join("store")
+        .join(p.lib.trim_start_matches("/forge/store/"))
+        .exists());
+    // --no-substitute builds; --offline keeps file:// caches.
+    let o = build_on(&p, &p.env.path("b2"), &url, &["--no-substitute"]);
+    assert_eq!(o.built(), ["lib-1", "app-1"]);
+    let o = build_on(&p, &p.env.path("b3"), &url, &["--offline"]);
+    assert_eq!(o.built(), Vec::<String>::new());
+    let o = build_on(&p, &p.env.path("b4"), "http://127.0.0.1:9", &["--offline"]);
+    assert!(
+        o.failures().is_empty(),
+        "offline asks no server: {}",
+        o.failures()
+    );
+}
+
+/// Substitution from a cache that `tamper` changed: B builds `app` (and
+/// whatever else the damage reaches), the failure names what was wrong,
+/// and B's store verifies.
+fn refused(p: &Pushed, name: &str, tamper: impl FnOnce(&Path), expect: &str) -> Outcome {
+    let copy = p.env.path(&format!("cache-{name}"));
+    copy_dir(&p.cache, &copy);
+    tamper(&copy);
+    let b = p.env.path(&format!("b-{name}"));
+    let o = build_on(p, &b, &format!("file://{}", copy.display()), &[]);
+    assert!(
+        o.built().contains(&"app-1".to_owned()),
+        "{name}: app was not built: {}",
+        o.stderr
+    );
+    assert!(
+        o.failures().contains(expect),
+        "{name}: expected {expect:?} in:\n{}",
+        o.failures()
+    );
+    assert_verified(p, &b);
+    o
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+fn digest(path: &str) -> &str {
+    &path.trim_start_matches("/forge/store/")[..32]
+}
+
+/// Rewrites `field: …` in a narinfo.
+fn edit_narinfo(cache: &Path, path: &str, edit: impl Fn(&str) -> Option<String>) {
+    let f = cache.join(format!("{}.narinfo", digest(path)));
+    let text = fs::read_to_string(&f).unwrap();
+    let out: String = text
+        .lines()
+        .filter_map(|l| edit(l).or_else(|| Some(l.to_owned())))
+        .filter(|l| !l.is_empty())
+        .map(|l| l + "\n")
+        .collect();
+    fs::write(&f, out).unwrap();
+}
+
+fn nar_file(cache: &Path, path: &str) -> PathBuf {
+    let f = cache.join(format!("{}.narinfo", digest(path)));
+    let text = fs::read_to_string(f).unwrap();
+    let url = text.lines().find_map(|l| l.strip_prefix("URL: ")).unwrap();
+    cache.join(url)
+}
+
+fn realisation_file(cache: &Path) -> Vec<PathBuf> {
+    fs::read_dir(cache.join("realisations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[test]
+fn hostile_caches_are_refused_and_the_store_stays_sound() {
+    let p = pushed();
+    let app = p.app.clone();
+    let lib = p.lib.clone();
+
+    // Tampered NAR bytes (the compressed file of app, one byte changed in
+    // its middle, size kept).
+    refused(
+        &p,
+        "nar-bytes",
+        |c| {
+            let f = nar_file(c, &app);
+            let mut bytes = fs::read(&f).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x55;
+            fs::write(&f, bytes).unwrap();
+        },
+        "the NAR of /forge/store/",
+    );
+    // The NAR decompressed, its bytes changed, recompressed (a valid
+    // file): the store's hash check is what refuses it.
+    refused(
+        &p,
+        "nar-content",
+        |c| {
+            let f = nar_file(c, &app);
+            let mut nar = zstd::decode_all(&fs::read(&f).unwrap()[..]).unwrap();
+            let at = find(&nar, b"cat ").expect("the script is in the NAR");
+            nar[at] = b'C';
+            fs::write(&f, zstd::encode_all(&nar[..], 3).unwrap()).unwrap();
+        },
+        "hash",
+    );
+    // A truncated file.
+    refused(
+        &p,
+        "truncated",
+        |c| {
+            let f = nar_file(c, &app);
+            let bytes = fs::read(&f).unwrap();
+            fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+        },
+        "downloading the NAR of /forge/store/",
+    );
+    // Wrong NarHash, wrong NarSize: the signature no longer matches; and
+    // unsigned, the store's own checks refuse them.
+    let unsigned = |l: &str| l.starts_with("Sig: ").then(String::new);
+    refused(
+        &p,
+        "nar-hash-unsigned",
+        |c| {
+            edit_narinfo(c, &app, |l| {
+                unsigned(l).or_else(|| {
+                    l.starts_with("NarHash: ").then(|| {
+                        "NarHash: sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+                            .to_owned()
+                    })
+                })
+            })
+        },
+        "hash mismatch",
+    );
+    refused(
+        &p,
+        "nar-size-unsigned",
+        |c| {
+            edit_narinfo(c, &app, |l| {
+                unsigned(l).or_else(|| {
+                    l.strip_prefix("NarSize: ")
+                        .map(|n| format!("NarSize: {}", n.parse::<u64>().unwrap() + 8))
+                })
+            })
+        },
+        "were claimed",
+    );
+    // Another path's contents under app's name, with that path's hashes
+    // (unsigned): the content address gives it away.
+    refused(
+        &p,
+        "content-address",
+        |c| {
+            let lib_text = fs::read_to_string(c.join(format!("{}.narinfo", digest(&lib)))).unwrap();
+            let forged: String = lib_text
+                .lines()
+                .filter(|l| !l.starts_with("Sig: "))
+                .map(|l| {
+                    if l.starts_with("StorePath: ") {
+                        format!("StorePath: {app}\n")
+                    } else if l.starts_with("References: ") {
+                        format!("References: {}\n", lib.trim_start_matches("/forge/store/"))
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            fs::write(c.join(format!("{}.narinfo", digest(&app))), forged).unwrap();
+        },
+        "is not what its content address says",
+    );
+    refused(
+        &p,
+        "nar-hash",
+        |c| {
+            edit_narinfo(c, &app, |l| {
+                l.starts_with("NarHash: ").then(|| {
+                    "NarHash: sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+                        .to_owned()
+                })
+            })
+        },
+        "does not match",
+    );
+    refused(
+        &p,
+        "nar-size",
+        |c| {
+            edit_narinfo(c, &app, |l| {
+                l.strip_prefix("NarSize: ")
+                    .map(|n| format!("NarSize: {}", n.parse::<u64>().unwrap() + 8))
+            })
+        },
+        "does not match",
+    );
+    // A realisation with its signature removed, changed, or by an
+    // untrusted key.
+    refused(
+        &p,
+        "realisation-unsigned",
+        |c| {
+            for f in realisation_file(c) {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+                v["signatures"] = serde_json::json!([]);
+                fs::write(&f, v.to_string()).unwrap();
+            }
+        },
+        "no signature",
+    );
+    refused(
+        &p,
+        "realisation-bad-signature",
+        |c| {
+            for f in realisation_file(c) {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+                let sig = v["signatures"][0].as_str().unwrap().to_owned();
+                let (name, b64) = sig.split_once(':').unwrap();
+                let flipped = if b64.starts_with('A') { "B" } else { "A" };
+                v["signatures"] = serde_json::json!([format!("{name}:{flipped}{}", &b64[1..])]);
+                fs::write(&f, v.to_string()).unwrap();
+            }
+        },
+        "does not match",
+    );
+    let other = p.env.path("other.sk");
+    p.env.ok(&[
+        "key",
+        "generate",
+        "intruder-1",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    refused(
+        &p,
+        "realisation-untrusted",
+        |c| {
+            // Pushed again, signed by a key nobody trusts.
+            fs::remove_dir_all(c).unwrap();
+            p.env.ok(&[
+                "push",
+                &format!("file://{}", c.display()),
+                "app",
+                "--secret-key",
+                other.to_str().unwrap(),
+            ]);
+        },
+        "signed by `intruder-1`, none of them a trusted key",
+    );
+    // The realisation of app points at lib's path, and lib's narinfo and
+    // NAR are published under app's name: the content address (and the
+    // store path asked for) give it away.
+    refused(
+        &p,
+        "wrong-store-path",
+        |c| {
+            let app_info = c.join(format!("{}.narinfo", digest(&app)));
+            let lib_info = c.join(format!("{}.narinfo", digest(&lib)));
+            fs::copy(lib_info, app_info).unwrap();
+        },
+        "asked for",
+    );
+    // A narinfo naming a reference the cache lacks (unsigned, so that it
+    // is its content address that vouches for it).
+    refused(
+        &p,
+        "missing-reference",
+        |c| {
+            edit_narinfo(c, &app, |l| {
+                if l.starts_with("Sig: ") {
+                    Some(String::new())
+                } else {
+                    l.strip_prefix("References:")
+                        .map(|r| format!("References: 00000000000000000000000000000000-ghost-1{r}"))
+                }
+            })
+        },
+        "no /forge/store/00000000000000000000000000000000-ghost-1",
+    );
+    // A narinfo larger than any real one.
+    refused(
+        &p,
+        "oversized",
+        |c| {
+            let f = c.join(format!("{}.narinfo", digest(&app)));
+            let mut text = fs::read_to_string(&f).unwrap();
+            text.push_str(&format!("X-Padding: {}\n", "x".repeat(2 << 20)));
+            fs::write(f, text).unwrap();
+        },
+        "larger than",
+    );
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn a_failing_server_is_retried_and_a_stalling_one_times_out() {
+    let p = pushed();
+    // 500s for the first requests, then the files: the client retries.
+    let flaky = FaultServer::start(&p.cache, Fault::FailFirst(2));
+    let b = p.env.path("b-flaky");
+    let o = build_on(&p, &b, &flaky.url, &[]);
+    assert_substituted_whole(&p, &b, &o);
+    assert!(flaky.requests() > 2);
+
+    // A server that accepts and never answers: each request times out,
+    // the build goes on locally.
+    let stall = FaultServer::start(&p.cache, Fault::Stall);
+    let b = p.env.path("b-stall");
+    let start = Instant::now();
+    let out = on(&p, &b)
+        .args([
+            "build",
+            "app",
+            "--no-link",
+            "--json",
+            "--substituters",
+            &stall.url,
+        ])
+        .args(["--trusted-public-keys", &p.public_key])
+        .env("FORGE_CACHE_TIMEOUT", "0.5")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"event\":\"build-started\",\"recipe\":\"app-1\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("timed out") || stdout.contains("Timed out") || stdout.contains("timeout"),
+        "{stdout}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_verified(&p, &b);
+}
+
+/// `python3 -m http.server` over a directory, on a free port of
+/// 127.0.0.1, killed when dropped.
+struct StaticServer {
+    child: Child,
+    url: String,
+}
+
+impl StaticServer {
+    fn python(dir: &Path) -> StaticServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "http.server never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        StaticServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Answer 500 to the first N requests.
+    FailFirst(usize),
+    /// Read the request and never answer.
+    Stall,
+}
+
+/// A minimal HTTP/1.0 file server on 127.0.0.1 misbehaving on purpose.
+struct FaultServer {
+    url: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl FaultServer {
+    fn start(dir: &Path, fault: Fault) -> FaultServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let (dir, c) = (dir.to_owned(), count.clone());
+        std::thread::spawn(move || {
+            let mut stalled = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_owned();
+                let target = parts.next().unwrap_or("/").to_owned();
+                match fault {
+                    Fault::Stall => {
+                        stalled.push(conn);
+                        continue;
+                    }
+                    Fault::FailFirst(k) if n < k => {
+                        let _ = conn.write_all(
+                            b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+                        );
+                        continue;
+                    }
+                    Fault::FailFirst(_) => {}
+                }
+                let file = dir.join(target.trim_start_matches('/'));
+                match fs::File::open(&file).and_then(|mut f| {
+                    let mut v = Vec::new();
+                    f.read_to_end(&mut v).map(|_| v)
+                }) {
+                    Ok(body) if file.is_file() => {
+                        let head =
+                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                        let _ = conn.write_all(head.as_bytes());
+                        if method != "HEAD" {
+                            let _ = conn.write_all(&body);
+                        }
+                    }
+                    _ => {
+                        let _ =
+                            conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    }
+                }
+            }
+        });
+        FaultServer { url, count }
+    }
+
+    fn requests(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+#[path = "../../crates/forge-cache/tests/conformance/weed.rs"]
+#[allow(dead_code)] // the conformance suite uses more of it
+mod weed;
+
+/// Through SeaweedFS's S3: pushed from A, substituted into B. As root only:
+/// scripts/test installs weed in root's cache directory, which the
+/// unprivileged CI user cannot reach (the S3 client runs the same code
+/// whoever runs it; the stores as that user are tested through the file
+/// and HTTP caches above).
+#[test]
+fn a_second_store_builds_nothing_through_s3() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: SeaweedFS is installed for root");
+        return;
+    }
+    let Some(mut weed) = weed::Weed::start() else {
+        return;
+    };
+    weed.create_bucket("forge-e2e");
+    let p = pushed();
+    let url = weed.url("forge-e2e/team");
+    let creds = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", weed::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", weed::SECRET_KEY);
+    };
+    let mut push = p.env.forge();
+    push.args(["push", &url, "app", "--json", "--secret-key"])
+        .arg(p.env.path("cache.sk"));
+    creds(&mut push);
+    let out = push.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pushed"].as_array().unwrap().len(), 2, "{report}");
+
+    let b = p.env.path("b-s3");
+    let mut build = on(&p, &b);
+    build
+        .args([
+            "build",
+            "app",
+            "--no-link",
+            "--json",
+            "--substituters",
+            &url,
+        ])
+        .args(["--trusted-public-keys", &p.public_key]);
+    creds(&mut build);
+    let out = build.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let events = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_substituted_whole(&p, &b, &Outcome { events, stderr });
+}
