@@ -47,6 +47,7 @@ fn the_man_page_renders_and_names_every_command() {
         "sandbox",
         "prefetch",
         "config",
+        "cache",
         "completions",
         "man",
     ] {

@@ -14,6 +14,7 @@ mod bad_input;
 mod build;
 mod cache;
 mod cache_oracle;
+mod cache_serve;
 mod cli_conventions;
 mod concurrency;
 mod crash;

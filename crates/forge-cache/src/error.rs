@@ -48,6 +48,32 @@ pub enum CacheError {
     /// Writing to a cache that only reads.
     #[error("{cache}: this cache cannot be written to ({why})")]
     ReadOnly { cache: String, why: &'static str },
+    /// `forge cache serve` could not listen where it was asked to.
+    #[error("serving {cache}: listening on {addr}: {source}")]
+    Listen {
+        cache: String,
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server could not start (its directory, its runtime).
+    #[error("serving {cache}: {what}: {source}")]
+    ServeSetup {
+        cache: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `forge cache serve --store` could not open the store.
+    #[error("serving {cache}: opening the store: {source}")]
+    ServeStore {
+        cache: String,
+        #[source]
+        source: Box<forge_store::StoreError>,
+    },
+    /// An upload token that cannot be used.
+    #[error("the upload token file {}: {why}", path.display())]
+    UploadToken { path: PathBuf, why: String },
     /// The object store refused the request: wrong credentials, or none
     /// that may do this (`reason`: S3's error code, such as
     /// `SignatureDoesNotMatch`, when the answer gave one).

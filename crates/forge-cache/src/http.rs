@@ -2,8 +2,13 @@
 //! server over a pushed directory, forge's own server), read with GET and
 //! HEAD. A server error (5xx, 429) or a broken connection is retried
 //! ([`ATTEMPTS`] requests in all, with growing waits); a 404 is an
-//! answer, not a failure. Writing goes through forge's server's upload
-//! endpoint, later.
+//! answer, not a failure. Writing is a `PUT` with a bearer token
+//! ([`HttpBackend::with_token`]; [`open`](crate::open) takes it from
+//! `FORGE_CACHE_TOKEN`), which forge's own server takes
+//! (`forge cache serve --upload-token-file`); the token is sent with
+//! uploads only, never with reads, so a substituter never sees it. An
+//! upload streams its body (chunked) and is not retried: the stream is
+//! spent.
 
 use std::io::Read;
 use std::time::Duration;
@@ -17,6 +22,21 @@ use crate::key::Key;
 pub struct HttpBackend {
     base: String,
     agent: ureq::Agent,
+    token: Option<Token>,
+}
+
+/// The environment variable [`open`](crate::open) reads an upload token
+/// from.
+pub const TOKEN_ENV: &str = "FORGE_CACHE_TOKEN";
+
+/// An upload token; `Debug` does not show it.
+#[derive(Clone)]
+struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
 }
 
 impl HttpBackend {
@@ -43,7 +63,18 @@ impl HttpBackend {
             opts.read_timeout = t;
         }
         let agent = forge_build::fetch::http_agent(&base, &opts);
-        Ok(HttpBackend { base, agent })
+        Ok(HttpBackend {
+            base,
+            agent,
+            token: None,
+        })
+    }
+
+    /// The same cache, written to with `PUT`s carrying `Authorization:
+    /// Bearer <token>` (surrounding whitespace dropped).
+    pub fn with_token(mut self, token: &str) -> HttpBackend {
+        self.token = Some(Token(token.trim().to_owned()));
+        self
     }
 
     fn url(&self, key: &Key) -> String {
@@ -136,10 +167,37 @@ impl Backend for HttpBackend {
         Ok(self.call("HEAD", key)?.is_some())
     }
 
-    fn put(&self, _key: &Key, _data: &mut dyn Read) -> Result<u64, CacheError> {
-        Err(CacheError::ReadOnly {
-            cache: self.base.clone(),
-            why: "a plain HTTP server is read-only; push to its directory or to forge's server",
-        })
+    fn put(&self, key: &Key, data: &mut dyn Read) -> Result<u64, CacheError> {
+        let Some(Token(token)) = &self.token else {
+            return Err(CacheError::ReadOnly {
+                cache: self.base.clone(),
+                why: "no upload token (set FORGE_CACHE_TOKEN for forge's server); a plain HTTP server is read-only: push to its directory",
+            });
+        };
+        let mut counted = Counted {
+            inner: data,
+            bytes: 0,
+        };
+        self.agent
+            .put(&self.url(key))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/octet-stream")
+            .send(&mut counted)
+            .map_err(|e| self.fail(key, e))?;
+        Ok(counted.bytes)
+    }
+}
+
+/// A reader that counts what it yields.
+struct Counted<'a> {
+    inner: &'a mut dyn Read,
+    bytes: u64,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
     }
 }

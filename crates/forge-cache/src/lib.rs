@@ -10,7 +10,7 @@
 //! | URL | backend | writes |
 //! |---|---|---|
 //! | `file:///dir` | [`FileBackend`]: files under `dir` | yes, each published atomically |
-//! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | no |
+//! | `http://host/prefix`, `https://…` | [`HttpBackend`]: GET and HEAD below the prefix | with a token (`FORGE_CACHE_TOKEN`), to forge's server |
 //! | `s3://bucket/prefix?endpoint=…&region=…` | [`S3Backend`]: objects below the prefix, through object_store | yes, each object whole (multipart above 8 MiB) |
 //!
 //! The formats (narinfo, realisations) are forge-core's; [`narinfo_for`]
@@ -18,7 +18,9 @@
 //! backends: [`push_paths`] and [`push_realisations`] publish (`forge copy`,
 //! `forge push`), and [`CacheSubstituter`] is the engine's
 //! [`forge_build::Substituter`] for a cache, returning only what it trusts.
-//! Every backend passes one conformance suite (`tests/conformance.rs`).
+//! [`serve`] is `forge cache serve`, a cache server over a directory or
+//! the store. Every backend passes one conformance suite
+//! (`tests/conformance.rs`).
 
 mod backend;
 mod error;
@@ -29,13 +31,14 @@ mod lookup;
 mod paths;
 mod push;
 mod s3;
+pub mod serve;
 mod substituter;
 mod url;
 
 pub use backend::Backend;
 pub use error::CacheError;
 pub use file::FileBackend;
-pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TIMEOUT_ENV};
+pub use http::{HttpBackend, ATTEMPTS as HTTP_ATTEMPTS, TIMEOUT_ENV, TOKEN_ENV};
 pub use key::{Key, KeyError};
 pub use lookup::{Known, LookupCache, NEGATIVE_TTL, POSITIVE_TTL};
 pub use paths::{claimed, narinfo_for, StoredNar};

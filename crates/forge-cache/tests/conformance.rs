@@ -8,7 +8,8 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 
-use forge_cache::{open, Backend, CacheError, FileBackend, Key, S3Backend};
+use forge_cache::serve::{ServeConfig, Server, UploadToken};
+use forge_cache::{open, Backend, CacheError, FileBackend, HttpBackend, Key, S3Backend};
 
 #[path = "conformance/weed.rs"]
 mod weed;
@@ -234,6 +235,64 @@ fn a_static_http_server_over_a_pushed_directory_conforms() {
     let err = gone.exists(&key("nix-cache-info")).unwrap_err();
     assert!(matches!(err, CacheError::Transport { .. }), "{err}");
     assert!(err.to_string().starts_with(&url), "{err}");
+}
+
+/// forge's own server (in-process, port 0) over a directory.
+fn forge_server(dir: &std::path::Path, token: Option<&str>) -> Server {
+    let mut config = ServeConfig::dir(dir, "127.0.0.1:0".parse().unwrap());
+    config.upload_token = token.map(|t| UploadToken::new(t).unwrap());
+    Server::start(config).unwrap()
+}
+
+#[test]
+fn forge_s_server_over_a_pushed_directory_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let pushed = FileBackend::new(dir.path());
+    let server = forge_server(dir.path(), None);
+    let b = HttpBackend::new(&server.url()).unwrap();
+    reads(&b, &pushed);
+    // Without a token the backend does not try to write; with one the
+    // server refuses it, since it takes no uploads.
+    let err = b.put(&key("x"), &mut &b"x"[..]).unwrap_err();
+    assert!(matches!(err, CacheError::ReadOnly { .. }), "{err}");
+    let err = b
+        .with_token("t")
+        .put(&key("x"), &mut &b"x"[..])
+        .unwrap_err();
+    assert!(
+        matches!(err, CacheError::Status { status: 403, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn forge_s_server_written_through_with_a_token_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = forge_server(&dir.path().join("cache"), Some("s3cret"));
+    // Writes and reads both over HTTP.
+    let b = HttpBackend::new(&server.url())
+        .unwrap()
+        .with_token("s3cret");
+    reads(&b, &b);
+    // What was written is the directory's, published whole.
+    let local = FileBackend::new(dir.path().join("cache"));
+    assert_eq!(
+        read_all(&local, &key("nix-cache-info")).unwrap(),
+        b"StoreDir: /forge/store\nPriority: 30\n"
+    );
+    let leftovers: Vec<_> = walk(&dir.path().join("cache"))
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A wrong token is an error naming the status, and writes nothing.
+    let wrong = HttpBackend::new(&server.url()).unwrap().with_token("guess");
+    let err = wrong.put(&key("y"), &mut &b"y"[..]).unwrap_err();
+    assert!(
+        matches!(err, CacheError::Status { status: 401, .. }),
+        "{err}"
+    );
+    assert!(!local.exists(&key("y")).unwrap());
 }
 
 #[test]

@@ -143,6 +143,9 @@ enum Command {
     /// Build recipes if need be and push every output of their graphs,
     /// with its realisation, to a binary cache.
     Push(cmd::copy::PushRecipesArgs),
+    /// Serve binary caches.
+    #[command(subcommand)]
+    Cache(cmd::cache::CacheCommand),
     /// Make and read the keys binary caches are signed with.
     #[command(subcommand)]
     Key(cmd::key::KeyCommand),
@@ -230,6 +233,7 @@ fn main() -> ExitCode {
         Command::Key(c) => cmd::key::run(c),
         Command::Copy(a) => cmd::copy::copy(&cli.global, a),
         Command::Push(a) => cmd::copy::push_recipes(&cli.global, a),
+        Command::Cache(c) => cmd::cache::run(&cli.global, c),
         Command::Completions(a) => cmd::docs::completions(Cli::command(), a),
         Command::Man(a) => cmd::docs::man(Cli::command(), a),
     };

@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod build;
+pub mod cache;
 pub mod config;
 pub mod copy;
 pub mod docs;
