@@ -872,3 +872,41 @@ fn verify_repair_fetches_a_good_copy_and_refuses_another() {
         p.lib
     );
 }
+
+/// Through forge's own server: pushed with the upload token to
+/// `forge cache serve --dir`, and A's store served with `--store`.
+#[test]
+fn a_second_store_builds_nothing_through_forge_s_server() {
+    let p = pushed();
+    write_token(&p);
+    let server =
+        crate::cache_serve::serve(&p.env, &["--dir", "served", "--upload-token-file", "token"]);
+    let out = p
+        .env
+        .forge()
+        .args(["push", &server.url, "app", "--json", "--secret-key"])
+        .arg(p.env.path("cache.sk"))
+        .env("FORGE_CACHE_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = p.env.path("b-server");
+    let o = build_on(&p, &b, &server.url, &[]);
+    assert_substituted_whole(&p, &b, &o);
+
+    // A's store itself, signed on the fly with A's key.
+    let sk = p.env.path("cache.sk");
+    let live =
+        crate::cache_serve::serve(&p.env, &["--store", "--secret-key", sk.to_str().unwrap()]);
+    let b = p.env.path("b-live");
+    let o = build_on(&p, &b, &live.url, &[]);
+    assert_substituted_whole(&p, &b, &o);
+}
+
+fn write_token(p: &Pushed) {
+    fs::write(p.env.path("token"), "s3cret\n").unwrap();
+}

@@ -12,9 +12,9 @@ use forge_cache::{Backend, HttpBackend, Key};
 use crate::common::{write, Env};
 
 /// A running `forge cache serve` and its URL; killed when dropped.
-struct Serving {
+pub(crate) struct Serving {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Serving {
@@ -24,7 +24,7 @@ impl Drop for Serving {
     }
 }
 
-fn serve(env: &Env, args: &[&str]) -> Serving {
+pub(crate) fn serve(env: &Env, args: &[&str]) -> Serving {
     let mut child = env
         .forge()
         .args(["cache", "serve", "--listen", "127.0.0.1:0"])
