@@ -310,7 +310,7 @@ row() { # LABEL KEY UNIT HIGHER-IS-BETTER
   if [ -n "$n" ]; then
     r=$(awk -v f="$f" -v n="$n" -v hb="$4" 'BEGIN {x = hb ? n / f : f / n; printf "%.2fx%s", x, (x <= 1.5 ? "" : " (over)")}')
   fi
-  printf '| %s | %s %s | %s | %s |\n' "$1" "$f" "$3" "${n:+$n $3}${n:--}" "$r"
+  printf '| %s | %s %s | %s | %s |\n' "$1" "$f" "$3" "$( [ -n "$n" ] && echo "$n $3" || echo -)" "$r"
 }
 row "narinfo latency, sequential, median" seq_med us 0
 row "narinfo latency, sequential, p99" seq_p99 us 0
