@@ -261,6 +261,17 @@ fn dry_run_offline_and_no_substitute_say_and_do_what_they_mean() {
     assert_eq!(o.built(), ["lib-1", "app-1"]);
     let o = build_on(&p, &p.env.path("b3"), &url, &["--offline"]);
     assert_eq!(o.built(), Vec::<String>::new());
+    // A cache without them: built, and said so for each.
+    let empty = format!("file://{}", p.env.path("empty-cache").display());
+    let o = build_on(&p, &p.env.path("b5"), &empty, &[]);
+    assert_eq!(o.built(), ["lib-1", "app-1"]);
+    let missed: Vec<_> = o
+        .events
+        .iter()
+        .filter(|e| e["event"] == "not-substituted")
+        .map(|e| e["recipe"].as_str().unwrap())
+        .collect();
+    assert_eq!(missed, ["lib-1", "app-1"]);
     let o = build_on(&p, &p.env.path("b4"), "http://127.0.0.1:9", &["--offline"]);
     assert!(
         o.failures().is_empty(),

@@ -51,6 +51,12 @@ impl Session<'_> {
                 }),
             }
         }
+        if !self.substituters.is_empty() {
+            self.reporter.event(&Event::NotSubstituted {
+                recipe: node.recipe.store_name(),
+                asked: self.substituters.len(),
+            });
+        }
         None
     }
 
