@@ -91,7 +91,7 @@ fn hostile_caches_are_refused_and_the_store_stays_sound() {
             let bytes = fs::read(&f).unwrap();
             fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
         },
-        "downloading the NAR of /forge/store/",
+        "incomplete frame",
     );
     // Wrong NarHash, wrong NarSize: the signature no longer matches; and
     // unsigned, the store's own checks refuse them.
