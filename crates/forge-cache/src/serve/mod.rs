@@ -135,7 +135,7 @@ impl ServeConfig {
 
 /// The priority a served cache announces when nothing says otherwise
 /// (Nix's default).
-pub const DEFAULT_PRIORITY: u32 = 50;
+pub const DEFAULT_PRIORITY: u32 = CacheInfo::DEFAULT_PRIORITY;
 
 /// What every handler shares.
 #[derive(Debug)]
