@@ -1,17 +1,13 @@
 //! Binary caches end to end (docs/cache.md): a graph built in store A and
 //! pushed, then built in an empty store B with the cache as substituter,
-//! builds nothing; and hostile caches (tampered NARs and narinfos, bad or
-//! untrusted signatures, lying realisations, truncated files, failing and
-//! stalling servers) are refused, B builds instead, and B's store holds
-//! nothing invalid.
+//! builds nothing, through every backend (file://, a static server,
+//! forge's server, S3); `--dry-run`, `--offline`, `--no-substitute`; and
+//! `forge store verify --repair`. Hostile caches are in `cache_hostile`.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::build::{recipe, tools};
@@ -19,17 +15,17 @@ use crate::common::{have_tool, Env};
 
 /// A two-recipe graph (`app` keeps `lib`'s path at run time) built in A
 /// and pushed to a signed file:// cache.
-struct Pushed {
-    env: Env,
-    cache: PathBuf,
-    public_key: String,
+pub(crate) struct Pushed {
+    pub(crate) env: Env,
+    pub(crate) cache: PathBuf,
+    pub(crate) public_key: String,
     /// `app`'s output path, as A built it.
-    app: String,
+    pub(crate) app: String,
     /// `lib`'s.
-    lib: String,
+    pub(crate) lib: String,
 }
 
-fn pushed() -> Pushed {
+pub(crate) fn pushed() -> Pushed {
     let env = Env::new();
     tools(&env);
     recipe(&env, "lib", &[], "mkdir -p $out; echo lib > $out/data");
@@ -84,7 +80,7 @@ fn pushed() -> Pushed {
 }
 
 /// A `forge` command on another store of the same checkout.
-fn on(p: &Pushed, root: &Path) -> Command {
+pub(crate) fn on(p: &Pushed, root: &Path) -> Command {
     let mut c = p.env.forge();
     c.env("FORGE_ROOT", root);
     c
@@ -92,27 +88,27 @@ fn on(p: &Pushed, root: &Path) -> Command {
 
 /// What `forge build app --json` on store `root` did: the events and the
 /// result line, and whether it succeeded.
-struct Outcome {
-    events: Vec<serde_json::Value>,
-    stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) events: Vec<serde_json::Value>,
+    pub(crate) stderr: String,
 }
 
 impl Outcome {
-    fn built(&self) -> Vec<String> {
+    pub(crate) fn built(&self) -> Vec<String> {
         self.events
             .iter()
             .filter(|e| e["event"] == "build-started")
             .map(|e| e["recipe"].as_str().unwrap().to_owned())
             .collect()
     }
-    fn substituted(&self) -> Vec<String> {
+    pub(crate) fn substituted(&self) -> Vec<String> {
         self.events
             .iter()
             .filter(|e| e["event"] == "substituting")
             .map(|e| e["recipe"].as_str().unwrap().to_owned())
             .collect()
     }
-    fn failures(&self) -> String {
+    pub(crate) fn failures(&self) -> String {
         self.events
             .iter()
             .filter(|e| e["event"] == "substitute-failed")
@@ -120,7 +116,7 @@ impl Outcome {
             .collect::<Vec<_>>()
             .join("\n")
     }
-    fn result(&self) -> &serde_json::Value {
+    pub(crate) fn result(&self) -> &serde_json::Value {
         self.events
             .iter()
             .find(|e| e["event"] == "result")
@@ -128,12 +124,12 @@ impl Outcome {
     }
 }
 
-fn build_on(p: &Pushed, root: &Path, substituters: &str, extra: &[&str]) -> Outcome {
+pub(crate) fn build_on(p: &Pushed, root: &Path, substituters: &str, extra: &[&str]) -> Outcome {
     build_on_with(p, root, substituters, extra, &[])
 }
 
 /// [`build_on`] with `envs` set for forge.
-fn build_on_with(
+pub(crate) fn build_on_with(
     p: &Pushed,
     root: &Path,
     substituters: &str,
@@ -159,7 +155,7 @@ fn build_on_with(
 }
 
 /// B's store is sound: every path's contents match its record.
-fn assert_verified(p: &Pushed, root: &Path) {
+pub(crate) fn assert_verified(p: &Pushed, root: &Path) {
     let out = on(p, root)
         .args(["store", "verify", "--check-contents"])
         .output()
@@ -193,7 +189,7 @@ fn nar_hash(p: &Pushed, root: &Path, path: &str) -> String {
 }
 
 /// Nothing is built on B, and B ends with A's bytes.
-fn assert_substituted_whole(p: &Pushed, root: &Path, o: &Outcome) {
+pub(crate) fn assert_substituted_whole(p: &Pushed, root: &Path, o: &Outcome) {
     assert_eq!(
         o.built(),
         Vec::<String>::new(),
@@ -265,6 +261,17 @@ fn dry_run_offline_and_no_substitute_say_and_do_what_they_mean() {
     assert_eq!(o.built(), ["lib-1", "app-1"]);
     let o = build_on(&p, &p.env.path("b3"), &url, &["--offline"]);
     assert_eq!(o.built(), Vec::<String>::new());
+    // A cache without them: built, and said so for each.
+    let empty = format!("file://{}", p.env.path("empty-cache").display());
+    let o = build_on(&p, &p.env.path("b5"), &empty, &[]);
+    assert_eq!(o.built(), ["lib-1", "app-1"]);
+    let missed: Vec<_> = o
+        .events
+        .iter()
+        .filter(|e| e["event"] == "not-substituted")
+        .map(|e| e["recipe"].as_str().unwrap())
+        .collect();
+    assert_eq!(missed, ["lib-1", "app-1"]);
     let o = build_on(&p, &p.env.path("b4"), "http://127.0.0.1:9", &["--offline"]);
     assert!(
         o.failures().is_empty(),
@@ -273,30 +280,7 @@ fn dry_run_offline_and_no_substitute_say_and_do_what_they_mean() {
     );
 }
 
-/// Substitution from a cache that `tamper` changed: B builds `app` (and
-/// whatever else the damage reaches), the failure names what was wrong,
-/// and B's store verifies.
-fn refused(p: &Pushed, name: &str, tamper: impl FnOnce(&Path), expect: &str) -> Outcome {
-    let copy = p.env.path(&format!("cache-{name}"));
-    copy_dir(&p.cache, &copy);
-    tamper(&copy);
-    let b = p.env.path(&format!("b-{name}"));
-    let o = build_on(p, &b, &format!("file://{}", copy.display()), &[]);
-    assert!(
-        o.built().contains(&"app-1".to_owned()),
-        "{name}: app was not built: {}",
-        o.stderr
-    );
-    assert!(
-        o.failures().contains(expect),
-        "{name}: expected {expect:?} in:\n{}",
-        o.failures()
-    );
-    assert_verified(p, &b);
-    o
-}
-
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -309,12 +293,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn digest(path: &str) -> &str {
+pub(crate) fn digest(path: &str) -> &str {
     &path.trim_start_matches("/forge/store/")[..32]
 }
 
 /// Rewrites `field: …` in a narinfo.
-fn edit_narinfo(cache: &Path, path: &str, edit: impl Fn(&str) -> Option<String>) {
+pub(crate) fn edit_narinfo(cache: &Path, path: &str, edit: impl Fn(&str) -> Option<String>) {
     let f = cache.join(format!("{}.narinfo", digest(path)));
     let text = fs::read_to_string(&f).unwrap();
     let out: String = text
@@ -326,291 +310,11 @@ fn edit_narinfo(cache: &Path, path: &str, edit: impl Fn(&str) -> Option<String>)
     fs::write(&f, out).unwrap();
 }
 
-fn nar_file(cache: &Path, path: &str) -> PathBuf {
+pub(crate) fn nar_file(cache: &Path, path: &str) -> PathBuf {
     let f = cache.join(format!("{}.narinfo", digest(path)));
     let text = fs::read_to_string(f).unwrap();
     let url = text.lines().find_map(|l| l.strip_prefix("URL: ")).unwrap();
     cache.join(url)
-}
-
-fn realisation_file(cache: &Path) -> Vec<PathBuf> {
-    fs::read_dir(cache.join("realisations"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect()
-}
-
-#[test]
-fn hostile_caches_are_refused_and_the_store_stays_sound() {
-    let p = pushed();
-    let app = p.app.clone();
-    let lib = p.lib.clone();
-
-    // Tampered NAR bytes (the compressed file of app, one byte changed in
-    // its middle, size kept).
-    refused(
-        &p,
-        "nar-bytes",
-        |c| {
-            let f = nar_file(c, &app);
-            let mut bytes = fs::read(&f).unwrap();
-            let mid = bytes.len() / 2;
-            bytes[mid] ^= 0x55;
-            fs::write(&f, bytes).unwrap();
-        },
-        "the NAR of /forge/store/",
-    );
-    // The NAR decompressed, its bytes changed, recompressed (a valid
-    // file): the store's hash check is what refuses it.
-    refused(
-        &p,
-        "nar-content",
-        |c| {
-            let f = nar_file(c, &app);
-            let mut nar = zstd::decode_all(&fs::read(&f).unwrap()[..]).unwrap();
-            let at = find(&nar, b"cat ").expect("the script is in the NAR");
-            nar[at] = b'C';
-            fs::write(&f, zstd::encode_all(&nar[..], 3).unwrap()).unwrap();
-        },
-        "hash",
-    );
-    // A truncated file.
-    refused(
-        &p,
-        "truncated",
-        |c| {
-            let f = nar_file(c, &app);
-            let bytes = fs::read(&f).unwrap();
-            fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
-        },
-        "downloading the NAR of /forge/store/",
-    );
-    // Wrong NarHash, wrong NarSize: the signature no longer matches; and
-    // unsigned, the store's own checks refuse them.
-    let unsigned = |l: &str| l.starts_with("Sig: ").then(String::new);
-    refused(
-        &p,
-        "nar-hash-unsigned",
-        |c| {
-            edit_narinfo(c, &app, |l| {
-                unsigned(l).or_else(|| {
-                    l.starts_with("NarHash: ").then(|| {
-                        "NarHash: sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
-                            .to_owned()
-                    })
-                })
-            })
-        },
-        "hash mismatch",
-    );
-    refused(
-        &p,
-        "nar-size-unsigned",
-        |c| {
-            edit_narinfo(c, &app, |l| {
-                unsigned(l).or_else(|| {
-                    l.strip_prefix("NarSize: ")
-                        .map(|n| format!("NarSize: {}", n.parse::<u64>().unwrap() + 8))
-                })
-            })
-        },
-        "were claimed",
-    );
-    // Another path's contents under app's name, with that path's hashes
-    // (unsigned): the content address gives it away.
-    refused(
-        &p,
-        "content-address",
-        |c| {
-            let lib_text = fs::read_to_string(c.join(format!("{}.narinfo", digest(&lib)))).unwrap();
-            let forged: String = lib_text
-                .lines()
-                .filter(|l| !l.starts_with("Sig: "))
-                .map(|l| {
-                    if l.starts_with("StorePath: ") {
-                        format!("StorePath: {app}\n")
-                    } else if l.starts_with("References: ") {
-                        format!("References: {}\n", lib.trim_start_matches("/forge/store/"))
-                    } else {
-                        format!("{l}\n")
-                    }
-                })
-                .collect();
-            fs::write(c.join(format!("{}.narinfo", digest(&app))), forged).unwrap();
-        },
-        "is not what its content address says",
-    );
-    refused(
-        &p,
-        "nar-hash",
-        |c| {
-            edit_narinfo(c, &app, |l| {
-                l.starts_with("NarHash: ").then(|| {
-                    "NarHash: sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
-                        .to_owned()
-                })
-            })
-        },
-        "does not match",
-    );
-    refused(
-        &p,
-        "nar-size",
-        |c| {
-            edit_narinfo(c, &app, |l| {
-                l.strip_prefix("NarSize: ")
-                    .map(|n| format!("NarSize: {}", n.parse::<u64>().unwrap() + 8))
-            })
-        },
-        "does not match",
-    );
-    // A realisation with its signature removed, changed, or by an
-    // untrusted key.
-    refused(
-        &p,
-        "realisation-unsigned",
-        |c| {
-            for f in realisation_file(c) {
-                let mut v: serde_json::Value =
-                    serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
-                v["signatures"] = serde_json::json!([]);
-                fs::write(&f, v.to_string()).unwrap();
-            }
-        },
-        "no signature",
-    );
-    refused(
-        &p,
-        "realisation-bad-signature",
-        |c| {
-            for f in realisation_file(c) {
-                let mut v: serde_json::Value =
-                    serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
-                let sig = v["signatures"][0].as_str().unwrap().to_owned();
-                let (name, b64) = sig.split_once(':').unwrap();
-                let flipped = if b64.starts_with('A') { "B" } else { "A" };
-                v["signatures"] = serde_json::json!([format!("{name}:{flipped}{}", &b64[1..])]);
-                fs::write(&f, v.to_string()).unwrap();
-            }
-        },
-        "does not match",
-    );
-    let other = p.env.path("other.sk");
-    p.env.ok(&[
-        "key",
-        "generate",
-        "intruder-1",
-        "-o",
-        other.to_str().unwrap(),
-    ]);
-    refused(
-        &p,
-        "realisation-untrusted",
-        |c| {
-            // Pushed again, signed by a key nobody trusts.
-            fs::remove_dir_all(c).unwrap();
-            p.env.ok(&[
-                "push",
-                &format!("file://{}", c.display()),
-                "app",
-                "--secret-key",
-                other.to_str().unwrap(),
-            ]);
-        },
-        "signed by `intruder-1`, none of them a trusted key",
-    );
-    // The realisation of app points at lib's path, and lib's narinfo and
-    // NAR are published under app's name: the content address (and the
-    // store path asked for) give it away.
-    refused(
-        &p,
-        "wrong-store-path",
-        |c| {
-            let app_info = c.join(format!("{}.narinfo", digest(&app)));
-            let lib_info = c.join(format!("{}.narinfo", digest(&lib)));
-            fs::copy(lib_info, app_info).unwrap();
-        },
-        "asked for",
-    );
-    // A narinfo naming a reference the cache lacks (unsigned, so that it
-    // is its content address that vouches for it).
-    refused(
-        &p,
-        "missing-reference",
-        |c| {
-            edit_narinfo(c, &app, |l| {
-                if l.starts_with("Sig: ") {
-                    Some(String::new())
-                } else {
-                    l.strip_prefix("References:")
-                        .map(|r| format!("References: 00000000000000000000000000000000-ghost-1{r}"))
-                }
-            })
-        },
-        "no /forge/store/00000000000000000000000000000000-ghost-1",
-    );
-    // A narinfo larger than any real one.
-    refused(
-        &p,
-        "oversized",
-        |c| {
-            let f = c.join(format!("{}.narinfo", digest(&app)));
-            let mut text = fs::read_to_string(&f).unwrap();
-            text.push_str(&format!("X-Padding: {}\n", "x".repeat(2 << 20)));
-            fs::write(f, text).unwrap();
-        },
-        "larger than",
-    );
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-#[test]
-fn a_failing_server_is_retried_and_a_stalling_one_times_out() {
-    let p = pushed();
-    // 500s for the first requests, then the files: the client retries.
-    let flaky = FaultServer::start(&p.cache, Fault::FailFirst(2));
-    let b = p.env.path("b-flaky");
-    let o = build_on(&p, &b, &flaky.url, &[]);
-    assert_substituted_whole(&p, &b, &o);
-    assert!(flaky.requests() > 2);
-
-    // A server that accepts and never answers: each request times out,
-    // the build goes on locally.
-    let stall = FaultServer::start(&p.cache, Fault::Stall);
-    let b = p.env.path("b-stall");
-    let start = Instant::now();
-    let out = on(&p, &b)
-        .args([
-            "build",
-            "app",
-            "--no-link",
-            "--json",
-            "--substituters",
-            &stall.url,
-        ])
-        .args(["--trusted-public-keys", &p.public_key])
-        .env("FORGE_CACHE_TIMEOUT", "0.5")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("\"event\":\"build-started\",\"recipe\":\"app-1\""),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("timed out") || stdout.contains("Timed out") || stdout.contains("timeout"),
-        "{stdout}"
-    );
-    assert!(start.elapsed() < Duration::from_secs(60));
-    assert_verified(&p, &b);
 }
 
 /// `python3 -m http.server` over a directory, on a free port of
@@ -651,86 +355,6 @@ impl Drop for StaticServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Fault {
-    /// Answer 500 to the first N requests.
-    FailFirst(usize),
-    /// Read the request and never answer.
-    Stall,
-}
-
-/// A minimal HTTP/1.0 file server on 127.0.0.1 misbehaving on purpose.
-struct FaultServer {
-    url: String,
-    count: Arc<AtomicUsize>,
-}
-
-impl FaultServer {
-    fn start(dir: &Path, fault: Fault) -> FaultServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let count = Arc::new(AtomicUsize::new(0));
-        let (dir, c) = (dir.to_owned(), count.clone());
-        std::thread::spawn(move || {
-            let mut stalled = Vec::new();
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                let n = c.fetch_add(1, Ordering::SeqCst);
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                }
-                let mut parts = line.split_whitespace();
-                let method = parts.next().unwrap_or("").to_owned();
-                let target = parts.next().unwrap_or("/").to_owned();
-                match fault {
-                    Fault::Stall => {
-                        stalled.push(conn);
-                        continue;
-                    }
-                    Fault::FailFirst(k) if n < k => {
-                        let _ = conn.write_all(
-                            b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
-                        );
-                        continue;
-                    }
-                    Fault::FailFirst(_) => {}
-                }
-                let file = dir.join(target.trim_start_matches('/'));
-                match fs::File::open(&file).and_then(|mut f| {
-                    let mut v = Vec::new();
-                    f.read_to_end(&mut v).map(|_| v)
-                }) {
-                    Ok(body) if file.is_file() => {
-                        let head =
-                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-                        let _ = conn.write_all(head.as_bytes());
-                        if method != "HEAD" {
-                            let _ = conn.write_all(&body);
-                        }
-                    }
-                    _ => {
-                        let _ =
-                            conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-                    }
-                }
-            }
-        });
-        FaultServer { url, count }
-    }
-
-    fn requests(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
     }
 }
 

@@ -13,6 +13,7 @@ mod common;
 mod bad_input;
 mod build;
 mod cache;
+mod cache_hostile;
 mod cache_oracle;
 mod cache_serve;
 mod cli_conventions;

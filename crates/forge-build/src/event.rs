@@ -49,6 +49,9 @@ pub enum Event {
     ImportingSeed { recipe: String, seed: String },
     /// A recipe's outputs are being brought from a substituter.
     Substituting { recipe: String, from: String },
+    /// None of the `asked` substituters had a recipe's outputs (or each
+    /// failed): it is built.
+    NotSubstituted { recipe: String, asked: usize },
     /// Asking a substituter for a recipe's outputs failed (`error` says
     /// why: unreachable, refused, corrupt); the next one is asked, then
     /// the recipe is built.

@@ -51,6 +51,12 @@ impl Session<'_> {
                 }),
             }
         }
+        if !self.substituters.is_empty() {
+            self.reporter.event(&Event::NotSubstituted {
+                recipe: node.recipe.store_name(),
+                asked: self.substituters.len(),
+            });
+        }
         None
     }
 
@@ -115,6 +121,20 @@ impl Session<'_> {
         let mut by_size: Vec<&StorePath> =
             order.iter().filter(|p| wanted.contains_key(*p)).collect();
         by_size.sort_by_key(|p| std::cmp::Reverse(wanted[*p].nar_size));
+        if s.is_local() {
+            // Nothing to wait for: straight from the cache into the store.
+            for p in &order {
+                let Some(info) = wanted.get(p) else { continue };
+                if self.cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let nar = s.nar(p)?.take(info.nar_size.saturating_add(1));
+                self.store()
+                    .import_nar(nar, info)
+                    .map_err(|e| store_error(s, p, e))?;
+            }
+            return self.register(s, drv, digest, found).map(Some);
+        }
         let downloads = parallel(&by_size, DOWNLOAD_FAN_OUT, |p| {
             if self.cancel.load(Ordering::Relaxed) {
                 return Ok(None);
@@ -139,12 +159,24 @@ impl Session<'_> {
                 .import_nar(nar, info)
                 .map_err(|e| store_error(s, p, e))?;
         }
+        self.register(s, drv, digest, found).map(Some)
+    }
+
+    /// Records the realisations `found` of `drv`'s outputs, whose closures
+    /// are in the store now.
+    fn register(
+        &self,
+        s: &dyn Substituter,
+        drv: &Derivation,
+        digest: &ActionDigest,
+        found: BTreeMap<String, StorePath>,
+    ) -> Result<BTreeMap<String, StorePath>, SubstituteError> {
         // `found` has exactly the derivation's outputs, in the same order.
         let names = output_names(drv);
         self.store()
             .register_realisations(digest, names.iter().zip(found.values()))
             .map_err(|e| store_error(s, found.values().next().expect("outputs"), e))?;
-        Ok(Some(found))
+        Ok(found)
     }
 
     /// Downloads the NAR of `p` into a scratch file, without the store's

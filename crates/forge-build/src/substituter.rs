@@ -33,6 +33,13 @@ pub trait Substituter: Send + Sync {
 
     /// The NAR serialisation of `path`.
     fn nar(&self, path: &StorePath) -> Result<Box<dyn Read + Send + '_>, SubstituteError>;
+
+    /// Whether reading a NAR waits on nothing but this machine's disks (a
+    /// cache in a local directory): its NARs are then imported as they are
+    /// read, with no scratch copy first.
+    fn is_local(&self) -> bool {
+        false
+    }
 }
 
 /// Why a substituter could not provide something; the engine then builds.

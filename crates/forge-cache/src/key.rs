@@ -9,6 +9,11 @@ use thiserror::Error;
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 512;
 
+/// The longest component of a key: a file name's limit on Linux
+/// (`NAME_MAX`), so that every key can be a file (a cache's names are
+/// under 100 bytes).
+pub const MAX_COMPONENT_LEN: usize = 255;
+
 /// A valid object name: `nix-cache-info`, `<digest>.narinfo`,
 /// `nar/<hash>.nar.zst`, `realisations/<digest>!out.doi`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,6 +55,9 @@ impl Key {
                 return Err(bad(
                     "it has an empty component (a leading, trailing or double `/`)",
                 ));
+            }
+            if part.len() > MAX_COMPONENT_LEN {
+                return Err(bad("a component is longer than 255 bytes"));
             }
             if part.starts_with('.') {
                 return Err(bad("a component starts with `.`"));
@@ -126,9 +134,30 @@ mod tests {
             assert_eq!(Key::new(bad).unwrap_err().why, why, "{bad:?}");
         }
         assert!(Key::new(&"a".repeat(513)).is_err());
+        assert!(Key::new(&format!("nar/{}", "a".repeat(255))).is_ok());
         assert_eq!(
             Key::new("../x").unwrap_err().to_string(),
             "invalid cache object name `../x`: a component starts with `.`"
+        );
+    }
+
+    /// Found by the `cache_server_requests` fuzz target: a request for a
+    /// key with a component over `NAME_MAX` failed to open (`ENAMETOOLONG`)
+    /// and `forge cache serve` answered 500 and logged an error, where
+    /// such a name is simply not a cache object (400).
+    #[test]
+    fn regression_a_component_longer_than_a_file_name_is_refused() {
+        let long = format!("nar/{}.nar", "a".repeat(300));
+        assert_eq!(
+            Key::new(&long).unwrap_err().why,
+            "a component is longer than 255 bytes"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let name = "a".repeat(MAX_COMPONENT_LEN);
+        std::fs::write(tmp.path().join(&name), b"").unwrap();
+        assert!(
+            Key::new(&name).is_ok(),
+            "the longest component is a file name"
         );
     }
 

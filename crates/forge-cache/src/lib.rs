@@ -25,6 +25,8 @@
 mod backend;
 mod error;
 mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod key;
 mod lookup;

@@ -126,6 +126,19 @@ pub enum PushError {
     Compression(String),
 }
 
+impl forge_core::diag::Hint for PushError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            PushError::Cache(e) => e.hint(),
+            PushError::OtherStore { .. } => Some(
+                "push to a cache made for forge's store (an empty directory or bucket makes one)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Publishes `paths` (valid in `store`) to `backend` (see the module docs).
 /// Paths the cache has already are skipped; the report says which.
 pub fn push_paths(
@@ -253,7 +266,12 @@ fn ensure_cache_info(backend: &dyn Backend) -> Result<(), PushError> {
             }
         }
         None => {
-            backend.put(&key, &mut CacheInfo::forge(40).to_text().as_bytes())?;
+            backend.put(
+                &key,
+                &mut CacheInfo::forge(CacheInfo::DEFAULT_PRIORITY)
+                    .to_text()
+                    .as_bytes(),
+            )?;
         }
     }
     Ok(())

@@ -149,15 +149,7 @@ impl S3Backend {
     }
 
     fn path(&self, key: &Key) -> Result<Path, CacheError> {
-        let full = if self.prefix.is_empty() {
-            key.as_str().to_owned()
-        } else {
-            format!("{}/{}", self.prefix, key.as_str())
-        };
-        // Keys and prefixes are valid object_store paths (no empty, `.`
-        // or `..` component, no control character); parsing keeps them
-        // as they are, so the object's name is the key.
-        Path::parse(&full).map_err(|e| CacheError::BadUrl {
+        object_path(&self.prefix, key).map_err(|e| CacheError::BadUrl {
             url: self.name.clone(),
             reason: e.to_string(),
         })
@@ -286,6 +278,18 @@ impl S3Backend {
     }
 }
 
+/// The object `key` is under `prefix`: `<prefix>/<key>`. Keys and
+/// prefixes are valid object_store paths (no empty, `.` or `..` component,
+/// no control character); parsing keeps them as they are, so the object's
+/// name is the key (fuzzed: `cache_s3`).
+pub(crate) fn object_path(prefix: &str, key: &Key) -> Result<Path, object_store::path::Error> {
+    if prefix.is_empty() {
+        Path::parse(key.as_str())
+    } else {
+        Path::parse(format!("{prefix}/{}", key.as_str()))
+    }
+}
+
 fn builder(config: &S3Config, client: ClientOptions) -> AmazonS3Builder {
     let mut b = AmazonS3Builder::new()
         .with_bucket_name(&config.bucket)
@@ -338,7 +342,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// The `<Code>` of an S3 error body found in `text` (`NoSuchBucket`,
 /// `SignatureDoesNotMatch`, `InvalidAccessKeyId`, `AccessDenied`): the
 /// first one, if it is a plain word.
-fn s3_error_code(text: &str) -> Option<String> {
+pub(crate) fn s3_error_code(text: &str) -> Option<String> {
     let start = text.find("<Code>")? + "<Code>".len();
     let len = text[start..].find("</Code>")?;
     let code = &text[start..start + len];
@@ -448,6 +452,21 @@ mod tests {
         fn finding_the_code_never_panics(s in "\\PC{0,200}") {
             let _ = s3_error_code(&s);
             let _ = s3_error_code(&format!("<Code>{s}</Code>"));
+        }
+
+        /// Under any prefix a URL accepts, a key's object is named
+        /// `<prefix>/<key>`, exactly.
+        #[test]
+        fn objects_are_named_by_their_keys(
+            prefix in "[^/%\\p{Cc}]{0,6}(/[^/%\\p{Cc}]{1,6}){0,2}",
+            key in "[a-z0-9]{1,8}(/[a-z0-9!.+=?_-]{1,8}){0,2}",
+        ) {
+            let (Ok(u), Ok(key)) = (S3Url::parse(&format!("s3://b-cache/{prefix}")), Key::new(&key)) else {
+                return Ok(());
+            };
+            let want = if u.prefix.is_empty() { key.to_string() } else { format!("{}/{key}", u.prefix) };
+            let path = object_path(&u.prefix, &key).unwrap();
+            prop_assert_eq!(path.as_ref(), want.as_str());
         }
 
         #[test]

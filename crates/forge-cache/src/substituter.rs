@@ -182,6 +182,10 @@ impl Substituter for CacheSubstituter {
         self.backend.name()
     }
 
+    fn is_local(&self) -> bool {
+        self.backend.local_dir().is_some()
+    }
+
     fn realisations(
         &self,
         digest: &ActionDigest,

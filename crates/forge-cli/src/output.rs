@@ -75,6 +75,8 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         forge_core::signing::KeyError,
         forge_core::signing::TrustError,
         crate::cmd::key::error::KeyFileError,
+        forge_cache::PushError,
+        forge_cache::CacheError,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)
 }

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 
 use forge_core::derivation::ActionDigest;
 use forge_core::hash::Hash;
-use forge_core::nar::{read_nar, NarEncoder};
+use forge_core::nar::read_nar;
 use forge_core::store_path::StorePath;
 
 use crate::db::{self, PathInfo};
@@ -70,18 +70,32 @@ impl ClaimedPath {
     }
 }
 
-/// A reader that hashes and counts what passes through it.
+/// A reader that hashes and counts what passes through it, and, for a
+/// `nar-masked:` path, hashes it again with the path's own digest masked
+/// (its content address), so the address is checked in the same pass.
 struct Hashing<R> {
     inner: R,
     sink: tree::NarSink,
+    masked: Option<Rewriter<tree::NarSink>>,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.sink.write_all(&buf[..n])?;
+        if let Some(m) = &mut self.masked {
+            m.write_all(&buf[..n])?;
+        }
         Ok(n)
     }
+}
+
+/// The rewriter that masks `path`'s digest, as outputs are hashed.
+fn masking(path: &StorePath) -> Rewriter<tree::NarSink> {
+    Rewriter::new(
+        tree::NarSink::new(false, None),
+        vec![(digest_bytes(path), *SELF_MASK)],
+    )
 }
 
 impl Store {
@@ -113,15 +127,27 @@ impl Store {
         // Never more than the claimed size: an archive longer than claimed
         // is cut there and fails as truncated, and whatever follows it in
         // the stream is left unread.
+        let masked = claimed
+            .content_address
+            .as_deref()
+            .is_some_and(|ca| ca.starts_with("nar-masked:"));
         let mut reader = Hashing {
             inner: nar.take(claimed.nar_size),
             sink: tree::NarSink::new(true, None),
+            masked: masked.then(|| masking(path)),
         };
         let mut restorer = Restorer::new(staging.object.clone());
         read_nar(&mut reader, &mut restorer).map_err(|source| StoreError::NarRead {
             path: path.clone(),
             source: Box::new(source),
         })?;
+        let masked_blake3 = match reader.masked {
+            Some(m) => {
+                let (sink, _) = m.finish().ctx("hashing", &staging.object)?;
+                Some(sink.finish().blake3)
+            }
+            None => None,
+        };
         let digest = reader.sink.finish();
         let sha256 = digest.sha256.expect("the sink computes sha256");
         if digest.size != claimed.nar_size {
@@ -146,7 +172,7 @@ impl Store {
             }
         }
         let self_reference = claimed.references.contains(path);
-        self.check_content_address(claimed, &staging, &digest.blake3, self_reference)?;
+        self.check_content_address(claimed, &digest.blake3, masked_blake3, self_reference)?;
         crate::refuse_symlink_out_of_store(&staging.object, || path.to_string())?;
         let info = PathInfo {
             path: path.clone(),
@@ -193,6 +219,7 @@ impl Store {
         let mut reader = Hashing {
             inner: nar.take(info.nar_size),
             sink: tree::NarSink::new(true, None),
+            masked: None,
         };
         let mut restorer = Restorer::new(staging.object.clone());
         read_nar(&mut reader, &mut restorer).map_err(|source| StoreError::NarRead {
@@ -229,13 +256,14 @@ impl Store {
         res
     }
 
-    /// Checks that a content-addressed path is the address of what was
-    /// unpacked at `staging`.
+    /// Checks that a content-addressed path is the address of the NAR
+    /// read: `nar_blake3` is its hash, `masked_blake3` its hash with the
+    /// path's own digest masked (computed for `nar-masked:` paths).
     fn check_content_address(
         &self,
         claimed: &ClaimedPath,
-        staging: &Staging,
         nar_blake3: &Hash,
+        masked_blake3: Option<Hash>,
         self_reference: bool,
     ) -> Result<()> {
         let Some(ca) = &claimed.content_address else {
@@ -264,21 +292,8 @@ impl Store {
             .map_err(|e| bad(format!("content address {ca:?}: {e}")))?;
         let actual = if masked {
             // The output's NAR with its own digest masked, as it was hashed
-            // when it was built.
-            let sink = tree::NarSink::new(false, None);
-            let rewriter = Rewriter::new(sink, vec![(digest_bytes(path), *SELF_MASK)]);
-            let nar_err = |source| StoreError::Nar {
-                path: staging.object.clone(),
-                source,
-            };
-            let mut enc = NarEncoder::new(rewriter).map_err(nar_err)?;
-            tree::dump_tree(&staging.object, &mut enc, None, &tree::NoProgress)?;
-            let (sink, _) = enc
-                .finish()
-                .map_err(nar_err)?
-                .finish()
-                .ctx("hashing", &staging.object)?;
-            sink.finish().blake3
+            // when it was built (computed while it was read).
+            masked_blake3.ok_or_else(|| bad("the masked hash was not computed".into()))?
         } else {
             if self_reference {
                 return Err(bad("a `nar:` path cannot refer to itself".into()));

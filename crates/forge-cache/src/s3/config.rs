@@ -357,6 +357,37 @@ mod tests {
             let _ = percent_decode(&s);
         }
 
+        /// Whatever the environment holds, a configuration made has what
+        /// its URL says, non-empty credentials, and plain http only for
+        /// an http:// endpoint, with no trailing `/`.
+        #[test]
+        fn any_environment_makes_a_sound_configuration(
+            url in "s3://[a-z0-9.-]{3,12}(/[a-z]{1,4}){0,2}(\\?region=[a-z0-9-]{0,6})?",
+            vars in proptest::collection::vec(
+                (proptest::sample::select(&[
+                    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                ][..]), "(https?://)?[a-z0-9:/.?#]{0,12}"),
+                0..8,
+            ),
+        ) {
+            let env = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+            if let Ok(c) = S3Config::new(&url, &env) {
+                let u = S3Url::parse(&url).unwrap();
+                prop_assert_eq!((&c.bucket, &c.prefix), (&u.bucket, &u.prefix));
+                prop_assert!(!c.region.is_empty());
+                prop_assert!(!c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
+                match &c.endpoint {
+                    Some(e) => {
+                        prop_assert!(check_endpoint(e).is_ok(), "{}", e);
+                        prop_assert!(!e.ends_with('/'));
+                        prop_assert_eq!(c.allow_http, e.starts_with("http://"));
+                    }
+                    None => prop_assert!(!c.allow_http),
+                }
+            }
+        }
+
         /// Valid URLs parse to what they were made of.
         #[test]
         fn valid_urls_round_trip(

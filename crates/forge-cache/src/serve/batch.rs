@@ -57,7 +57,7 @@ pub async fn narinfos(State(shared): State<Arc<Shared>>, body: Body) -> Response
 }
 
 /// The digests a body asks for: a JSON list of at most `max` digests.
-fn parse(body: &[u8], max: usize) -> Result<Vec<String>, StatusCode> {
+pub(crate) fn parse(body: &[u8], max: usize) -> Result<Vec<String>, StatusCode> {
     let list: Vec<String> = serde_json::from_slice(body).map_err(|_| StatusCode::BAD_REQUEST)?;
     if list.len() > max {
         return Err(StatusCode::PAYLOAD_TOO_LARGE);

@@ -23,13 +23,13 @@
 //! ([`reply`]); their details go to the log (tracing).
 
 mod batch;
-mod fs;
+pub(crate) mod fs;
 mod listener;
 mod object;
-mod range;
+pub(crate) mod range;
 mod reply;
-mod store;
-mod token;
+pub(crate) mod store;
+pub(crate) mod token;
 mod upload;
 
 use std::future::{Future, IntoFuture};
@@ -50,6 +50,7 @@ use crate::error::CacheError;
 use crate::file::FileBackend;
 use crate::key::Key;
 
+pub(crate) use batch::parse as batch_body;
 pub use store::StoreSource;
 pub use token::UploadToken;
 
@@ -134,7 +135,7 @@ impl ServeConfig {
 
 /// The priority a served cache announces when nothing says otherwise
 /// (Nix's default).
-pub const DEFAULT_PRIORITY: u32 = 50;
+pub const DEFAULT_PRIORITY: u32 = CacheInfo::DEFAULT_PRIORITY;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -442,7 +443,7 @@ impl Drop for Server {
 /// percent-encoding (no cache name needs it, so `%2e%2e` and `%2f` are
 /// refused rather than decoded) and nothing under `_forge/` (the
 /// server's own endpoints).
-fn key_of(path: &str) -> Option<Key> {
+pub(crate) fn key_of(path: &str) -> Option<Key> {
     let rest = path.strip_prefix('/')?;
     if rest.contains('%') || rest.split('/').next() == Some("_forge") {
         return None;

@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use forge_core::cache::{Compression, Realisation};
+use forge_core::cache::{layout, Compression, Realisation};
 use forge_core::derivation::{ActionDigest, OutputName};
 use forge_core::signing::SecretKey;
 use forge_store::Store;
@@ -62,15 +62,19 @@ impl std::fmt::Debug for Filler {
 
 /// What a cache key asks the store for.
 #[derive(Debug, PartialEq, Eq)]
-enum Wanted {
+pub enum Wanted {
     /// `<digest>.narinfo`.
     Path(String),
     /// `realisations/<hex>!<output>.doi`.
     Realisation(ActionDigest, OutputName),
 }
 
-/// The store object `key` names, if it names one the store can make.
-fn wanted(key: &Key) -> Option<Wanted> {
+/// The store object `key` names, if it names one the store can make and
+/// `key` is the name it is published under. A digest in another spelling
+/// (upper-case hex, nix32) parses to the same action but names another
+/// object: making it would publish under the canonical name, miss the
+/// requested one, and make it again on every such request.
+pub(crate) fn wanted(key: &Key) -> Option<Wanted> {
     let k = key.as_str();
     if let Some(digest) = k.strip_suffix(".narinfo") {
         let ok = digest.len() == 32
@@ -82,7 +86,8 @@ fn wanted(key: &Key) -> Option<Wanted> {
     let rest = k.strip_prefix("realisations/")?.strip_suffix(".doi")?;
     let (hex, output) = rest.split_once('!')?;
     let action: ActionDigest = format!("blake3:{hex}").parse().ok()?;
-    Some(Wanted::Realisation(action, OutputName::new(output).ok()?))
+    let output = OutputName::new(output).ok()?;
+    (layout::realisation(&action, &output) == k).then_some(Wanted::Realisation(action, output))
 }
 
 impl Filler {
@@ -187,13 +192,45 @@ mod tests {
         }
     }
 
+    /// Found by the `cache_server_requests` fuzz target: a realisation's
+    /// digest in upper-case hex (or nix32) was taken for the action, so
+    /// the server published `realisations/<hex>!out.doi`, answered 404 for
+    /// the name asked, and pushed again on every request in that spelling.
+    #[test]
+    fn regression_a_realisation_in_another_spelling_is_not_made() {
+        let hex = "ab".repeat(32);
+        let action: ActionDigest = format!("blake3:{hex}").parse().unwrap();
+        let nix32 = action.as_hash().to_nix32();
+        for alias in [hex.to_uppercase(), format!("Ab{}", &hex[2..]), nix32] {
+            let key = Key::new(&format!("realisations/{alias}!out.doi")).unwrap();
+            assert_eq!(wanted(&key), None, "{key}");
+        }
+        let key = Key::new(&format!("realisations/{hex}!out.doi")).unwrap();
+        assert!(wanted(&key).is_some());
+    }
+
     proptest! {
-        /// Any key: no panic.
+        /// Any key: no panic, and what a key is taken for is published
+        /// under that very key.
         #[test]
-        fn any_key_is_understood_or_not(s in "[a-z0-9!./]{1,80}") {
+        fn any_key_is_understood_or_not(s in "(realisations/)?[a-fA-F0-9!./a-z]{1,80}(\\.doi|\\.narinfo)?") {
             if let Ok(key) = Key::new(&s) {
-                let _ = wanted(&key);
+                match wanted(&key) {
+                    None => {}
+                    Some(Wanted::Path(d)) => prop_assert_eq!(layout::narinfo_for_digest(&d), s),
+                    Some(Wanted::Realisation(a, o)) => prop_assert_eq!(layout::realisation(&a, &o), s),
+                }
             }
+        }
+
+        /// Every realisation key forge writes is understood.
+        #[test]
+        fn canonical_realisation_keys_are_understood(bytes in any::<[u8; 32]>(), output in "[a-z][a-z0-9]{0,8}") {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let action: ActionDigest = format!("blake3:{hex}").parse().unwrap();
+            let output = OutputName::new(&output).unwrap();
+            let key = Key::new(&layout::realisation(&action, &output)).unwrap();
+            prop_assert_eq!(wanted(&key), Some(Wanted::Realisation(action, output)));
         }
     }
 }

@@ -67,7 +67,7 @@ impl UploadToken {
 
 /// The credentials of `Bearer <token>` (the scheme in any case, one or
 /// more spaces), if that is what the header holds.
-fn bearer(header: &[u8]) -> Option<&[u8]> {
+pub(crate) fn bearer(header: &[u8]) -> Option<&[u8]> {
     let (scheme, rest) = header.split_at_checked(7)?;
     if !scheme.eq_ignore_ascii_case(b"bearer ") {
         return None;

@@ -309,6 +309,14 @@ impl Reporter for Display {
             Event::Substituting { recipe, from } => {
                 self.status(format!("substituting {recipe} from {from}"));
             }
+            Event::NotSubstituted { recipe, asked } => {
+                let caches = if *asked == 1 {
+                    "the substituter"
+                } else {
+                    "any substituter"
+                };
+                self.line(format!("{recipe}: not in {caches}; building it"));
+            }
             Event::SubstituteFailed { recipe, error, .. } => {
                 self.line(format!("warning: {recipe}: {error}"));
             }

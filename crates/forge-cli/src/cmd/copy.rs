@@ -148,7 +148,13 @@ impl SubstituteArgs {
             }
             let backend =
                 forge_cache::open(&url).with_context(|| format!("opening substituter {url}"))?;
+            // A local directory answers as fast as the lookup cache would.
+            let local = backend.local_dir().is_some();
             let mut s = CacheSubstituter::new(backend, trusted.clone());
+            if local {
+                out.push(s);
+                continue;
+            }
             if lookups.is_none() {
                 lookups = Some(open_lookups(global));
             }

@@ -37,6 +37,10 @@ impl CacheInfo {
     /// The file name at the root of a cache.
     pub const FILE_NAME: &'static str = "nix-cache-info";
 
+    /// The priority forge's caches announce unless told otherwise (Nix's
+    /// default; lower is preferred).
+    pub const DEFAULT_PRIORITY: u32 = 50;
+
     /// What forge writes for a cache of its own store: `StoreDir:
     /// /forge/store`, `WantMassQuery: 1` and `priority`.
     pub fn forge(priority: u32) -> Self {
