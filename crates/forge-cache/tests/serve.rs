@@ -261,6 +261,52 @@ fn range_requests_answer_one_range() {
     assert_eq!(r.body.len(), f.nar.len());
 }
 
+#[test]
+fn small_objects_sent_from_memory_answer_as_files_do() {
+    // Objects outside nar/ up to 64 KiB are read whole when opened;
+    // Range, HEAD and misses must answer as for a streamed file.
+    let f = fixture();
+    let text = "StorePath: x\n".repeat(100);
+    std::fs::write(f.cache.join(format!("{DIGEST}.narinfo")), &text).unwrap();
+    let big = "y".repeat(64 * 1024 + 1);
+    std::fs::write(f.cache.join(format!("{MISSING}.narinfo")), &big).unwrap();
+    let server = start(&f, false, |_| {});
+    let path = format!("/{DIGEST}.narinfo");
+    assert_eq!(get(server.addr(), &path).body, text.as_bytes());
+    assert_eq!(
+        get(server.addr(), &format!("/{MISSING}.narinfo")).body,
+        big.as_bytes(),
+        "streamed"
+    );
+    let r = raw(
+        server.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=3-9"),
+        b"",
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 3-9/1300"));
+    assert_eq!(r.body, &text.as_bytes()[3..10]);
+    let r = raw(
+        server.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=-4"),
+        b"",
+    );
+    assert_eq!(r.body, &text.as_bytes()[1296..]);
+    let r = raw(
+        server.addr(),
+        &format!("GET {path} HTTP/1.1\r\nRange: bytes=1300-"),
+        b"",
+    );
+    assert_eq!(r.status, 416);
+    let r = raw(server.addr(), &format!("HEAD {path} HTTP/1.1"), b"");
+    assert_eq!((r.status, r.header("content-length")), (200, Some("1300")));
+    assert!(r.body.is_empty());
+    let r = get(server.addr(), "/realisations/ab!out.doi");
+    assert_eq!((r.status, &r.body[..]), (200, &b"{}"[..]));
+    std::fs::remove_file(f.cache.join(format!("{DIGEST}.narinfo"))).unwrap();
+    assert_eq!(get(server.addr(), &path).status, 404);
+}
+
 fn batch(addr: SocketAddr, body: &[u8]) -> Reply {
     raw(
         addr,
