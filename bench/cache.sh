@@ -100,8 +100,11 @@ EOF
 now() { echo "${EPOCHREALTIME/./}"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 # time_ms CMD...: runs CMD (output discarded, failure fatal, named) and prints milliseconds.
+# Dirty pages of the previous run are written out first (`sync`), so no run pays for another's
+# writeback: forge fsyncs each NAR before publishing its narinfo, Nix does not.
 time_ms() {
   local a b
+  sync
   a=$(now)
   if ! "$@" >/dev/null 2>"$work/last.err"; then
     echo "bench/cache.sh: command failed: $*" >&2

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -340,22 +340,90 @@ fn scratch_dir(backend: &dyn Backend) -> Result<tempfile::TempDir, PushError> {
         })
 }
 
-/// A writer that hashes (SHA-256) and counts what it writes.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Hasher,
-    len: u64,
+/// A writer that hands what it is given, 1 MiB at a time, to a thread of
+/// its own that hashes it (SHA-256), counts it and writes it to a file:
+/// the hashing overlaps with dumping and compressing on the caller's
+/// thread instead of following it.
+struct Offload {
+    buf: Vec<u8>,
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<io::Result<(forge_core::hash::Hash, u64)>>>,
 }
 
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
+/// The size of the chunks an [`Offload`] hands over.
+const OFFLOAD_CHUNK: usize = 1 << 20;
+
+impl Offload {
+    fn new(file: fs::File, hash: bool) -> Offload {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        let writer = std::thread::spawn(move || {
+            let mut out = file;
+            let mut hasher = hash.then(|| Hasher::new(HashAlgo::Sha256));
+            let mut len = 0u64;
+            for chunk in rx {
+                if let Some(h) = &mut hasher {
+                    h.update(&chunk);
+                }
+                out.write_all(&chunk)?;
+                len += chunk.len() as u64;
+            }
+            out.flush()?;
+            let hash = hasher.map_or_else(
+                || forge_core::hash::Hash::new(HashAlgo::Sha256, [0; 32]),
+                Hasher::finalize,
+            );
+            Ok((hash, len))
+        });
+        Offload {
+            buf: Vec::with_capacity(OFFLOAD_CHUNK),
+            tx: Some(tx),
+            writer: Some(writer),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(OFFLOAD_CHUNK));
+        match &self.tx {
+            Some(tx) if tx.send(chunk).is_ok() => Ok(()),
+            // The writer stopped: its error comes from `finish`.
+            _ => Err(io::Error::other("the NAR writer stopped")),
+        }
+    }
+
+    /// Waits for the writer: the SHA-256 (zero unless asked for) and the
+    /// length of what was written.
+    fn finish(mut self) -> io::Result<(forge_core::hash::Hash, u64)> {
+        let sent = self.send();
+        drop(self.tx.take());
+        let written = match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(io::Error::other("the NAR writer panicked")),
+        };
+        // The writer's own error says more than "it stopped".
+        let r = written?;
+        sent?;
+        Ok(r)
+    }
+}
+
+impl Write for Offload {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = (OFFLOAD_CHUNK - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() == OFFLOAD_CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(data.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 
@@ -373,15 +441,13 @@ fn upload_nar(
         source,
     };
     let out = fs::File::create(&file).map_err(|e| io_err("creating", e))?;
-    let mut hashed = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, out),
-        hasher: Hasher::new(HashAlgo::Sha256),
-        len: 0,
-    };
+    // An uncompressed NAR's file hash is its NAR hash, which the store has.
+    let uncompressed = matches!(opts.compression, Compression::None);
+    let mut sink = Offload::new(out, !uncompressed);
     match &opts.compression {
-        Compression::None => dump(item, &mut hashed)?,
+        Compression::None => dump(item, &mut sink)?,
         Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(&mut hashed, ZSTD_LEVEL)
+            let mut enc = zstd::stream::write::Encoder::new(&mut sink, ZSTD_LEVEL)
                 .map_err(|e| io_err("compressing into", e))?;
             if opts.compressor_threads > 1 {
                 enc.multithread(opts.compressor_threads)
@@ -397,15 +463,27 @@ fn upload_nar(
                 .check(xz2::stream::Check::Crc64)
                 .encoder()
                 .map_err(|e| io_err("compressing into", e.into()))?;
-            let mut enc = xz2::write::XzEncoder::new_stream(&mut hashed, stream);
+            let mut enc = xz2::write::XzEncoder::new_stream(&mut sink, stream);
             dump(item, &mut enc)?;
             enc.finish().map_err(|e| io_err("compressing into", e))?;
         }
         other => return Err(PushError::Compression(other.to_string())),
     }
-    hashed.flush().map_err(|e| io_err("writing", e))?;
-    let HashingWriter { hasher, len, .. } = hashed;
-    let file_hash = hasher.finalize();
+    let (hash, len) = sink.finish().map_err(|e| io_err("writing", e))?;
+    let file_hash = if uncompressed {
+        if len != item.info.nar_size {
+            return Err(io_err(
+                "dumping",
+                io::Error::other(format!(
+                    "the NAR is {len} bytes, but the store records {}",
+                    item.info.nar_size
+                )),
+            ));
+        }
+        item.info.nar_sha256
+    } else {
+        hash
+    };
     let stored = StoredNar {
         url: layout::nar(&file_hash, &opts.compression),
         compression: opts.compression.clone(),
