@@ -448,14 +448,17 @@ fn verify_repair_fetches_a_good_copy_and_refuses_another() {
             "NarHash: sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s".to_owned()
         })
     });
-    let bad_url = format!("file://{}", bad.display());
-    let out = verify(&[
-        "--repair",
-        "--substituters",
-        &bad_url,
-        "--trusted-public-keys",
-        &p.public_key,
-    ]);
+    let repair = |cache: &Path| {
+        let url = format!("file://{}", cache.display());
+        verify(&[
+            "--repair",
+            "--substituters",
+            &url,
+            "--trusted-public-keys",
+            &p.public_key,
+        ])
+    };
+    let out = repair(&bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("could not repair"), "{stderr}");
@@ -465,26 +468,12 @@ fn verify_repair_fetches_a_good_copy_and_refuses_another() {
     let swapped = p.env.path("cache-swapped");
     copy_dir(&p.cache, &swapped);
     fs::copy(nar_file(&swapped, &p.lib), nar_file(&swapped, &p.app)).unwrap();
-    let swapped_url = format!("file://{}", swapped.display());
-    let out = verify(&[
-        "--repair",
-        "--substituters",
-        &swapped_url,
-        "--trusted-public-keys",
-        &p.public_key,
-    ]);
+    let out = repair(&swapped);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("could not repair"), "{stderr}");
 
-    let url = format!("file://{}", p.cache.display());
-    let out = verify(&[
-        "--repair",
-        "--substituters",
-        &url,
-        "--trusted-public-keys",
-        &p.public_key,
-    ]);
+    let out = repair(&p.cache);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains(&format!("repaired {}", p.app)), "{stderr}");

@@ -194,7 +194,10 @@ fn app(shared: Arc<Shared>) -> Router {
 }
 
 /// Opens what `config` serves and binds its address.
-fn prepare(config: ServeConfig) -> Result<(std::net::TcpListener, Arc<Shared>), CacheError> {
+/// A bound listener, its address, and what the handlers share.
+type Prepared = (std::net::TcpListener, SocketAddr, Arc<Shared>);
+
+fn prepare(config: ServeConfig) -> Result<Prepared, CacheError> {
     let (dir, name, store) = match config.source {
         Source::Dir(dir) => {
             let name = format!("file://{}", dir.display());
@@ -249,7 +252,14 @@ fn prepare(config: ServeConfig) -> Result<(std::net::TcpListener, Arc<Shared>), 
         name,
         fill,
     };
-    Ok((listener, Arc::new(shared)))
+    let addr = listener
+        .local_addr()
+        .map_err(|source| CacheError::ServeSetup {
+            cache: shared.name.clone(),
+            what: "reading the listening address".to_owned(),
+            source,
+        })?;
+    Ok((listener, addr, Arc::new(shared)))
 }
 
 /// Runs the server on a runtime of its own until `stop` resolves, then
@@ -321,14 +331,7 @@ async fn serve(
 /// and returns. `ready` is told the address once it is bound (with port
 /// 0, the one the kernel chose).
 pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), CacheError> {
-    let (listener, shared) = prepare(config)?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| CacheError::ServeSetup {
-            cache: shared.name.clone(),
-            what: "reading the listening address".to_owned(),
-            source,
-        })?;
+    let (listener, addr, shared) = prepare(config)?;
     tracing::info!(
         "serving {} on http://{addr}; uploads {}",
         shared.name,
@@ -375,14 +378,7 @@ impl Server {
     /// Binds `config.listen` and starts serving; returns once the port is
     /// bound, so requests can be made at once.
     pub fn start(config: ServeConfig) -> Result<Server, CacheError> {
-        let (listener, shared) = prepare(config)?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| CacheError::ServeSetup {
-                cache: shared.name.clone(),
-                what: "reading the listening address".to_owned(),
-                source,
-            })?;
+        let (listener, addr, shared) = prepare(config)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("forge-serve".to_owned())
