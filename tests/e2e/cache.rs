@@ -5,10 +5,8 @@
 //! `forge store verify --repair`. Hostile caches are in `cache_hostile`.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::build::{recipe, tools};
 use crate::common::{have_tool, Env};
@@ -228,7 +226,7 @@ fn a_second_store_builds_nothing_through_a_file_cache_or_a_static_server() {
 
     // A plain static server over the pushed directory.
     if have_tool("python3") {
-        let server = StaticServer::python(&p.cache);
+        let server = StaticServer::start(&p.cache);
         let b = p.env.path("b-http");
         let o = build_on(&p, &b, &server.url, &[]);
         assert_substituted_whole(&p, &b, &o);
@@ -317,46 +315,9 @@ pub(crate) fn nar_file(cache: &Path, path: &str) -> PathBuf {
     cache.join(url)
 }
 
-/// `python3 -m http.server` over a directory, on a free port of
-/// 127.0.0.1, killed when dropped.
-struct StaticServer {
-    child: Child,
-    url: String,
-}
-
-impl StaticServer {
-    fn python(dir: &Path) -> StaticServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1"])
-            .arg(port.to_string())
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "http.server never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        StaticServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../crates/forge-cache/tests/conformance/static_server.rs"]
+mod static_server;
+use static_server::StaticServer;
 
 #[path = "../../crates/forge-cache/tests/conformance/weed.rs"]
 #[allow(dead_code)] // the conformance suite uses more of it

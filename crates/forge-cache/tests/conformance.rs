@@ -6,13 +6,17 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use forge_cache::serve::{ServeConfig, Server, UploadToken};
 use forge_cache::{open, Backend, CacheError, FileBackend, HttpBackend, Key, S3Backend};
 
 #[path = "conformance/weed.rs"]
 mod weed;
+
+#[path = "conformance/static_server.rs"]
+mod static_server;
+use static_server::StaticServer;
 
 fn key(s: &str) -> Key {
     Key::new(s).unwrap()
@@ -168,54 +172,6 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-/// Python's http.server over `dir` on 127.0.0.1, on a port of its own
-/// choosing; stopped when dropped.
-struct StaticServer {
-    child: Child,
-    url: String,
-}
-
-impl StaticServer {
-    fn start(dir: &std::path::Path) -> StaticServer {
-        // Port 0 makes the kernel choose; the server prints the port.
-        let child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is on every Debian machine");
-        StaticServer::serving(child)
-    }
-
-    /// `child`, once it prints `Serving HTTP on 127.0.0.1 port N`.
-    fn serving(mut child: Child) -> StaticServer {
-        let mut out = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut b = [0u8; 1];
-        while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-            line.push(b[0]);
-        }
-        let line = String::from_utf8(line).unwrap();
-        let port = line
-            .split("port ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        StaticServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! closures and realisations to a binary cache; and the substitution flags
 //! `forge build` takes (docs/cache.md).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -330,7 +331,9 @@ fn push(
 /// A progress bar over paths and bytes, on a terminal only.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
-    state: Mutex<BTreeMap<&'static str, u64>>,
+    /// Paths to push, and pushed so far.
+    total: AtomicUsize,
+    done: AtomicUsize,
 }
 
 impl Progress {
@@ -348,7 +351,8 @@ impl Progress {
         });
         Progress {
             bar,
-            state: Mutex::new(BTreeMap::new()),
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
         }
     }
 
@@ -361,22 +365,18 @@ impl Progress {
 
 impl PushProgress for Progress {
     fn missing(&self, paths: usize, nar_bytes: u64) {
+        self.total.store(paths, Ordering::Relaxed);
         if let Some(b) = &self.bar {
             b.set_length(nar_bytes);
             b.set_message(format!("0/{paths} paths"));
         }
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.insert("total", paths as u64);
     }
 
     fn pushed(&self, _path: &StorePath, nar_size: u64, _file_size: u64) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let done = s.entry("done").or_insert(0);
-        *done += 1;
-        let done = *done;
-        let total = s.get("total").copied().unwrap_or(0);
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(b) = &self.bar {
             b.inc(nar_size);
+            let total = self.total.load(Ordering::Relaxed);
             b.set_message(format!("{done}/{total} paths"));
         }
     }
