@@ -5,13 +5,18 @@
 #
 # Workload: one store path holding one file of incompressible random data (256 MiB; 32 MiB with
 # --quick). forge builds it (a recipe writing /dev/urandom), Nix adds the very same file
-# (`nix-store --add`), so both push the same bytes.
-#   push zstd:  forge copy --to file://A (default: zstd, every core) vs
+# (`nix-store --add`), so both push the same bytes. A second path of the same size holds base64
+# text (moderately compressible: zstd keeps ~77% of it), made and added the same way.
+#   push:       forge copy --to file://A (the default, `auto`: zstd on every core, but a NAR whose
+#               first 4 MiB zstd cannot shrink by 3% is stored as it is) vs
 #               nix copy --to 'file://B?compression=zstd'
+#   push zstd:  forge copy --compression zstd (zstd whatever the data) vs the same Nix push
 #   push none:  forge copy --compression none vs nix copy --to 'file://B?compression=none'
-#   pull:       an empty store substitutes the path from the cache: `forge build` of the recipe
-#               with the cache as substituter (nothing built) vs `nix copy --from file://B` into
-#               a fresh chroot store
+#   pull:       an empty store substitutes the path from the cache of the first push: `forge
+#               build` of the recipe with the cache as substituter (nothing built) vs `nix copy
+#               --from file://B` (Nix's zstd push) into a fresh chroot store; pull zstd: forge
+#               from its zstd push's cache
+#   text push, text pull: the same default push and pull of the base64 path
 #   closure:    1,000 small paths and one naming them all pushed to `forge cache serve --dir S`
 #               (FORGE_CACHE_TOKEN), then `forge copy --to http://…` again (every path present:
 #               only the existence checks), 1,001 narinfo GETs 16 at once, one batch query
@@ -95,6 +100,10 @@ sh = { path = "../tools" }
 [build]
 command = ["\${sh}/sh", "-c", '''mkdir \$out; head -c $((MIB * 1048576)) /dev/urandom > \$out/data''']
 EOF
+mkdir -p "$work/recipes/text"
+sed -e 's/name = "big"/name = "text"/' \
+  -e "s|head -c $((MIB * 1048576)) /dev/urandom > |head -c $((MIB * 786432)) /dev/urandom \\| base64 > |" \
+  "$work/recipes/big/recipe.toml" >"$work/recipes/text/recipe.toml"
 
 # Microseconds, without forking.
 now() { echo "${EPOCHREALTIME/./}"; }
@@ -119,7 +128,9 @@ time_ms() {
 out=$("$FORGE_BIN" build "$work/recipes/big" --no-link -q)
 echo "built $out ($MIB MiB)" >&2
 data="$FORGE_ROOT/store/${out#/forge/store/}/data"
-cat "$data" >/dev/null
+text=$("$FORGE_BIN" build "$work/recipes/text" --no-link -q)
+text_data="$FORGE_ROOT/store/${text#/forge/store/}/data"
+cat "$data" "$text_data" >/dev/null
 
 declare -A FORGE NIX
 runs() { # KEY SIDE CMD-MAKER: runs the maker's command RUNS times, records the median
@@ -133,29 +144,63 @@ runs() { # KEY SIDE CMD-MAKER: runs the maker's command RUNS times, records the 
   if [ "$side" = forge ]; then FORGE[$key]=$m; else NIX[$key]=$m; fi
 }
 
-forge_push_zstd() { time_ms "$FORGE_BIN" copy -q --to "file://$work/fc-zstd-$1" --secret-key "$work/k.sec" "$out"; }
-forge_push_none() { time_ms "$FORGE_BIN" copy -q --compression none --to "file://$work/fc-none-$1" --secret-key "$work/k.sec" "$out"; }
-forge_pull() {
-  FORGE_ROOT="$work/pull-$1" time_ms "$FORGE_BIN" build "$work/recipes/big" --no-link -q \
-    --substituters "file://$work/fc-zstd-1" --trusted-public-keys "$(cat "$work/k.pub")"
+# push_to NAME TARGET RUN [ARGS…]: forge copy of TARGET into a fresh cache fc-NAME-RUN.
+push_to() {
+  local name=$1 target=$2 run=$3
+  shift 3
+  time_ms "$FORGE_BIN" copy -q "$@" --to "file://$work/fc-$name-$run" --secret-key "$work/k.sec" "$target"
 }
+forge_push_default() { push_to default "$out" "$1"; }
+forge_push_zstd() { push_to zstd "$out" "$1" --compression zstd; }
+forge_push_none() { push_to none "$out" "$1" --compression none; }
+forge_push_text() { push_to text "$text" "$1"; }
+# pull_from NAME RECIPE RUN: forge build of RECIPE into a fresh store from the cache fc-NAME-1.
+pull_from() {
+  FORGE_ROOT="$work/pull-$1-$3" time_ms "$FORGE_BIN" build "$work/recipes/$2" --no-link -q \
+    --substituters "file://$work/fc-$1-1" --trusted-public-keys "$(cat "$work/k.pub")"
+}
+forge_pull_default() { pull_from default big "$1"; }
+forge_pull_zstd() { pull_from zstd big "$1"; }
+forge_pull_text() { pull_from text text "$1"; }
+runs push forge forge_push_default
 runs push_zstd forge forge_push_zstd
 runs push_none forge forge_push_none
-runs pull forge forge_pull
-# The pull really substituted (nothing built): the last pull store has the path.
-[ -e "$work/pull-$RUNS/store/${out#/forge/store/}/data" ] || { echo "bench/cache.sh: forge pull did not produce $out" >&2; exit 1; }
+runs pull forge forge_pull_default
+runs pull_zstd forge forge_pull_zstd
+runs text_push forge forge_push_text
+runs text_pull forge forge_pull_text
+# The pulls really substituted (nothing built): the last pull stores have the paths.
+for p in "default:$out" "zstd:$out" "text:$text"; do
+  [ -e "$work/pull-${p%%:*}-$RUNS/store/${p#*:/forge/store/}/data" ] ||
+    { echo "bench/cache.sh: forge pull (${p%%:*}) did not produce ${p#*:}" >&2; exit 1; }
+done
+# What the default push chose: none for random data, zstd for text.
+narinfo_of() { local b=${1#/forge/store/}; echo "${b%%-*}.narinfo"; }
+grep -q '^Compression: none' "$work/fc-default-1/$(narinfo_of "$out")" ||
+  { echo "bench/cache.sh: the default push compressed random data" >&2; exit 1; }
+grep -q '^Compression: zstd' "$work/fc-text-1/$(narinfo_of "$text")" ||
+  { echo "bench/cache.sh: the default push did not compress text" >&2; exit 1; }
 
 if [ "$USE_NIX" = 1 ]; then
   npath=$(nix-store --add "$data")
+  ntext=$(nix-store --add "$text_data")
   nix_push_zstd() { time_ms nix_ copy --to "file://$work/nc-zstd-$1?compression=zstd" "$npath"; }
   nix_push_none() { time_ms nix_ copy --to "file://$work/nc-none-$1?compression=none" "$npath"; }
+  nix_push_text() { time_ms nix_ copy --to "file://$work/nc-text-$1?compression=zstd" "$ntext"; }
   nix_pull() {
     time_ms nix_ copy --no-check-sigs --from "file://$work/nc-zstd-1" --to "$work/nixstore-$1" "$npath"
   }
-  runs push_zstd nix nix_push_zstd
+  nix_pull_text() {
+    time_ms nix_ copy --no-check-sigs --from "file://$work/nc-text-1" --to "$work/nixstore-text-$1" "$ntext"
+  }
+  runs push nix nix_push_zstd
+  NIX[push_zstd]=${NIX[push]}
   runs push_none nix nix_push_none
   runs pull nix nix_pull
-  nix-store --delete "$npath" >/dev/null 2>&1 || true
+  NIX[pull_zstd]=${NIX[pull]}
+  runs text_push nix nix_push_text
+  runs text_pull nix nix_pull_text
+  nix-store --delete "$npath" "$ntext" >/dev/null 2>&1 || true
 fi
 
 # --- forge's server: a 1,000-path closure, then forge's server against nginx ---------------------
@@ -285,10 +330,10 @@ for r in $(seq 1 "$SRV_RUNS"); do
 done
 for k in "${!acc[@]}"; do SRV[$k]=$(tr ' ' '\n' <<<"${acc[$k]}" | grep . | median); done
 
-printf '\nbench/cache.sh: %s MiB incompressible, median of %s runs; forge %s, %s\n\n' "$MIB" "$RUNS" \
+printf '\nbench/cache.sh: %s MiB incompressible (text: base64), median of %s runs; forge %s, %s\n\n' "$MIB" "$RUNS" \
   "$("$FORGE_BIN" --version | cut -d' ' -f2)" "$( [ "$USE_NIX" = 1 ] && nix --version || echo 'no nix')"
 printf '| workload | forge ms | nix ms | nix/forge |\n|---|---|---|---|\n'
-for k in push_zstd push_none pull; do
+for k in push push_zstd push_none pull pull_zstd text_push text_pull; do
   f=${FORGE[$k]}; n=${NIX[$k]:-}
   if [ -n "$n" ] && [ "$f" -gt 0 ]; then
     r=$(awk -v n="$n" -v f="$f" 'BEGIN {printf "%.2fx", n / f}')

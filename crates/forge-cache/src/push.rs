@@ -50,6 +50,11 @@ pub struct PushOptions {
     pub jobs: usize,
     /// Threads each compressor may use.
     pub compressor_threads: u32,
+    /// With zstd: a NAR whose first 4 MiB zstd cannot shrink by 3% (already
+    /// compressed or random data) is stored uncompressed instead, which
+    /// saves compressing it, hashing the compressed file (the store knows
+    /// the NAR's hash) and decompressing it on every pull.
+    pub raw_if_incompressible: bool,
 }
 
 impl Default for PushOptions {
@@ -60,6 +65,7 @@ impl Default for PushOptions {
             secret_key: None,
             jobs: cores.clamp(2, 8),
             compressor_threads: u32::try_from(cores).unwrap_or(1),
+            raw_if_incompressible: true,
         }
     }
 }
@@ -341,42 +347,74 @@ fn scratch_dir(backend: &dyn Backend) -> Result<tempfile::TempDir, PushError> {
 }
 
 /// A writer that hands what it is given, 1 MiB at a time, to a thread of
-/// its own that hashes it (SHA-256), counts it and writes it to a file:
-/// the hashing overlaps with dumping and compressing on the caller's
-/// thread instead of following it.
+/// its own that hashes it (SHA-256, when asked), counts it and writes it
+/// to a file: the hashing overlaps with dumping and compressing on the
+/// caller's thread instead of following it. The writer hands each chunk
+/// back for reuse, so a long NAR does not fault in fresh memory per chunk.
+///
+/// When the file is to be kept (`durable`), the writer also starts its
+/// writeback every [`SYNC_EVERY`] bytes on a third thread, so the disk
+/// writes while the NAR is still being made and the final sync waits for
+/// the tail alone instead of the whole file.
 struct Offload {
     buf: Vec<u8>,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
-    writer: Option<std::thread::JoinHandle<io::Result<(forge_core::hash::Hash, u64)>>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<io::Result<Written>>>,
+}
+
+/// What an [`Offload`] wrote: the SHA-256 when asked for, and the length.
+struct Written {
+    sha256: Option<forge_core::hash::Hash>,
+    len: u64,
 }
 
 /// The size of the chunks an [`Offload`] hands over.
 const OFFLOAD_CHUNK: usize = 1 << 20;
+/// How often a durable [`Offload`] starts writeback.
+const SYNC_EVERY: u64 = 32 << 20;
 
 impl Offload {
-    fn new(file: fs::File, hash: bool) -> Offload {
+    fn new(file: fs::File, hash: bool, durable: bool) -> Offload {
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        let (spare_tx, spare) = mpsc::sync_channel::<Vec<u8>>(4);
         let writer = std::thread::spawn(move || {
             let mut out = file;
             let mut hasher = hash.then(|| Hasher::new(HashAlgo::Sha256));
             let mut len = 0u64;
-            for chunk in rx {
+            let syncer = if durable {
+                Some(Syncer::new(&out)?)
+            } else {
+                None
+            };
+            for mut chunk in rx {
                 if let Some(h) = &mut hasher {
                     h.update(&chunk);
                 }
                 out.write_all(&chunk)?;
+                let before = len;
                 len += chunk.len() as u64;
+                if let Some(s) = &syncer {
+                    if before / SYNC_EVERY != len / SYNC_EVERY {
+                        s.kick();
+                    }
+                }
+                chunk.clear();
+                let _ = spare_tx.try_send(chunk);
             }
             out.flush()?;
-            let hash = hasher.map_or_else(
-                || forge_core::hash::Hash::new(HashAlgo::Sha256, [0; 32]),
-                Hasher::finalize,
-            );
-            Ok((hash, len))
+            if let Some(s) = syncer {
+                s.finish()?;
+            }
+            Ok(Written {
+                sha256: hasher.map(Hasher::finalize),
+                len,
+            })
         });
         Offload {
             buf: Vec::with_capacity(OFFLOAD_CHUNK),
             tx: Some(tx),
+            spare,
             writer: Some(writer),
         }
     }
@@ -385,7 +423,11 @@ impl Offload {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(OFFLOAD_CHUNK));
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(OFFLOAD_CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, next);
         match &self.tx {
             Some(tx) if tx.send(chunk).is_ok() => Ok(()),
             // The writer stopped: its error comes from `finish`.
@@ -393,9 +435,8 @@ impl Offload {
         }
     }
 
-    /// Waits for the writer: the SHA-256 (zero unless asked for) and the
-    /// length of what was written.
-    fn finish(mut self) -> io::Result<(forge_core::hash::Hash, u64)> {
+    /// Waits for the writer: what it wrote.
+    fn finish(mut self) -> io::Result<Written> {
         let sent = self.send();
         drop(self.tx.take());
         let written = match self.writer.take().map(std::thread::JoinHandle::join) {
@@ -427,6 +468,194 @@ impl Write for Offload {
     }
 }
 
+/// Syncs a file's data on a thread of its own whenever kicked (a kick
+/// while a sync runs is dropped: the running one, or the final sync,
+/// covers it). The backend syncs the file again before it publishes it;
+/// this only moves the disk's work earlier.
+struct Syncer {
+    kick: Option<mpsc::SyncSender<()>>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Syncer {
+    fn new(file: &fs::File) -> io::Result<Syncer> {
+        let file = file.try_clone()?;
+        let (kick, kicked) = mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            for () in kicked {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Ok(Syncer {
+            kick: Some(kick),
+            thread,
+        })
+    }
+
+    fn kick(&self) {
+        if let Some(k) = &self.kick {
+            let _ = k.try_send(());
+        }
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        drop(self.kick.take());
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the NAR syncer panicked")))
+    }
+}
+
+/// How much of a NAR `auto` compression looks at before it decides.
+const PROBE: usize = 4 << 20;
+
+/// zstd's output for `sample` when it saves at least 3%; `None` when the
+/// data is not worth compressing (already compressed, random).
+fn zstd_if_worth_it(sample: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let packed = zstd::bulk::compress(sample, ZSTD_LEVEL)?;
+    let worth = (packed.len() as u64) * 100 < (sample.len() as u64) * 97;
+    Ok(worth.then_some(packed))
+}
+
+/// What a NAR streams into: a compressor over an [`Offload`], or (with
+/// [`PushOptions::raw_if_incompressible`]) first a probe that holds the
+/// NAR's first [`PROBE`] bytes and then picks zstd or no compression by
+/// how well they compress.
+enum NarSink {
+    Probe {
+        sample: Vec<u8>,
+        file: fs::File,
+        opts: ZstdOpts,
+        durable: bool,
+    },
+    Raw(Offload),
+    /// The whole NAR as one zstd frame, made by the probe.
+    Framed(Offload),
+    Zstd(zstd::stream::write::Encoder<'static, Offload>),
+    Xz(xz2::write::XzEncoder<Offload>),
+    /// A decision failed; its error was returned.
+    Broken,
+}
+
+/// How the zstd stream of a probed NAR is set up.
+#[derive(Clone, Copy)]
+struct ZstdOpts {
+    threads: u32,
+}
+
+impl NarSink {
+    fn new(file: fs::File, opts: &PushOptions, durable: bool) -> io::Result<NarSink> {
+        let zstd = ZstdOpts {
+            threads: opts.compressor_threads,
+        };
+        Ok(match &opts.compression {
+            Compression::Zstd if opts.raw_if_incompressible => NarSink::Probe {
+                sample: Vec::new(),
+                file,
+                opts: zstd,
+                durable,
+            },
+            Compression::Zstd => NarSink::zstd(Offload::new(file, true, durable), zstd)?,
+            Compression::Xz => {
+                let stream = xz2::stream::MtStreamBuilder::new()
+                    .preset(XZ_PRESET)
+                    .threads(opts.compressor_threads.max(1))
+                    .check(xz2::stream::Check::Crc64)
+                    .encoder()?;
+                NarSink::Xz(xz2::write::XzEncoder::new_stream(
+                    Offload::new(file, true, durable),
+                    stream,
+                ))
+            }
+            _ => NarSink::Raw(Offload::new(file, false, durable)),
+        })
+    }
+
+    fn zstd(out: Offload, opts: ZstdOpts) -> io::Result<NarSink> {
+        let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+        if opts.threads > 1 {
+            enc.multithread(opts.threads)?;
+        }
+        Ok(NarSink::Zstd(enc))
+    }
+
+    /// Ends a probe: the sample so far decides, and goes out first.
+    /// `last`: the sample is the whole NAR.
+    fn decide(&mut self, last: bool) -> io::Result<()> {
+        if !matches!(self, NarSink::Probe { .. }) {
+            return Ok(());
+        }
+        let NarSink::Probe {
+            sample,
+            file,
+            opts,
+            durable,
+        } = std::mem::replace(self, NarSink::Broken)
+        else {
+            unreachable!("checked above")
+        };
+        *self = match zstd_if_worth_it(&sample)? {
+            // The whole NAR is in the sample: its one frame is the file.
+            Some(packed) if last => {
+                let mut out = Offload::new(file, true, durable);
+                out.write_all(&packed)?;
+                NarSink::Framed(out)
+            }
+            Some(_) => {
+                let mut sink = NarSink::zstd(Offload::new(file, true, durable), opts)?;
+                sink.write_all(&sample)?;
+                sink
+            }
+            None => {
+                let mut out = Offload::new(file, false, durable);
+                out.write_all(&sample)?;
+                NarSink::Raw(out)
+            }
+        };
+        Ok(())
+    }
+
+    /// Ends the file: how it is compressed, and what was written.
+    fn finish(mut self) -> io::Result<(Compression, Written)> {
+        self.decide(true)?;
+        let (compression, out) = match self {
+            NarSink::Raw(out) => (Compression::None, out),
+            NarSink::Framed(out) => (Compression::Zstd, out),
+            NarSink::Zstd(enc) => (Compression::Zstd, enc.finish()?),
+            NarSink::Xz(enc) => (Compression::Xz, enc.finish()?),
+            NarSink::Probe { .. } | NarSink::Broken => return Err(broken()),
+        };
+        Ok((compression, out.finish()?))
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::other("the NAR compressor failed earlier")
+}
+
+impl Write for NarSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            NarSink::Probe { sample, .. } => {
+                let take = (PROBE - sample.len()).min(data.len());
+                sample.extend_from_slice(&data[..take]);
+                if sample.len() == PROBE {
+                    self.decide(false)?;
+                }
+                Ok(take)
+            }
+            NarSink::Raw(out) => out.write(data),
+            NarSink::Zstd(enc) => enc.write(data),
+            NarSink::Xz(enc) => enc.write(data),
+            NarSink::Framed(_) | NarSink::Broken => Err(broken()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Dumps, compresses and uploads the NAR of `item`; returns where it is.
 fn upload_nar(
     backend: &dyn Backend,
@@ -441,54 +670,30 @@ fn upload_nar(
         source,
     };
     let out = fs::File::create(&file).map_err(|e| io_err("creating", e))?;
+    // A local cache keeps this very file: start its writeback early.
+    let durable = backend.local_dir().is_some();
+    let mut sink = NarSink::new(out, opts, durable).map_err(|e| io_err("compressing into", e))?;
+    dump(item, &mut sink)?;
+    let (compression, written) = sink.finish().map_err(|e| io_err("writing", e))?;
     // An uncompressed NAR's file hash is its NAR hash, which the store has.
-    let uncompressed = matches!(opts.compression, Compression::None);
-    let mut sink = Offload::new(out, !uncompressed);
-    match &opts.compression {
-        Compression::None => dump(item, &mut sink)?,
-        Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(&mut sink, ZSTD_LEVEL)
-                .map_err(|e| io_err("compressing into", e))?;
-            if opts.compressor_threads > 1 {
-                enc.multithread(opts.compressor_threads)
-                    .map_err(|e| io_err("compressing into", e))?;
-            }
-            dump(item, &mut enc)?;
-            enc.finish().map_err(|e| io_err("compressing into", e))?;
-        }
-        Compression::Xz => {
-            let stream = xz2::stream::MtStreamBuilder::new()
-                .preset(XZ_PRESET)
-                .threads(opts.compressor_threads.max(1))
-                .check(xz2::stream::Check::Crc64)
-                .encoder()
-                .map_err(|e| io_err("compressing into", e.into()))?;
-            let mut enc = xz2::write::XzEncoder::new_stream(&mut sink, stream);
-            dump(item, &mut enc)?;
-            enc.finish().map_err(|e| io_err("compressing into", e))?;
-        }
-        other => return Err(PushError::Compression(other.to_string())),
-    }
-    let (hash, len) = sink.finish().map_err(|e| io_err("writing", e))?;
-    let file_hash = if uncompressed {
-        if len != item.info.nar_size {
+    let file_hash = match written.sha256 {
+        Some(h) => h,
+        None if written.len == item.info.nar_size => item.info.nar_sha256,
+        None => {
             return Err(io_err(
                 "dumping",
                 io::Error::other(format!(
-                    "the NAR is {len} bytes, but the store records {}",
-                    item.info.nar_size
+                    "the NAR is {} bytes, but the store records {}",
+                    written.len, item.info.nar_size
                 )),
-            ));
+            ))
         }
-        item.info.nar_sha256
-    } else {
-        hash
     };
     let stored = StoredNar {
-        url: layout::nar(&file_hash, &opts.compression),
-        compression: opts.compression.clone(),
+        url: layout::nar(&file_hash, &compression),
+        compression,
         file_hash,
-        file_size: len,
+        file_size: written.len,
     };
     let key = Key::new(&stored.url)?;
     if !backend.exists(&key)? {

@@ -114,15 +114,17 @@ fn every_compression_publishes_what_a_store_imports_back() {
     let dir = tempfile::tempdir().unwrap();
     let (store, paths) = store(dir.path());
     let closure = store.closure(&paths).unwrap();
-    for (name, compression) in [
-        ("zstd", Compression::Zstd),
-        ("xz", Compression::Xz),
-        ("none", Compression::None),
+    for (name, compression, raw_if_incompressible) in [
+        ("auto", Compression::Zstd, true),
+        ("zstd", Compression::Zstd, false),
+        ("xz", Compression::Xz, false),
+        ("none", Compression::None, false),
     ] {
         let cache = dir.path().join(name);
         let b = FileBackend::new(&cache);
         let opts = PushOptions {
             compression,
+            raw_if_incompressible,
             ..PushOptions::default()
         };
         let report = push_paths(&store, &b, &closure, &opts, &NoPushProgress).unwrap();
@@ -253,4 +255,99 @@ fn concurrent_pushes_of_overlapping_closures_leave_one_consistent_cache() {
     });
     let all: BTreeSet<StorePath> = closures.into_iter().flatten().collect();
     assert_eq!(assert_consistent(&cache), all);
+}
+
+/// `n` bytes no compressor shrinks (xorshift64*).
+fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        v.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn auto_compression_stores_incompressible_nars_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("root")).unwrap();
+    let mut add = |name: &str, data: Vec<u8>| {
+        let src = dir.path().join(name);
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("data"), data).unwrap();
+        store
+            .add_path(&src, None, &forge_store::tree::NoProgress)
+            .unwrap()
+            .info
+            .path
+    };
+    // Past the probe: random, and text; under it: random, and text.
+    let text = |n: usize| {
+        (0..n)
+            .map(|i| format!("line {} of a log\n", i % 977))
+            .collect::<String>()
+            .into_bytes()
+    };
+    let big_random = add("big-random", random_bytes(9 << 20, 1));
+    let big_text = add("big-text", text(400_000));
+    let small_random = add("small-random", random_bytes(100_000, 2));
+    let small_text = add("small-text", text(5_000));
+    let paths = [&big_random, &big_text, &small_random, &small_text].map(|p| p.clone());
+    let info = |cache: &Path, p: &StorePath| {
+        let text =
+            std::fs::read_to_string(cache.join(forge_core::cache::layout::narinfo(p))).unwrap();
+        NarInfo::parse(&text).unwrap()
+    };
+
+    let auto = dir.path().join("auto");
+    let report = push_paths(
+        &store,
+        &FileBackend::new(&auto),
+        &paths,
+        &PushOptions::default(),
+        &NoPushProgress,
+    )
+    .unwrap();
+    assert_eq!(report.pushed.len(), 4);
+    assert_consistent(&auto);
+    for (p, want) in [
+        (&big_random, Compression::None),
+        (&big_text, Compression::Zstd),
+        (&small_random, Compression::None),
+        (&small_text, Compression::Zstd),
+    ] {
+        let i = info(&auto, p);
+        assert_eq!(i.compression, want, "{p}");
+        match want {
+            // Stored as it is: named by its NAR hash, the file is the NAR.
+            Compression::None => {
+                assert_eq!(i.file_hash, Some(i.nar_sha256), "{p}");
+                assert_eq!(i.file_size, Some(i.nar_size), "{p}");
+                assert!(i.url.ends_with(".nar"), "{}", i.url);
+            }
+            _ => assert!(i.file_size.unwrap() * 4 < i.nar_size, "{p}: {i:?}"),
+        }
+    }
+
+    // Asked for zstd, every NAR is zstd.
+    let zstd = dir.path().join("zstd");
+    let opts = PushOptions {
+        raw_if_incompressible: false,
+        ..PushOptions::default()
+    };
+    push_paths(
+        &store,
+        &FileBackend::new(&zstd),
+        &paths,
+        &opts,
+        &NoPushProgress,
+    )
+    .unwrap();
+    assert_consistent(&zstd);
+    for p in &paths {
+        assert_eq!(info(&zstd, p).compression, Compression::Zstd, "{p}");
+    }
 }

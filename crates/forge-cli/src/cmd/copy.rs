@@ -27,9 +27,11 @@ pub struct PushArgs {
     /// `secret-key-file` in the config file; none: unsigned).
     #[arg(long, value_name = "FILE")]
     secret_key: Option<PathBuf>,
-    /// How NARs are compressed: zstd (multi-threaded), xz or none.
-    #[arg(long, value_name = "METHOD", default_value = "zstd", value_parser = parse_compression)]
-    compression: Compression,
+    /// How NARs are compressed: auto (zstd, but a NAR whose first 4 MiB
+    /// zstd cannot shrink by 3% is stored as it is), zstd (multi-threaded),
+    /// xz or none.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = parse_compression)]
+    compression: PushCompression,
     /// NARs compressed and uploaded at once (default: the number of cores,
     /// at least 2, at most 8).
     #[arg(short, long, value_name = "N")]
@@ -39,13 +41,26 @@ pub struct PushArgs {
     json: bool,
 }
 
-fn parse_compression(s: &str) -> Result<Compression, String> {
-    match s {
-        "zstd" => Ok(Compression::Zstd),
-        "xz" => Ok(Compression::Xz),
-        "none" => Ok(Compression::None),
-        _ => Err("expected zstd, xz or none".to_owned()),
-    }
+/// `--compression`: a compression, and whether incompressible NARs are
+/// stored as they are.
+#[derive(Debug, Clone)]
+struct PushCompression {
+    compression: Compression,
+    raw_if_incompressible: bool,
+}
+
+fn parse_compression(s: &str) -> Result<PushCompression, String> {
+    let (compression, raw_if_incompressible) = match s {
+        "auto" => (Compression::Zstd, true),
+        "zstd" => (Compression::Zstd, false),
+        "xz" => (Compression::Xz, false),
+        "none" => (Compression::None, false),
+        _ => return Err("expected auto, zstd, xz or none".to_owned()),
+    };
+    Ok(PushCompression {
+        compression,
+        raw_if_incompressible,
+    })
 }
 
 /// Arguments of `forge copy`.
@@ -297,7 +312,8 @@ fn push(
         .map(super::key::read_secret)
         .transpose()?;
     let mut opts = PushOptions {
-        compression: args.compression.clone(),
+        compression: args.compression.compression.clone(),
+        raw_if_incompressible: args.compression.raw_if_incompressible,
         secret_key,
         ..PushOptions::default()
     };
