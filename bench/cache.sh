@@ -110,7 +110,8 @@ now() { echo "${EPOCHREALTIME/./}"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 # time_ms CMD...: runs CMD (output discarded, failure fatal, named) and prints milliseconds.
 # Dirty pages of the previous run are written out first (`sync`), so no run pays for another's
-# writeback: forge fsyncs each NAR before publishing its narinfo, Nix does not.
+# writeback. forge fsyncs each NAR before it publishes its narinfo, Nix does not: with DURABLE=1
+# the timing includes a `sync` after CMD, so both are timed until their cache is on disk.
 time_ms() {
   local a b
   sync
@@ -120,6 +121,7 @@ time_ms() {
     cat "$work/last.err" >&2
     exit 1
   fi
+  if [ "${DURABLE:-0}" = 1 ]; then sync; fi
   b=$(now)
   echo $(( (b - a) / 1000 ))
 }
@@ -132,16 +134,30 @@ text=$("$FORGE_BIN" build "$work/recipes/text" --no-link -q)
 text_data="$FORGE_ROOT/store/${text#/forge/store/}/data"
 cat "$data" "$text_data" >/dev/null
 
-declare -A FORGE NIX
-runs() { # KEY SIDE CMD-MAKER: runs the maker's command RUNS times, records the median
-  local key=$1 side=$2 maker=$3 i
-  local times=()
+declare -A FORGE NIX TIMES
+WORKLOADS=()  # "KEY SIDE FUNCTION", in the order each round runs them
+workload() { WORKLOADS+=("$1 $2 $3"); }
+# Runs every workload once per round, RUNS rounds, so a slow spell of the disk or the machine
+# falls on every workload alike instead of on whichever ran then; records the medians. Round 1's
+# caches stay (the pulls read them); later rounds' caches and stores go as the round ends.
+measure() {
+  local i w key side fn
   for i in $(seq 1 "$RUNS"); do
-    times+=("$($maker "$i")")
+    for w in "${WORKLOADS[@]}"; do
+      read -r key side fn <<<"$w"
+      TIMES[$side.$key]+=" $($fn "$i")"
+    done
+    if [ "$i" -gt 1 ]; then
+      chmod -R u+w "$work"/{fc,nc,pull,nixstore}-*-"$i" 2>/dev/null || true
+      rm -rf "$work"/{fc,nc,pull,nixstore}-*-"$i"
+    fi
   done
-  local m
-  m=$(printf '%s\n' "${times[@]}" | median)
-  if [ "$side" = forge ]; then FORGE[$key]=$m; else NIX[$key]=$m; fi
+  for w in "${WORKLOADS[@]}"; do
+    read -r key side fn <<<"$w"
+    local m
+    m=$(tr ' ' '\n' <<<"${TIMES[$side.$key]}" | grep . | median)
+    if [ "$side" = forge ]; then FORGE[$key]=$m; else NIX[$key]=$m; fi
+  done
 }
 
 # push_to NAME TARGET RUN [ARGS…]: forge copy of TARGET into a fresh cache fc-NAME-RUN.
@@ -162,16 +178,57 @@ pull_from() {
 forge_pull_default() { pull_from default big "$1"; }
 forge_pull_zstd() { pull_from zstd big "$1"; }
 forge_pull_text() { pull_from text text "$1"; }
-runs push forge forge_push_default
-runs push_zstd forge forge_push_zstd
-runs push_none forge forge_push_none
-runs pull forge forge_pull_default
-runs pull_zstd forge forge_pull_zstd
-runs text_push forge forge_push_text
-runs text_pull forge forge_pull_text
-# The pulls really substituted (nothing built): the last pull stores have the paths.
+forge_push_default_durable() { DURABLE=1 push_to default-d "$out" "$1"; }
+forge_push_zstd_durable() { DURABLE=1 push_to zstd-d "$out" "$1" --compression zstd; }
+forge_push_text_durable() { DURABLE=1 push_to text-d "$text" "$1"; }
+workload push forge forge_push_default
+workload push_zstd forge forge_push_zstd
+workload push_none forge forge_push_none
+workload text_push forge forge_push_text
+workload push_durable forge forge_push_default_durable
+workload push_zstd_durable forge forge_push_zstd_durable
+workload text_push_durable forge forge_push_text_durable
+workload pull forge forge_pull_default
+workload pull_zstd forge forge_pull_zstd
+workload text_pull forge forge_pull_text
+
+if [ "$USE_NIX" = 1 ]; then
+  npath=$(nix-store --add "$data")
+  ntext=$(nix-store --add "$text_data")
+  nix_push_zstd() { time_ms nix_ copy --to "file://$work/nc-zstd-$1?compression=zstd" "$npath"; }
+  nix_push_none() { time_ms nix_ copy --to "file://$work/nc-none-$1?compression=none" "$npath"; }
+  nix_push_text() { time_ms nix_ copy --to "file://$work/nc-text-$1?compression=zstd" "$ntext"; }
+  nix_push_zstd_durable() {
+    DURABLE=1 time_ms nix_ copy --to "file://$work/nc-zstd-d-$1?compression=zstd" "$npath"
+  }
+  nix_push_text_durable() {
+    DURABLE=1 time_ms nix_ copy --to "file://$work/nc-text-d-$1?compression=zstd" "$ntext"
+  }
+  nix_pull() {
+    time_ms nix_ copy --no-check-sigs --from "file://$work/nc-zstd-1" --to "$work/nixstore-big-$1" "$npath"
+  }
+  nix_pull_text() {
+    time_ms nix_ copy --no-check-sigs --from "file://$work/nc-text-1" --to "$work/nixstore-text-$1" "$ntext"
+  }
+  workload push nix nix_push_zstd
+  workload push_none nix nix_push_none
+  workload text_push nix nix_push_text
+  workload push_durable nix nix_push_zstd_durable
+  workload text_push_durable nix nix_push_text_durable
+  workload pull nix nix_pull
+  workload text_pull nix nix_pull_text
+fi
+measure
+# Forge's default and forced-zstd pushes are both against Nix's zstd push.
+if [ "$USE_NIX" = 1 ]; then
+  NIX[push_zstd]=${NIX[push]}
+  NIX[push_zstd_durable]=${NIX[push_durable]}
+  NIX[pull_zstd]=${NIX[pull]}
+  nix-store --delete "$npath" "$ntext" >/dev/null 2>&1 || true
+fi
+# The pulls really substituted (nothing built): round 1's pull stores have the paths.
 for p in "default:$out" "zstd:$out" "text:$text"; do
-  [ -e "$work/pull-${p%%:*}-$RUNS/store/${p#*:/forge/store/}/data" ] ||
+  [ -e "$work/pull-${p%%:*}-1/store/${p#*:/forge/store/}/data" ] ||
     { echo "bench/cache.sh: forge pull (${p%%:*}) did not produce ${p#*:}" >&2; exit 1; }
 done
 # What the default push chose: none for random data, zstd for text.
@@ -180,28 +237,6 @@ grep -q '^Compression: none' "$work/fc-default-1/$(narinfo_of "$out")" ||
   { echo "bench/cache.sh: the default push compressed random data" >&2; exit 1; }
 grep -q '^Compression: zstd' "$work/fc-text-1/$(narinfo_of "$text")" ||
   { echo "bench/cache.sh: the default push did not compress text" >&2; exit 1; }
-
-if [ "$USE_NIX" = 1 ]; then
-  npath=$(nix-store --add "$data")
-  ntext=$(nix-store --add "$text_data")
-  nix_push_zstd() { time_ms nix_ copy --to "file://$work/nc-zstd-$1?compression=zstd" "$npath"; }
-  nix_push_none() { time_ms nix_ copy --to "file://$work/nc-none-$1?compression=none" "$npath"; }
-  nix_push_text() { time_ms nix_ copy --to "file://$work/nc-text-$1?compression=zstd" "$ntext"; }
-  nix_pull() {
-    time_ms nix_ copy --no-check-sigs --from "file://$work/nc-zstd-1" --to "$work/nixstore-$1" "$npath"
-  }
-  nix_pull_text() {
-    time_ms nix_ copy --no-check-sigs --from "file://$work/nc-text-1" --to "$work/nixstore-text-$1" "$ntext"
-  }
-  runs push nix nix_push_zstd
-  NIX[push_zstd]=${NIX[push]}
-  runs push_none nix nix_push_none
-  runs pull nix nix_pull
-  NIX[pull_zstd]=${NIX[pull]}
-  runs text_push nix nix_push_text
-  runs text_pull nix nix_pull_text
-  nix-store --delete "$npath" "$ntext" >/dev/null 2>&1 || true
-fi
 
 # --- forge's server: a 1,000-path closure, then forge's server against nginx ---------------------
 
@@ -247,7 +282,9 @@ npaths=$("$FORGE_BIN" store closure "$top" | wc -l)
 [ "$npaths" = $((SMALL + 1)) ] || { echo "bench/cache.sh: the closure has $npaths paths, not $((SMALL + 1))" >&2; exit 1; }
 CLOSURE_PUSH=$(time_ms "$FORGE_BIN" copy -q --to "$furl" --secret-key "$work/k.sec" "$top")
 requery() { time_ms "$FORGE_BIN" copy -q --to "$furl" "$top"; }
-runs requery forge requery
+WORKLOADS=()
+workload requery forge requery
+measure
 CLOSURE_REQUERY=${FORGE[requery]}
 again=$("$FORGE_BIN" copy -q --json --to "$furl" "$top")
 count='import json, sys; d = json.load(sys.stdin); n = lambda v: len(v) if isinstance(v, list) else v; print(n(d["pushed"]), n(d["present"]))'
@@ -333,7 +370,8 @@ for k in "${!acc[@]}"; do SRV[$k]=$(tr ' ' '\n' <<<"${acc[$k]}" | grep . | media
 printf '\nbench/cache.sh: %s MiB incompressible (text: base64), median of %s runs; forge %s, %s\n\n' "$MIB" "$RUNS" \
   "$("$FORGE_BIN" --version | cut -d' ' -f2)" "$( [ "$USE_NIX" = 1 ] && nix --version || echo 'no nix')"
 printf '| workload | forge ms | nix ms | nix/forge |\n|---|---|---|---|\n'
-for k in push push_zstd push_none pull pull_zstd text_push text_pull; do
+for k in push push_zstd push_none text_push push_durable push_zstd_durable text_push_durable \
+  pull pull_zstd text_pull; do
   f=${FORGE[$k]}; n=${NIX[$k]:-}
   if [ -n "$n" ] && [ "$f" -gt 0 ]; then
     r=$(awk -v n="$n" -v f="$f" 'BEGIN {printf "%.2fx", n / f}')
