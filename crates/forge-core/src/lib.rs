@@ -18,6 +18,8 @@
 //! - [`derivation`]: the resolved, canonical form of a recipe and its action digest.
 //! - [`signing`]: binary-cache keys and signatures in Nix's `name:base64`
 //!   formats, and the set of trusted keys.
+//! - [`debian`]: Debian archive formats (deb822, versions, relations, InRelease,
+//!   Packages, apt sources) and a resolver that chooses packages as apt does.
 //! - [`config`]: forge's configuration file and the layering of its settings.
 //! - [`diag`]: locations in text files, located errors, hints and "did you mean", shared by every parser of a file a person writes.
 //! - [`elf`]: the dynamic-linking facts of an ELF object (interpreter, needed
@@ -26,6 +28,7 @@
 pub mod base32;
 pub mod cache;
 pub mod config;
+pub mod debian;
 pub mod derivation;
 pub mod diag;
 pub mod elf;
