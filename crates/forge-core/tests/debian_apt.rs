@@ -6,6 +6,7 @@
 //! and versions with `apt-get install --simulate --no-install-recommends`
 //! from an empty status. Skipped when apt or the lists are missing, unless
 //! FORGE_REQUIRE_ORACLES=1 (as in CI).
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,9 +20,18 @@ const APT_HELPER: &str = "/usr/lib/apt/apt-helper";
 
 /// The suites in apt's sources order, as (list file prefix, index name).
 const SUITES: &[(&str, &str)] = &[
-    ("deb.debian.org_debian_dists_bookworm_", "bookworm/main/amd64"),
-    ("deb.debian.org_debian_dists_bookworm-updates_", "bookworm-updates/main/amd64"),
-    ("deb.debian.org_debian-security_dists_bookworm-security_", "bookworm-security/main/amd64"),
+    (
+        "deb.debian.org_debian_dists_bookworm_",
+        "bookworm/main/amd64",
+    ),
+    (
+        "deb.debian.org_debian_dists_bookworm-updates_",
+        "bookworm-updates/main/amd64",
+    ),
+    (
+        "deb.debian.org_debian-security_dists_bookworm-security_",
+        "bookworm-security/main/amd64",
+    ),
 ];
 
 fn oracle_present(what: &str, present: bool) -> bool {
@@ -40,8 +50,16 @@ fn list(prefix: &str, rest: &str) -> PathBuf {
 }
 
 fn cat_file(path: &Path) -> String {
-    let out = Command::new(APT_HELPER).arg("cat-file").arg(path).output().unwrap();
-    assert!(out.status.success(), "apt-helper cat-file {}", path.display());
+    let out = Command::new(APT_HELPER)
+        .arg("cat-file")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "apt-helper cat-file {}",
+        path.display()
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -53,7 +71,11 @@ fn universe() -> Universe {
         let text = cat_file(&list(prefix, "main_binary-amd64_Packages.lz4"));
         let listed = release.file("main/binary-amd64/Packages").unwrap();
         assert_eq!(listed.size, text.len() as u64, "{id}: size");
-        assert_eq!(<[u8; 32]>::from(Sha256::digest(text.as_bytes())), listed.sha256, "{id}: sha256");
+        assert_eq!(
+            <[u8; 32]>::from(Sha256::digest(text.as_bytes())),
+            listed.sha256,
+            "{id}: sha256"
+        );
         let pkgs = packages::parse(&text).unwrap();
         assert!(!pkgs.is_empty());
         u.add_index(IndexId((*id).to_owned()), pkgs);
@@ -65,13 +87,22 @@ fn universe() -> Universe {
 fn apt(pkgs: &[&str]) -> BTreeSet<(String, String)> {
     let out = Command::new("apt-get")
         .args(["install", "--simulate", "--no-install-recommends"])
-        .args(["-o", "Dir::State::status=/dev/null", "-o", "Debug::NoLocking=1"])
+        .args([
+            "-o",
+            "Dir::State::status=/dev/null",
+            "-o",
+            "Debug::NoLocking=1",
+        ])
         .args(pkgs)
         .env("LC_ALL", "C")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "apt-get failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "apt-get failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix("Inst "))
@@ -98,10 +129,13 @@ fn forge(u: &Universe, pkgs: &[&str]) -> BTreeSet<(String, String)> {
 #[test]
 fn resolves_the_same_closure_as_apt() {
     let apt_present = Path::new(APT_HELPER).exists()
-        && Command::new("apt-get").arg("--version").output().is_ok_and(|o| o.status.success());
-    let lists_present = SUITES
-        .iter()
-        .all(|(p, _)| list(p, "InRelease").exists() && list(p, "main_binary-amd64_Packages.lz4").exists());
+        && Command::new("apt-get")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let lists_present = SUITES.iter().all(|(p, _)| {
+        list(p, "InRelease").exists() && list(p, "main_binary-amd64_Packages.lz4").exists()
+    });
     if !oracle_present("apt and its bookworm lists", apt_present && lists_present) {
         return;
     }
@@ -111,8 +145,29 @@ fn resolves_the_same_closure_as_apt() {
         &["python3.11"],
         &["build-essential"],
         &["rustc-web", "cargo-web"],
-        &["coreutils", "sed", "grep", "findutils", "tar", "gzip", "patch", "diffutils"],
-        &["gcc-12", "binutils", "make", "coreutils", "sed", "grep", "findutils", "tar", "gzip", "patch", "diffutils"],
+        &[
+            "coreutils",
+            "sed",
+            "grep",
+            "findutils",
+            "tar",
+            "gzip",
+            "patch",
+            "diffutils",
+        ],
+        &[
+            "gcc-12",
+            "binutils",
+            "make",
+            "coreutils",
+            "sed",
+            "grep",
+            "findutils",
+            "tar",
+            "gzip",
+            "patch",
+            "diffutils",
+        ],
         &["python3", "python3-venv", "python3-pip"],
         &["git", "curl"],
         // A virtual mail-transport-agent, Provides with versions, a large closure.
@@ -133,7 +188,9 @@ fn resolves_the_same_closure_as_apt() {
         if want != got {
             let only_apt: Vec<_> = want.difference(&got).collect();
             let only_forge: Vec<_> = got.difference(&want).collect();
-            failures.push(format!("{set:?}: only apt {only_apt:?}, only forge {only_forge:?}"));
+            failures.push(format!(
+                "{set:?}: only apt {only_apt:?}, only forge {only_forge:?}"
+            ));
         } else {
             eprintln!("{set:?}: {} packages, same as apt", want.len());
         }

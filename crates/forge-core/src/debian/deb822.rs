@@ -121,7 +121,7 @@ impl<'a> Paragraphs<'a> {
         if rest.is_empty() {
             return None;
         }
-        Some(rest.get(..rest.find('\n').unwrap_or(rest.len()))?)
+        rest.get(..rest.find('\n').unwrap_or(rest.len()))
     }
 
     fn paragraph(&mut self) -> Result<Option<Paragraph<'a>>, ControlError> {
@@ -222,7 +222,9 @@ fn is_blank(l: &str) -> bool {
 fn is_field_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(['#', '-'])
-        && name.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b':')
+        && name
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b':')
 }
 
 fn not_a_field(line: usize, l: &str) -> ControlError {
@@ -266,7 +268,10 @@ mod tests {
         let e = paragraphs("\n continued\n").find_map(Result::err);
         assert_eq!(e, Some(ControlError::OrphanContinuation { line: 2 }));
         let e = paragraphs("A: 1\na: 2\n").find_map(Result::err);
-        assert!(matches!(e, Some(ControlError::DuplicateField { line: 2, .. })));
+        assert!(matches!(
+            e,
+            Some(ControlError::DuplicateField { line: 2, .. })
+        ));
     }
 
     #[test]

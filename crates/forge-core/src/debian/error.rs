@@ -118,15 +118,15 @@ pub enum ResolveError {
     /// the path from the request, e.g. `gcc-12 -> cpp-12 -> libmpc3 (>= 1.1)`.
     #[error("unsatisfiable dependency: {chain}")]
     Unsatisfiable { chain: String },
-    /// Two chosen packages conflict (Conflicts or Breaks).
-    #[error("{package} {version} {kind} {relation}, which {other} {other_version} satisfies")]
+    /// Two chosen packages conflict (Conflicts or Breaks); `other` is the
+    /// chosen package that satisfies `relation`.
+    #[error("{package} {version} {kind} {relation}, which the chosen {other} satisfies")]
     Conflict {
         package: String,
         version: String,
         kind: &'static str,
         relation: String,
         other: String,
-        other_version: String,
     },
     /// Two requests name the same package at different versions.
     #[error("package {name} requested at two versions: {first} and {second}")]

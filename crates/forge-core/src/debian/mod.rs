@@ -30,7 +30,9 @@ pub mod resolve;
 pub mod sources;
 pub mod version;
 
-pub use error::{ControlError, ReleaseError, RelationError, ResolveError, SourcesError, VersionError};
+pub use error::{
+    ControlError, RelationError, ReleaseError, ResolveError, SourcesError, VersionError,
+};
 pub use packages::Package;
 pub use relation::{parse_relations, Alternatives, Op, Relation};
 pub use release::{signed_text, IndexFile, Release};

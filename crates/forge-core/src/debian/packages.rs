@@ -66,11 +66,13 @@ pub fn parse(text: &str) -> Result<Vec<Package>, ControlError> {
 
 /// The typed record of one paragraph.
 pub fn from_paragraph(p: &Paragraph<'_>) -> Result<Package, ControlError> {
-    let name_field = p.field("Package").ok_or_else(|| ControlError::MissingField {
-        line: p.line,
-        package: String::from("(unnamed)"),
-        field: "Package",
-    })?;
+    let name_field = p
+        .field("Package")
+        .ok_or_else(|| ControlError::MissingField {
+            line: p.line,
+            package: String::from("(unnamed)"),
+            field: "Package",
+        })?;
     let name = name_field.value.to_owned();
     let missing = |field: &'static str| ControlError::MissingField {
         line: p.line,
@@ -103,8 +105,13 @@ pub fn from_paragraph(p: &Paragraph<'_>) -> Result<Package, ControlError> {
         .map_err(|_| invalid("Size", s.line, format!("{:?} is not a number", s.value)))?;
     let h = required("SHA256")?;
     let mut sha256 = [0u8; 32];
-    hex::decode_to_slice(h.value, &mut sha256)
-        .map_err(|_| invalid("SHA256", h.line, format!("{:?} is not 64 hex digits", h.value)))?;
+    hex::decode_to_slice(h.value, &mut sha256).map_err(|_| {
+        invalid(
+            "SHA256",
+            h.line,
+            format!("{:?} is not 64 hex digits", h.value),
+        )
+    })?;
     let multi_arch = match p.field("Multi-Arch") {
         None => MultiArch::No,
         Some(f) => match f.value {
@@ -144,7 +151,11 @@ pub fn from_paragraph(p: &Paragraph<'_>) -> Result<Package, ControlError> {
     let provides = relations("Provides")?;
     if provides.iter().any(|g| g.len() > 1) {
         let line = p.field("Provides").map_or(p.line, |f| f.line);
-        return Err(invalid("Provides", line, "alternatives (`|`) are not allowed".into()));
+        return Err(invalid(
+            "Provides",
+            line,
+            "alternatives (`|`) are not allowed".into(),
+        ));
     }
     let opt = |field: &str| p.get(field).map(str::to_owned);
     Ok(Package {
@@ -223,10 +234,20 @@ Filename: pool/main/m/mawk/mawk.deb\nSize: 1\nSHA256: {HASH}\n"
         let bad = index().replace("libc6 (>= 2.34)\nConflicts", "libc6 (>= 2.34\nConflicts");
         assert!(matches!(
             parse(&bad),
-            Err(ControlError::InvalidField { line: 6, field: "Depends", .. })
+            Err(ControlError::InvalidField {
+                line: 6,
+                field: "Depends",
+                ..
+            })
         ));
         let bad = index().replace("awk (= 1)", "awk | nawk");
-        assert!(matches!(parse(&bad), Err(ControlError::InvalidField { field: "Provides", .. })));
+        assert!(matches!(
+            parse(&bad),
+            Err(ControlError::InvalidField {
+                field: "Provides",
+                ..
+            })
+        ));
         // The iterator gives the good record before the bad one.
         let items: Vec<_> = records(&bad).collect();
         assert!(items[0].is_ok() && items[1].is_err());

@@ -190,7 +190,11 @@ impl Parser<'_> {
     }
 
     fn err(&self, reason: &str) -> RelationError {
-        let column = self.field.get(..self.i).map_or(self.i, |s| s.chars().count()) + 1;
+        let column = self
+            .field
+            .get(..self.i)
+            .map_or(self.i, |s| s.chars().count())
+            + 1;
         RelationError {
             column,
             field: self.field.to_owned(),
@@ -306,8 +310,10 @@ mod tests {
 
     #[test]
     fn parses_the_full_syntax() {
-        let g = parse_relations("a (>= 1.0) | b:any, c [amd64 !i386] <!nocheck> <stage1 cross>,\n d (<< 2:3-1)")
-            .unwrap();
+        let g = parse_relations(
+            "a (>= 1.0) | b:any, c [amd64 !i386] <!nocheck> <stage1 cross>,\n d (<< 2:3-1)",
+        )
+        .unwrap();
         assert_eq!(g.len(), 3);
         assert_eq!(g[0].len(), 2);
         assert_eq!(g[0][0].name, "a");
@@ -342,12 +348,19 @@ mod tests {
     }
 
     fn relation() -> impl Strategy<Value = Relation> {
-        let term = (any::<bool>(), "[a-z0-9]{1,6}").prop_map(|(negated, name)| Term { negated, name });
+        let term =
+            (any::<bool>(), "[a-z0-9]{1,6}").prop_map(|(negated, name)| Term { negated, name });
         (
             "[a-z0-9][a-z0-9+.-]{0,8}",
             proptest::option::of("any|native|amd64"),
             proptest::option::of((
-                prop_oneof![Just(Op::Lt), Just(Op::Le), Just(Op::Eq), Just(Op::Ge), Just(Op::Gt)],
+                prop_oneof![
+                    Just(Op::Lt),
+                    Just(Op::Le),
+                    Just(Op::Eq),
+                    Just(Op::Ge),
+                    Just(Op::Gt)
+                ],
                 "([0-9]:)?[0-9][0-9a-z.+~]{0,5}(-[0-9a-z.+~]{1,4})?",
             )),
             proptest::collection::vec(term.clone(), 0..3),

@@ -185,7 +185,9 @@ impl Release {
                 let (Some(hash), Some(size), Some(path), None) =
                     (parts.next(), parts.next(), parts.next(), parts.next())
                 else {
-                    return Err(bad(format!("expected `<sha256> <size> <path>`, found {l:?}")));
+                    return Err(bad(format!(
+                        "expected `<sha256> <size> <path>`, found {l:?}"
+                    )));
                 };
                 let mut digest = [0u8; 32];
                 hex::decode_to_slice(hash, &mut digest)

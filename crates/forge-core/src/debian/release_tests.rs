@@ -52,7 +52,10 @@ fn parses_the_release_fields() {
     assert_eq!(r.sha256.len(), 2);
     let f = r.file("main/binary-amd64/Packages.xz").unwrap();
     assert_eq!(f.size, 20);
-    assert_eq!(hex::encode(f.sha256), "f61f27bd17de546264aa58f40f3aafaac7021e0ef69c17f6b1b4cd7664a037ec");
+    assert_eq!(
+        hex::encode(f.sha256),
+        "f61f27bd17de546264aa58f40f3aafaac7021e0ef69c17f6b1b4cd7664a037ec"
+    );
     assert!(r.file("main/binary-arm64/Packages.xz").is_none());
 }
 
@@ -64,14 +67,26 @@ fn refuses_text_outside_the_signature() {
     let line = INRELEASE.lines().count() + 1;
     assert_eq!(
         signed_text(&after),
-        Err(ReleaseError::TrailingText { line, found: "Origin: Evil".into() })
+        Err(ReleaseError::TrailingText {
+            line,
+            found: "Origin: Evil".into()
+        })
     );
     let twice = format!("{INRELEASE}{INRELEASE}");
-    assert!(matches!(signed_text(&twice), Err(ReleaseError::TrailingText { .. })));
+    assert!(matches!(
+        signed_text(&twice),
+        Err(ReleaseError::TrailingText { .. })
+    ));
     let header = INRELEASE.replace("Hash: SHA256", "Comment: x");
-    assert!(matches!(signed_text(&header), Err(ReleaseError::BadArmorHeader { line: 2, .. })));
+    assert!(matches!(
+        signed_text(&header),
+        Err(ReleaseError::BadArmorHeader { line: 2, .. })
+    ));
     let dash = INRELEASE.replace("- -- an", "--- an");
-    assert!(matches!(signed_text(&dash), Err(ReleaseError::UnescapedDash { line: 20, .. })));
+    assert!(matches!(
+        signed_text(&dash),
+        Err(ReleaseError::UnescapedDash { line: 20, .. })
+    ));
     let unsigned = INRELEASE.split(BEGIN_SIGNATURE).next().unwrap();
     assert_eq!(signed_text(unsigned), Err(ReleaseError::MissingSignature));
     let open = INRELEASE.replace(END_SIGNATURE, "");
@@ -81,18 +96,48 @@ fn refuses_text_outside_the_signature() {
 #[test]
 fn bad_release_fields_name_the_line() {
     let e = Release::parse("Origin: x\nSHA256:\n 00 1 a\n").unwrap_err();
-    assert!(matches!(e, ReleaseError::InvalidField { line: 3, field: "SHA256", .. }));
+    assert!(matches!(
+        e,
+        ReleaseError::InvalidField {
+            line: 3,
+            field: "SHA256",
+            ..
+        }
+    ));
     let e = Release::parse("Origin: x\nDate: yesterday\n").unwrap_err();
-    assert!(matches!(e, ReleaseError::InvalidField { line: 2, field: "Date", .. }));
-    assert!(matches!(Release::parse("\n\n"), Err(ReleaseError::Empty { .. })));
+    assert!(matches!(
+        e,
+        ReleaseError::InvalidField {
+            line: 2,
+            field: "Date",
+            ..
+        }
+    ));
+    assert!(matches!(
+        Release::parse("\n\n"),
+        Err(ReleaseError::Empty { .. })
+    ));
 }
 
 #[test]
 fn dates() {
-    assert_eq!(parse_date("Sat, 10 May 2025 08:52:04 UTC"), Some(1_746_867_124));
+    assert_eq!(
+        parse_date("Sat, 10 May 2025 08:52:04 UTC"),
+        Some(1_746_867_124)
+    );
     assert_eq!(parse_date("Thu, 1 Jan 1970 00:00:00 GMT"), Some(0));
-    assert_eq!(parse_date("29 Feb 2024 23:59:60 +0130"), Some(1_709_245_800));
-    for bad in ["", "Sat, 30 Feb 2025 00:00:00 UTC", "Xyz, 1 May 2025 00:00:00 UTC", "1 May 2025 24:00:00 UTC", "1 May 2025 00:00:00 CEST", "1 May 25 00:00:00 UTC"] {
+    assert_eq!(
+        parse_date("29 Feb 2024 23:59:60 +0130"),
+        Some(1_709_245_800)
+    );
+    for bad in [
+        "",
+        "Sat, 30 Feb 2025 00:00:00 UTC",
+        "Xyz, 1 May 2025 00:00:00 UTC",
+        "1 May 2025 24:00:00 UTC",
+        "1 May 2025 00:00:00 CEST",
+        "1 May 25 00:00:00 UTC",
+    ] {
         assert_eq!(parse_date(bad), None, "{bad}");
     }
 }

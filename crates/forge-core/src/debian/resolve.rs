@@ -109,7 +109,10 @@ impl Universe {
                     Some((Op::Eq, v)) => Some(v.clone()),
                     _ => None,
                 };
-                self.providers.entry(r.name.clone()).or_default().push((n, v));
+                self.providers
+                    .entry(r.name.clone())
+                    .or_default()
+                    .push((n, v));
             }
             self.by_name.entry(p.name.clone()).or_default().push(n);
             self.packages.push((index, p));
@@ -328,7 +331,10 @@ impl<'a> Walk<'a> {
             return true;
         }
         let negated = r.arches.iter().all(|t| t.negated);
-        let listed = r.arches.iter().any(|t| t.name == self.arch || t.name == "any");
+        let listed = r
+            .arches
+            .iter()
+            .any(|t| t.name == self.arch || t.name == "any");
         if negated {
             !listed
         } else {
@@ -371,9 +377,15 @@ impl<'a> Walk<'a> {
                 return true;
             }
         }
-        self.u.providers.get(&r.name).into_iter().flatten().any(|(n, v)| {
-            self.marked.get(&self.u.pkg(*n).name) == Some(n) && self.satisfies_by_provides(*n, v, r)
-        })
+        self.u
+            .providers
+            .get(&r.name)
+            .into_iter()
+            .flatten()
+            .any(|(n, v)| {
+                self.marked.get(&self.u.pkg(*n).name) == Some(n)
+                    && self.satisfies_by_provides(*n, v, r)
+            })
     }
 
     /// The candidates satisfying `r`, sorted as apt's `CompareProviders`.
@@ -423,7 +435,9 @@ impl<'a> Walk<'a> {
     }
 
     fn group_satisfied(&self, g: &Alternatives) -> bool {
-        g.iter().filter(|r| self.applies(r)).any(|r| self.satisfied_by_marked(r))
+        g.iter()
+            .filter(|r| self.applies(r))
+            .any(|r| self.satisfied_by_marked(r))
     }
 
     fn fail(&mut self, g: &Alternatives) {
@@ -496,14 +510,15 @@ impl<'a> Walk<'a> {
             let kinds = [("conflicts with", &p.conflicts), ("breaks", &p.breaks)];
             for (kind, groups) in kinds {
                 for r in groups.iter().flatten().filter(|r| self.applies(r)) {
-                    let hit = marked.iter().copied().find(|&m| {
-                        let q = u.pkg(m);
-                        q.name != p.name
-                            && (self.satisfies_directly(m, r)
-                                || u.providers.get(&r.name).into_iter().flatten().any(|(pn, v)| {
-                                    *pn == m && self.satisfies_by_provides(m, v, r)
-                                }))
-                    });
+                    let hit =
+                        marked.iter().copied().find(|&m| {
+                            let q = u.pkg(m);
+                            q.name != p.name
+                                && (self.satisfies_directly(m, r)
+                                    || u.providers.get(&r.name).into_iter().flatten().any(
+                                        |(pn, v)| *pn == m && self.satisfies_by_provides(m, v, r),
+                                    ))
+                        });
                     if let Some(m) = hit {
                         let q = u.pkg(m);
                         return Err(ResolveError::Conflict {
@@ -511,8 +526,7 @@ impl<'a> Walk<'a> {
                             version: p.version.to_string(),
                             kind,
                             relation: r.to_string(),
-                            other: q.name.clone(),
-                            other_version: q.version.to_string(),
+                            other: format!("{} {}", q.name, q.version),
                         });
                     }
                 }

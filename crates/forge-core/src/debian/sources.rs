@@ -64,7 +64,10 @@ pub fn parse_sources(text: &str) -> Result<Vec<SourceEntry>, SourcesError> {
         }
         let types = words("Types");
         if types.is_empty() {
-            return Err(SourcesError::MissingField { line: p.line, field: "Types" });
+            return Err(SourcesError::MissingField {
+                line: p.line,
+                field: "Types",
+            });
         }
         if let Some(t) = types.iter().find(|t| *t != "deb" && *t != "deb-src") {
             return Err(SourcesError::Invalid {
@@ -75,13 +78,21 @@ pub fn parse_sources(text: &str) -> Result<Vec<SourceEntry>, SourcesError> {
         let uris = words("URIs");
         let suites = words("Suites");
         if uris.is_empty() {
-            return Err(SourcesError::MissingField { line: p.line, field: "URIs" });
+            return Err(SourcesError::MissingField {
+                line: p.line,
+                field: "URIs",
+            });
         }
         if suites.is_empty() {
-            return Err(SourcesError::MissingField { line: p.line, field: "Suites" });
+            return Err(SourcesError::MissingField {
+                line: p.line,
+                field: "Suites",
+            });
         }
         let components = words("Components");
-        let signed_by = p.field("Signed-By").map(|f| f.lines().collect::<Vec<_>>().join("\n"));
+        let signed_by = p
+            .field("Signed-By")
+            .map(|f| f.lines().collect::<Vec<_>>().join("\n"));
         if !types.iter().any(|t| t == "deb") {
             continue;
         }
@@ -253,11 +264,20 @@ deb-src http://deb.debian.org/debian bookworm main\ndeb http://h/ ./ # trailing\
                 reason: "suite \"bookworm\" needs at least one component".into()
             })
         );
-        assert!(matches!(parse_list("rpm http://h s main"), Err(SourcesError::Invalid { line: 1, .. })));
-        assert!(matches!(parse_list("deb [arch=amd64 http://h s main"), Err(SourcesError::Invalid { .. })));
+        assert!(matches!(
+            parse_list("rpm http://h s main"),
+            Err(SourcesError::Invalid { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse_list("deb [arch=amd64 http://h s main"),
+            Err(SourcesError::Invalid { .. })
+        ));
         assert_eq!(
             parse_sources("\nTypes: deb\nSuites: s\n"),
-            Err(SourcesError::MissingField { line: 2, field: "URIs" })
+            Err(SourcesError::MissingField {
+                line: 2,
+                field: "URIs"
+            })
         );
     }
 

@@ -39,7 +39,9 @@ impl Version {
 
     /// The upstream version.
     pub fn upstream(&self) -> &str {
-        self.text.get(self.upstream.0..self.upstream.1).unwrap_or("")
+        self.text
+            .get(self.upstream.0..self.upstream.1)
+            .unwrap_or("")
     }
 
     /// The Debian revision, if written.
@@ -61,9 +63,10 @@ impl FromStr for Version {
             return Err(VersionError::Empty);
         }
         let err_text = || s.to_owned();
-        if let Some(found) = s.chars().find(|c| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '~' | ':'))
-        }) {
+        if let Some(found) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-' | '~' | ':')))
+        {
             return Err(VersionError::BadChar {
                 version: err_text(),
                 found,
@@ -79,7 +82,11 @@ impl FromStr for Version {
                 };
                 match epoch {
                     Some(n) => (n, i + 1),
-                    None => return Err(VersionError::BadEpoch { version: err_text() }),
+                    None => {
+                        return Err(VersionError::BadEpoch {
+                            version: err_text(),
+                        })
+                    }
                 }
             }
             None => (0, 0),
@@ -90,10 +97,14 @@ impl FromStr for Version {
             None => (s.len(), None),
         };
         if up_end == up_start {
-            return Err(VersionError::EmptyUpstream { version: err_text() });
+            return Err(VersionError::EmptyUpstream {
+                version: err_text(),
+            });
         }
         if revision.is_some_and(|r| r == s.len()) {
-            return Err(VersionError::EmptyRevision { version: err_text() });
+            return Err(VersionError::EmptyRevision {
+                version: err_text(),
+            });
         }
         // A `:` is allowed in upstream only when there is an epoch (dpkg);
         // in the revision never.
@@ -106,7 +117,9 @@ impl FromStr for Version {
             });
         }
         if up_start == 0 && upstream.contains(':') {
-            return Err(VersionError::BadEpoch { version: err_text() });
+            return Err(VersionError::BadEpoch {
+                version: err_text(),
+            });
         }
         Ok(Version {
             text: s.to_owned(),
@@ -266,18 +279,38 @@ mod tests {
     #[test]
     fn parts() {
         let x = v("2:1.2-3-4");
-        assert_eq!((x.epoch(), x.upstream(), x.revision()), (2, "1.2-3", Some("4")));
+        assert_eq!(
+            (x.epoch(), x.upstream(), x.revision()),
+            (2, "1.2-3", Some("4"))
+        );
         let y = v("1:2:3");
         assert_eq!((y.epoch(), y.upstream(), y.revision()), (1, "2:3", None));
     }
 
     #[test]
     fn rejects() {
-        for bad in ["", ":1", "a:1", "1-", "-1", "1 0", "1_0", "1.0-a:b", "1:", "2:3:4-5:6"] {
+        for bad in [
+            "",
+            ":1",
+            "a:1",
+            "1-",
+            "-1",
+            "1 0",
+            "1_0",
+            "1.0-a:b",
+            "1:",
+            "2:3:4-5:6",
+        ] {
             assert!(bad.parse::<Version>().is_err(), "{bad:?}");
         }
-        assert!(matches!("x:1".parse::<Version>(), Err(VersionError::BadEpoch { .. })));
-        assert!(matches!("99999999999:1".parse::<Version>(), Err(VersionError::BadEpoch { .. })));
+        assert!(matches!(
+            "x:1".parse::<Version>(),
+            Err(VersionError::BadEpoch { .. })
+        ));
+        assert!(matches!(
+            "99999999999:1".parse::<Version>(),
+            Err(VersionError::BadEpoch { .. })
+        ));
     }
 
     fn version() -> impl Strategy<Value = String> {
