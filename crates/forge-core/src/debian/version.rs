@@ -9,8 +9,8 @@
 //!   (even the end of the string), then the end, then letters, then all other
 //!   characters in ASCII order; and a run of digits compared as a number.
 //!
-//! So `1.0~rc1 < 1.0 < 1.0+b1 < 1.0a`? No: letters sort before non-letters,
-//! so `1.0a < 1.0+b1`. Equality is dpkg's, not textual: `1.0`, `0:1.0` and
+//! So `1.0~rc1 < 1.0 < 1.0a < 1.0+b1` (letters sort before other
+//! characters), and `1.9 < 1.10`. Equality is dpkg's, not textual: `1.0`, `0:1.0` and
 //! `1.0-0` are equal (and [`Display`](std::fmt::Display) still gives back
 //! the text as written).
 
