@@ -180,7 +180,9 @@ impl Hash {
 
     /// The raw digest bytes (32, or 64 for SHA-512).
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.algo.digest_len()).unwrap_or(&self.bytes)
+        self.bytes
+            .get(..self.algo.digest_len())
+            .unwrap_or(&self.bytes)
     }
 
     /// Lowercase hex of the digest, without prefix.
@@ -483,7 +485,11 @@ mod tests {
         assert_eq!(Hash::parse(&h.to_nix_string()).unwrap(), h);
         assert_ne!(h, HashAlgo::Sha256.digest(b""));
         let e = Hash::parse("sha512:abcd").unwrap_err();
-        assert!(e.to_string().contains("128 (hex), 103 (nix base32) or 88 (base64)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("128 (hex), 103 (nix base32) or 88 (base64)"),
+            "{e}"
+        );
         // A sha256-length digest under a sha512 prefix is refused, not padded.
         let e = Hash::parse(&format!("sha512:{EMPTY_SHA256_HEX}")).unwrap_err();
         assert!(matches!(e, HashParseError::Length { len: 64, .. }), "{e}");

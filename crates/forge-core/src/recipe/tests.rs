@@ -302,8 +302,14 @@ fn fetch_inputs_take_sha512_pins_and_outputs_do_not() {
     let wrong = format!("{HEAD}[inputs]\ns = {{ fetch = \"https://x/y\", sha512 = \"{}\" }}\n[build]\nscript = \"x\"\n", "0".repeat(64));
     let e = err(&wrong);
     assert!(e.to_string().contains("128 (hex)"), "{e}");
-    let path = format!("{HEAD}[inputs]\ns = {{ path = \"a\", sha512 = \"{sri}\" }}\n[build]\nscript = \"x\"\n");
-    assert!(err(&path).to_string().contains("`sha512` does not apply"), "{}", err(&path));
+    let path = format!(
+        "{HEAD}[inputs]\ns = {{ path = \"a\", sha512 = \"{sri}\" }}\n[build]\nscript = \"x\"\n"
+    );
+    assert!(
+        err(&path).to_string().contains("`sha512` does not apply"),
+        "{}",
+        err(&path)
+    );
 }
 
 // ---- generators, shared with the derivation tests ----
