@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(imp) => {
             for a in &imp.artifacts {
-                assert!(!a.file_name.is_empty() && !a.file_name.contains('/'), "{a:?}");
+                assert!(
+                    !a.file_name.is_empty() && !a.file_name.contains('/'),
+                    "{a:?}"
+                );
                 assert!(a.line >= 1);
                 if a.kind == ArtifactKind::Wheel {
                     if let Ok(w) = WheelName::parse(&a.file_name) {

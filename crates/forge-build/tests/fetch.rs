@@ -241,8 +241,14 @@ fn sha512_pins_verify_and_a_wrong_one_names_both_hashes() {
     let dest2 = dir.path().join("file2");
     let e = download(&server.url("/p.tgz"), &wrong, &dest2, &NoProgress, &fast()).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains(&format!("expected: sha512 = \"{}\"", wrong.to_hex())), "{msg}");
-    assert!(msg.contains(&format!("got:      sha512 = \"{}\"", pin.to_hex())), "{msg}");
+    assert!(
+        msg.contains(&format!("expected: sha512 = \"{}\"", wrong.to_hex())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("got:      sha512 = \"{}\"", pin.to_hex())),
+        "{msg}"
+    );
     assert_nothing_left(&dest2);
 }
 
