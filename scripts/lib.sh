@@ -23,6 +23,16 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Makes sure apt's package lists are there (the Debian resolver's tests
+# compare forge's resolution with apt's over the same lists).
+ensure_apt_lists() {
+    compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null && return 0
+    [ "$(id -u)" -eq 0 ] || { say "apt lists missing and not root: run apt-get update"; return 1; }
+    say "apt-get update (no package lists yet)"
+    apt-get update -qq
+    APT_UPDATED=1
+}
+
 # Makes Debian's nix-bin usable as the reference peer: its sandbox needs a
 # /bin/sh inside, and there is no binary cache to reach.
 configure_nix() {

@@ -11,12 +11,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cache::{
     assert_substituted_whole, assert_verified, build_on, copy_dir, digest, edit_narinfo, nar_file,
     on, pushed, Outcome, Pushed,
 };
+use crate::common::output_or_hang;
 
 /// Substitution from a cache that `tamper` changed: B builds `app` (and
 /// whatever else the damage reaches), the failure names what was wrong,
@@ -289,20 +290,21 @@ fn a_failing_server_is_retried_and_a_stalling_one_times_out() {
     // the build goes on locally.
     let stall = FaultServer::start(&p.cache, Fault::Stall);
     let b = p.env.path("b-stall");
-    let start = Instant::now();
-    let out = on(&p, &b)
-        .args([
-            "build",
-            "app",
-            "--no-link",
-            "--json",
-            "--substituters",
-            &stall.url,
-        ])
-        .args(["--trusted-public-keys", &p.public_key])
-        .env("FORGE_CACHE_TIMEOUT", "0.5")
-        .output()
-        .unwrap();
+    let out = output_or_hang(
+        on(&p, &b)
+            .args([
+                "build",
+                "app",
+                "--no-link",
+                "--json",
+                "--substituters",
+                &stall.url,
+            ])
+            .args(["--trusted-public-keys", &p.public_key])
+            .env("FORGE_CACHE_TIMEOUT", "0.5"),
+        Duration::from_secs(300),
+        "a build against a stalling substituter",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -317,7 +319,6 @@ fn a_failing_server_is_retried_and_a_stalling_one_times_out() {
         stdout.contains("timed out") || stdout.contains("Timed out") || stdout.contains("timeout"),
         "{stdout}"
     );
-    assert!(start.elapsed() < Duration::from_secs(60));
     assert_verified(&p, &b);
 }
 

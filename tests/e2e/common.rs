@@ -110,6 +110,45 @@ impl Env {
     }
 }
 
+/// Runs `cmd` to the end and returns its output, or kills it and fails the
+/// test, naming `what`, if it has not ended after `limit`: a guard against
+/// hanging, not a speed check (keep `limit` far above the expected time).
+pub fn output_or_hang(cmd: &mut Command, limit: std::time::Duration, what: &str) -> Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting forge");
+    // Drained on threads of their own, so a full pipe cannot stall it.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped")));
+    let err = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for forge") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}, killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
 /// Writes a file, creating parents.
 pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
     fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");

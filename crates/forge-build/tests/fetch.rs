@@ -3,117 +3,20 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
+
+mod common;
+use common::{ok, reply, Server};
 
 use forge_build::fetch::{
     download, fetch, part_path, FetchError, FetchOptions, FetchProgress, FetchSpec, NoProgress,
     Unpack,
 };
 use forge_core::hash::{Hash, HashAlgo};
-
-/// A request as the server saw it.
-#[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-type Handler = dyn Fn(usize, &Request) -> Vec<u8> + Send + Sync;
-
-/// A small HTTP/1.1 server: each connection gets one scripted reply
-/// (the handler sees the request's index and the request), then is closed.
-struct Server {
-    base: String,
-    requests: Arc<Mutex<Vec<Request>>>,
-}
-
-impl Server {
-    fn start(handler: impl Fn(usize, &Request) -> Vec<u8> + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        let handler: Arc<Handler> = Arc::new(handler);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (seen, handler) = (Arc::clone(&seen), Arc::clone(&handler));
-                // A thread per connection, so a slow reply holds up no other.
-                std::thread::spawn(move || serve(stream, &seen, &*handler));
-            }
-        });
-        Server { base, requests }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-/// Reads one request from `stream`, records it, writes the handler's reply
-/// and closes the connection.
-fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Handler) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.trim_end().split_once(':') {
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    let req = Request { path, headers };
-    let index = {
-        let mut s = seen.lock().unwrap();
-        s.push(req.clone());
-        s.len() - 1
-    };
-    let reply = handler(index, &req);
-    let _ = stream.write_all(&reply);
-    let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Both);
-}
-
-/// A response: status line, headers (plus Content-Length of the full body
-/// and Connection: close), and the first `send` bytes of the body.
-fn reply(status: &str, headers: &[(&str, String)], body: &[u8], send: usize) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut out = out.into_bytes();
-    out.extend_from_slice(&body[..send.min(body.len())]);
-    out
-}
-
-fn ok(body: &[u8]) -> Vec<u8> {
-    reply("200 OK", &[], body, body.len())
-}
 
 fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()

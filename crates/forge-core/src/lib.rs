@@ -20,6 +20,8 @@
 //!   formats, and the set of trusted keys.
 //! - [`config`]: forge's configuration file and the layering of its settings.
 //! - [`diag`]: locations in text files, located errors, hints and "did you mean", shared by every parser of a file a person writes.
+//! - [`registry`]: what PyPI, crates.io and npm answer about one artefact
+//!   (its URL and published hash), parsed.
 //! - [`elf`]: the dynamic-linking facts of an ELF object (interpreter, needed
 //!   libraries, search paths), read from its bytes.
 
@@ -34,5 +36,6 @@ pub mod imports;
 pub mod nar;
 pub mod recipe;
 pub mod refs;
+pub mod registry;
 pub mod signing;
 pub mod store_path;

@@ -311,7 +311,11 @@ fn http(
         } else {
             0
         };
-        match http_attempt(&agent, url, part, offset, &mut resume, algo, progress) {
+        let asked = Asked {
+            offset,
+            accept: opts.accept,
+        };
+        match http_attempt(&agent, url, part, asked, &mut resume, algo, progress) {
             Ok((hasher, size, from_range)) => {
                 resumed |= from_range;
                 return Ok((hasher, size, attempts, resumed));
@@ -389,6 +393,14 @@ fn no_proxy(url: &str) -> bool {
     })
 }
 
+/// What one request asks beyond the URL: where to start, and the media
+/// type wanted.
+#[derive(Clone, Copy)]
+struct Asked {
+    offset: u64,
+    accept: Option<&'static str>,
+}
+
 /// Parses `Content-Range: bytes <first>-<last>/<total|*>`.
 fn content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     let v = v.trim().strip_prefix("bytes ")?;
@@ -405,12 +417,16 @@ fn http_attempt(
     agent: &ureq::Agent,
     url: &str,
     part: &Path,
-    offset: u64,
+    asked: Asked,
     resume: &mut Resume,
     algo: HashAlgo,
     progress: &dyn FetchProgress,
 ) -> Result<(Hasher, u64, bool), Fail> {
+    let Asked { offset, accept } = asked;
     let mut req = agent.get(url);
+    if let Some(a) = accept {
+        req = req.set("Accept", a);
+    }
     if offset > 0 {
         req = req.set("Range", &format!("bytes={offset}-"));
         if let Some(v) = &resume.validator {

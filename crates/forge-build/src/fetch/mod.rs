@@ -165,6 +165,9 @@ pub struct FetchOptions {
     /// When unpacking, leave the download at `<work_dir>/download` (the
     /// build engine hashes it again outside the fetch sandbox).
     pub keep_download: bool,
+    /// An `Accept` header for the request (a registry's JSON API, such as
+    /// PyPI's simple API, answers HTML without it). None: no header.
+    pub accept: Option<&'static str>,
 }
 
 impl Default for FetchOptions {
@@ -179,6 +182,7 @@ impl Default for FetchOptions {
             proxy_from_env: true,
             unpack: UnpackOptions::default(),
             keep_download: false,
+            accept: None,
         }
     }
 }

@@ -429,10 +429,11 @@ mod tests {
     }
 }
 
-mod fetch;
+pub(crate) mod fetch;
 mod path;
 mod pins;
 mod prefetch;
+pub mod registry;
 mod seed;
 
-pub use prefetch::{prefetch, PrefetchError, Prefetched};
+pub use prefetch::{prefetch, prefetch_pinned, PrefetchError, Prefetched};

@@ -30,7 +30,8 @@ use crate::fetch::{self, FetchError, FetchOptions, FetchProgress};
 pub struct Prefetched {
     /// The URL, as given.
     pub url: String,
-    /// The sha256 of the file as downloaded (what the input pins).
+    /// The hash of the file as downloaded (what the input pins): sha256,
+    /// or the registry's own algorithm for [`prefetch_pinned`].
     pub sha256: Hash,
     /// How it was unpacked.
     pub unpack: Option<Unpack>,
@@ -43,7 +44,8 @@ pub struct Prefetched {
 
 impl Prefetched {
     /// The line for a recipe's `[inputs]`, named `input`:
-    /// `src = { fetch = "…", sha256 = "…", unpack = "tar.gz" }`.
+    /// `src = { fetch = "…", sha256 = "…", unpack = "tar.gz" }` (the key is
+    /// the hash's algorithm: `sha512` for a registry that publishes that).
     pub fn input_line(&self, input: &str) -> String {
         let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
         let unpack = self
@@ -51,8 +53,9 @@ impl Prefetched {
             .map(|u| format!(", unpack = {}", quote(u.as_str())))
             .unwrap_or_default();
         format!(
-            "{input} = {{ fetch = {}, sha256 = {}{unpack} }}",
+            "{input} = {{ fetch = {}, {} = {}{unpack} }}",
             quote(&self.url),
+            self.sha256.algo(),
             quote(&self.sha256.to_hex())
         )
     }
@@ -87,24 +90,57 @@ pub fn prefetch(
     unpack: Option<Unpack>,
     progress: &dyn FetchProgress,
 ) -> Result<Prefetched, PrefetchError> {
+    prefetch_checked(store_root, url, None, unpack, progress)
+}
+
+/// [`prefetch`] of a file whose hash is known already (a registry
+/// published it): the download is checked against `expected` as a build's
+/// fetch would be, and registered under that hash, whatever its algorithm.
+pub fn prefetch_pinned(
+    store_root: &Path,
+    url: &str,
+    expected: &Hash,
+    unpack: Option<Unpack>,
+    progress: &dyn FetchProgress,
+) -> Result<Prefetched, PrefetchError> {
+    prefetch_checked(store_root, url, Some(expected), unpack, progress)
+}
+
+fn prefetch_checked(
+    store_root: &Path,
+    url: &str,
+    expected: Option<&Hash>,
+    unpack: Option<Unpack>,
+    progress: &dyn FetchProgress,
+) -> Result<Prefetched, PrefetchError> {
     let mut store = Store::open(store_root)?;
     // Held until the fetch is registered: nothing added here is rooted, and
     // a collection in between would take it.
     let _gc = store.lock_against_gc()?;
-    let work = store.scratch_dir("prefetch")?;
-    let download = work.path().join("download");
-    let opts = FetchOptions::default();
-    let got = fetch::download_unpinned(url, HashAlgo::Sha256, &download, progress, &opts)?;
-    let (name, key) = super::fetch::fetch_key(url, &got.hash, unpack);
-    let found = |store_path, already_present| Prefetched {
+    let found = |hash: Hash, store_path, already_present| Prefetched {
         url: url.to_owned(),
-        sha256: got.hash,
+        sha256: hash,
         unpack,
         store_path,
         already_present,
     };
+    // A known hash may be in the store already: nothing to download.
+    if let Some(h) = expected {
+        let (_, key) = super::fetch::fetch_key(url, h, unpack);
+        if let Some(p) = store.fetched(&key)? {
+            return Ok(found(*h, p, true));
+        }
+    }
+    let work = store.scratch_dir("prefetch")?;
+    let download = work.path().join("download");
+    let opts = FetchOptions::default();
+    let got = match expected {
+        Some(h) => fetch::download(url, h, &download, progress, &opts)?,
+        None => fetch::download_unpinned(url, HashAlgo::Sha256, &download, progress, &opts)?,
+    };
+    let (name, key) = super::fetch::fetch_key(url, &got.hash, unpack);
     if let Some(p) = store.fetched(&key)? {
-        return Ok(found(p, true));
+        return Ok(found(got.hash, p, true));
     }
     let out = match unpack {
         None => download,
@@ -121,5 +157,5 @@ pub fn prefetch(
         }
     };
     let path = super::fetch::register_fetched(&mut store, &out, &name, &key)?;
-    Ok(found(path, false))
+    Ok(found(got.hash, path, false))
 }
