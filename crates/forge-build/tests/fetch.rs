@@ -128,6 +128,34 @@ fn happy_path_blake3_through_fetch() {
 }
 
 #[test]
+fn sha512_pins_verify_and_a_wrong_one_names_both_hashes() {
+    // npm publishes sha512 (`integrity = "sha512-…"`): a fetch pinned by it
+    // hashes the body with sha512.
+    let body = payload(20_000);
+    let b = body.clone();
+    let server = Server::start(move |_, _| ok(&b));
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("file");
+    let pin = HashAlgo::Sha512.digest(&body);
+    let d = download(&server.url("/p.tgz"), &pin, &dest, &NoProgress, &fast()).unwrap();
+    assert_eq!(d.hash, pin);
+    assert_eq!(fs_read(&dest), body);
+    let wrong = HashAlgo::Sha512.digest(b"other");
+    let dest2 = dir.path().join("file2");
+    let e = download(&server.url("/p.tgz"), &wrong, &dest2, &NoProgress, &fast()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("expected: sha512 = \"{}\"", wrong.to_hex())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("got:      sha512 = \"{}\"", pin.to_hex())),
+        "{msg}"
+    );
+    assert_nothing_left(&dest2);
+}
+
+#[test]
 fn fetch_unpacks() {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();

@@ -35,6 +35,7 @@ pub mod derivation;
 pub mod diag;
 pub mod elf;
 pub mod hash;
+pub mod imports;
 pub mod nar;
 pub mod recipe;
 pub mod refs;

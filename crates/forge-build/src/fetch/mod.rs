@@ -20,7 +20,7 @@
 //! # Download: integrity, retries, resume
 //!
 //! The body is streamed to `<dest>.part` and hashed while it is written, with
-//! the algorithm of the expected hash (sha256 or blake3). Only when the whole
+//! the algorithm of the expected hash (sha256, sha512 or blake3). Only when the whole
 //! file is there and its hash matches is it fsynced and renamed to `<dest>`;
 //! on a mismatch, or any other error, the `.part` file is removed and nothing
 //! is left behind. [`FetchError::HashMismatch`] prints both hashes in the

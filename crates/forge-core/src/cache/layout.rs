@@ -46,7 +46,7 @@ pub fn listing(path: &StorePath) -> String {
 /// for SHA-256 (Nix's form), hex for BLAKE3.
 pub fn nar(file_hash: &Hash, compression: &Compression) -> String {
     let digest = match file_hash.algo() {
-        HashAlgo::Sha256 => file_hash.to_nix32(),
+        HashAlgo::Sha256 | HashAlgo::Sha512 => file_hash.to_nix32(),
         HashAlgo::Blake3 => file_hash.to_hex(),
     };
     format!("{NAR_DIR}/{digest}{}", compression.nar_suffix())

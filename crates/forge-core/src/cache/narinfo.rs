@@ -430,7 +430,7 @@ impl FromStr for NarInfo {
 /// BLAKE3 as forge does (`blake3:<hex>`).
 fn hash_text(h: &Hash) -> String {
     match h.algo() {
-        HashAlgo::Sha256 => h.to_nix_string(),
+        HashAlgo::Sha256 | HashAlgo::Sha512 => h.to_nix_string(),
         HashAlgo::Blake3 => h.to_string(),
     }
 }

@@ -48,6 +48,7 @@ pub(super) struct RawInput {
     pub(super) seed: Option<S<String>>,
     pub(super) recipe: Option<S<String>>,
     pub(super) sha256: Option<S<String>>,
+    pub(super) sha512: Option<S<String>>,
     pub(super) blake3: Option<S<String>>,
     pub(super) unpack: Option<S<String>>,
     pub(super) output: Option<S<String>>,
@@ -87,6 +88,9 @@ pub(super) struct RawSandbox {
 )]
 pub(super) struct RawHashes {
     pub(super) sha256: Option<S<String>>,
+    /// Fetch inputs only: an `[output]` table refuses `sha512`.
+    #[serde(skip)]
+    pub(super) sha512: Option<S<String>>,
     pub(super) blake3: Option<S<String>>,
 }
 
@@ -164,6 +168,7 @@ pub(super) fn input_span(text: &str, name: &str, raw: &RawInput) -> Range<usize>
         &raw.seed,
         &raw.recipe,
         &raw.sha256,
+        &raw.sha512,
         &raw.blake3,
         &raw.unpack,
         &raw.output,

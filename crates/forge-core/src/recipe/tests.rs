@@ -289,6 +289,29 @@ fn sri_and_nix32_hashes_are_accepted() {
     }
 }
 
+#[test]
+fn fetch_inputs_take_sha512_pins_and_outputs_do_not() {
+    let sri = "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==";
+    let text = format!("{HEAD}[inputs]\ns = {{ fetch = \"https://x/y.tgz\", sha512 = \"{sri}\" }}\n[build]\nscript = \"x\"\n");
+    let r = Recipe::parse(&text, "r").unwrap();
+    assert_eq!(r.inputs["s"].hash(), Some(&HashAlgo::Sha512.digest(b"")));
+    assert_eq!(Recipe::parse(&r.to_toml(), "r").unwrap(), r);
+    let both = format!("{HEAD}[inputs]\ns = {{ fetch = \"https://x/y\", sha256 = \"{}\", sha512 = \"{sri}\" }}\n[build]\nscript = \"x\"\n", "0".repeat(64));
+    let e = err(&both);
+    assert!(e.to_string().contains("both `sha256` and `sha512`"), "{e}");
+    let wrong = format!("{HEAD}[inputs]\ns = {{ fetch = \"https://x/y\", sha512 = \"{}\" }}\n[build]\nscript = \"x\"\n", "0".repeat(64));
+    let e = err(&wrong);
+    assert!(e.to_string().contains("128 (hex)"), "{e}");
+    let path = format!(
+        "{HEAD}[inputs]\ns = {{ path = \"a\", sha512 = \"{sri}\" }}\n[build]\nscript = \"x\"\n"
+    );
+    assert!(
+        err(&path).to_string().contains("`sha512` does not apply"),
+        "{}",
+        err(&path)
+    );
+}
+
 // ---- generators, shared with the derivation tests ----
 
 fn arb_hash() -> impl Strategy<Value = Hash> {

@@ -90,7 +90,7 @@ fn one(cx: &mut Errors<'_>, name: &str, raw: RawInput) -> Option<(Input, Option<
     };
     // Keys that make sense only for some kinds.
     let allowed: &[&str] = match kind {
-        "fetch" => &["sha256", "blake3", "unpack"],
+        "fetch" => &["sha256", "sha512", "blake3", "unpack"],
         "path" => &["sha256", "blake3"],
         "seed" => &[],
         _ => &["output"],
@@ -98,6 +98,7 @@ fn one(cx: &mut Errors<'_>, name: &str, raw: RawInput) -> Option<(Input, Option<
     let mut ok = true;
     for (key, v) in [
         ("sha256", &raw.sha256),
+        ("sha512", &raw.sha512),
         ("blake3", &raw.blake3),
         ("unpack", &raw.unpack),
         ("output", &raw.output),
@@ -105,11 +106,11 @@ fn one(cx: &mut Errors<'_>, name: &str, raw: RawInput) -> Option<(Input, Option<
         if let Some(v) = v {
             if !allowed.contains(&key) {
                 let hint = match (kind, key) {
-                    ("seed", "sha256" | "blake3") => {
+                    ("seed", "sha256" | "sha512" | "blake3") => {
                         "a seed's hash is kept where the seed is declared, not in recipes"
                             .to_owned()
                     }
-                    ("recipe", "sha256" | "blake3") => {
+                    ("recipe", "sha256" | "sha512" | "blake3") => {
                         "another recipe's output is pinned by that recipe, not here".to_owned()
                     }
                     _ => format!(
@@ -136,6 +137,7 @@ fn one(cx: &mut Errors<'_>, name: &str, raw: RawInput) -> Option<(Input, Option<
     let hash = if allowed.contains(&"sha256") {
         let pair = RawHashes {
             sha256: raw.sha256,
+            sha512: raw.sha512,
             blake3: raw.blake3,
         };
         let required = kind == "fetch";

@@ -274,8 +274,8 @@ fn resources(
     }
 }
 
-/// Reads `sha256` / `blake3`: at most one (exactly one when `required`).
-/// Returns the hash and the span of its value.
+/// Reads `sha256` / `sha512` / `blake3`: at most one (exactly one when
+/// `required`). `sha512` is set only for fetch inputs (npm publishes it).
 fn hash_pair(
     cx: &mut Errors<'_>,
     raw: RawHashes,
@@ -283,17 +283,16 @@ fn hash_pair(
     span: &Range<usize>,
     required: bool,
 ) -> Option<(Hash, Range<usize>)> {
-    let (algo, value) = match (raw.sha256, raw.blake3) {
-        (Some(_), Some(b)) => {
-            cx.push_hint(
-                &b.span(),
-                Kind::Conflict,
-                format!("{what} has both `sha256` and `blake3`"),
-                "give one hash",
-            );
-            return None;
-        }
-        (None, None) => {
+    let given: Vec<(HashAlgo, Spanned<String>)> = [
+        (HashAlgo::Sha256, raw.sha256),
+        (HashAlgo::Sha512, raw.sha512),
+        (HashAlgo::Blake3, raw.blake3),
+    ]
+    .into_iter()
+    .filter_map(|(a, v)| v.map(|v| (a, v)))
+    .collect();
+    let (algo, value) = match given.as_slice() {
+        [] => {
             if required {
                 cx.push_hint(
                     span,
@@ -304,8 +303,16 @@ fn hash_pair(
             }
             return None;
         }
-        (Some(s), None) => (HashAlgo::Sha256, s),
-        (None, Some(b)) => (HashAlgo::Blake3, b),
+        [(a, v)] => (*a, v.clone()),
+        [(first, _), (second, v), ..] => {
+            cx.push_hint(
+                &v.span(),
+                Kind::Conflict,
+                format!("{what} has both `{first}` and `{second}`"),
+                "give one hash",
+            );
+            return None;
+        }
     };
     match Hash::parse_as(algo, value.get_ref()) {
         Ok(h) => Some((h, value.span())),
