@@ -206,7 +206,7 @@ fn mismatch_leaves_nothing_and_prints_pasteable_hashes() {
         panic!("wanted a mismatch, got {e}");
     };
     assert_eq!(url, &server.url("/f"));
-    assert_eq!((*exp, *actual), (expected, sha256(&body)));
+    assert_eq!((**exp, **actual), (expected, sha256(&body)));
     let msg = e.to_string();
     assert!(
         msg.contains(&format!("expected: sha256 = \"{}\"", expected.to_hex())),
@@ -324,7 +324,7 @@ fn resumed_bytes_are_hashed_whole() {
     let mut spliced = body[..10_000].to_vec();
     spliced.extend_from_slice(&[0u8; 40_000]);
     assert!(
-        matches!(e, FetchError::HashMismatch { actual, .. } if actual == sha256(&spliced)),
+        matches!(&e, FetchError::HashMismatch { actual, .. } if **actual == sha256(&spliced)),
         "{e}"
     );
     assert_nothing_left(&dest);

@@ -126,8 +126,8 @@ fn fetch_checked(
         if let Some(expected) = expected.filter(|e| **e != actual) {
             return Err(FetchError::HashMismatch {
                 url: url.to_owned(),
-                expected: *expected,
-                actual,
+                expected: Box::new(*expected),
+                actual: Box::new(actual),
             });
         }
         fs::rename(&part, dest).map_err(write_err(dest))?;
