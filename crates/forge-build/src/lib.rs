@@ -22,6 +22,7 @@
 
 pub mod builder;
 pub mod check;
+pub mod debian;
 pub mod engine;
 pub mod error;
 pub mod event;
