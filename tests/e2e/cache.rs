@@ -316,7 +316,7 @@ pub(crate) fn nar_file(cache: &Path, path: &str) -> PathBuf {
 }
 
 #[path = "../../crates/forge-cache/tests/conformance/static_server.rs"]
-mod static_server;
+pub(crate) mod static_server;
 use static_server::StaticServer;
 
 #[path = "../../crates/forge-cache/tests/conformance/weed.rs"]

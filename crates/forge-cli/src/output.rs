@@ -77,6 +77,8 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::cmd::key::error::KeyFileError,
         forge_cache::PushError,
         forge_cache::CacheError,
+        forge_build::debian::DebianError,
+        forge_build::inputs::registry::RegistryFetchError,
     );
     e.downcast_ref::<StoreError>().and_then(store_hint)
 }

@@ -1,5 +1,7 @@
 //! `forge prefetch URL`: download once into the store and print the sha256
 //! and the input line a recipe takes (docs/cli.md, docs/recipes.md "fetch").
+//! `forge prefetch deb:NAME[=VERSION]` finds the package in the verified
+//! indices of a Debian suite family first (docs/bootstrap.md).
 
 use std::io::Write;
 use std::time::Duration;
@@ -15,9 +17,21 @@ use crate::GlobalArgs;
 /// Arguments of `forge prefetch`.
 #[derive(Debug, Args)]
 pub struct PrefetchArgs {
-    /// What to download: an https://, http:// or file:///absolute/path URL.
+    /// What to download: an https://, http:// or file:///absolute/path URL;
+    /// or a registry's artefact, pinned to the hash the registry publishes:
+    /// `pypi:NAME==VER`, `crate:NAME@VER`, `npm:NAME@VER`, or
+    /// `deb:NAME[=VERSION]` (a Debian package of `--suite`).
     #[arg(value_name = "URL")]
     url: String,
+    /// With pypi:NAME==VER: which of the version's files (default: the
+    /// sdist, else the first wheel).
+    #[arg(long, value_name = "FILE")]
+    file: Option<String>,
+    /// With deb:NAME: the suite family (default: this host's release, from
+    /// /etc/os-release), with every `<family>-*` suite apt's sources add
+    /// (updates, security).
+    #[arg(long, value_name = "FAMILY")]
+    suite: Option<String>,
     /// Unpack it as a recipe's `unpack` would (tar, tar.gz, tar.xz, tar.zst,
     /// tar.bz2, zip, whl, deb); the sha256 printed is still the file's, as
     /// a recipe pins it.
@@ -70,6 +84,28 @@ struct Json<'a> {
     name: &'a str,
     unpack: Option<&'static str>,
     input_line: String,
+    /// With deb:NAME: the package found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<Package>,
+    /// With pypi:, crate:, npm:: the file found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<RegistryFile>,
+}
+
+#[derive(Serialize)]
+struct RegistryFile {
+    file_name: String,
+    yanked: bool,
+    other_files: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Package {
+    name: String,
+    version: String,
+    architecture: String,
+    suite: String,
+    size: u64,
 }
 
 /// `forge prefetch`.
@@ -77,8 +113,48 @@ pub fn run(global: &GlobalArgs, args: PrefetchArgs) -> CmdResult {
     let progress = Retries {
         quiet: global.quiet(),
     };
-    let got: Prefetched =
-        forge_build::inputs::prefetch(&global.root(), &args.url, args.unpack, &progress)?;
+    let regs = registries();
+    let mut registry = None;
+    let (got, package): (Prefetched, Option<Package>) = match args.url.strip_prefix("deb:") {
+        None if forge_build::inputs::registry::Spec::parse(&args.url).is_some() => {
+            let spec = match forge_build::inputs::registry::Spec::parse(&args.url) {
+                Some(Ok(spec)) => spec,
+                Some(Err(e)) => anyhow::bail!(e),
+                None => unreachable!("checked by the guard"),
+            };
+            if args.unpack.is_some() {
+                anyhow::bail!("{}: the registry's kind of file decides how it is unpacked; leave --unpack out", args.url);
+            }
+            let (located, got) = forge_build::inputs::registry::prefetch_registry(
+                &global.root(),
+                &regs,
+                &spec,
+                args.file.as_deref(),
+                &progress,
+            )?;
+            registry = Some(RegistryFile {
+                file_name: located.file_name,
+                yanked: located.yanked,
+                other_files: located.others,
+            });
+            (got, None)
+        }
+        Some(spec) => {
+            let (found, got) = prefetch_deb(global, &args, spec, &progress)?;
+            let package = Package {
+                name: found.name,
+                version: found.version,
+                architecture: found.architecture,
+                suite: found.suite,
+                size: found.size,
+            };
+            (got, Some(package))
+        }
+        None => (
+            forge_build::inputs::prefetch(&global.root(), &args.url, args.unpack, &progress)?,
+            None,
+        ),
+    };
     let line = got.input_line(&args.name);
     if args.json {
         print_json(&Json {
@@ -88,6 +164,8 @@ pub fn run(global: &GlobalArgs, args: PrefetchArgs) -> CmdResult {
             name: &args.name,
             unpack: got.unpack.map(Unpack::as_str),
             input_line: line,
+            package,
+            registry,
         })?;
         return Ok(Outcome::Success);
     }
@@ -100,7 +178,109 @@ pub fn run(global: &GlobalArgs, args: PrefetchArgs) -> CmdResult {
         } else {
             "added"
         };
+        if let Some(r) = &registry {
+            if r.yanked {
+                eprintln!("warning: {} is yanked on its registry", r.file_name);
+            }
+            if !r.other_files.is_empty() {
+                eprintln!(
+                    "other files of this version (--file): {}",
+                    r.other_files.join(", ")
+                );
+            }
+        }
+        if let Some(p) = &package {
+            eprintln!(
+                "{} {} ({}) from {}, {} bytes",
+                p.name, p.version, p.architecture, p.suite, p.size
+            );
+        }
         eprintln!("{how}: {}", got.store_path);
     }
     Ok(Outcome::Success)
+}
+
+/// `deb:NAME[=VERSION]`: the package in the suite family's verified
+/// indices, its `.deb` prefetched and checked against the index.
+fn prefetch_deb(
+    global: &GlobalArgs,
+    args: &PrefetchArgs,
+    spec: &str,
+    progress: &dyn FetchProgress,
+) -> Result<(forge_build::debian::prefetch::Found, Prefetched), anyhow::Error> {
+    use forge_build::debian::{prefetch, sources};
+    if args.unpack.is_some_and(|u| u != Unpack::Deb) {
+        anyhow::bail!("deb:{spec} is unpacked as deb; leave --unpack out");
+    }
+    let (name, version) = match spec.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (spec, None),
+    };
+    if name.is_empty() {
+        anyhow::bail!("deb: needs a package name, like deb:hello or deb:hello=2.10-3");
+    }
+    let family = match &args.suite {
+        Some(s) => s.clone(),
+        None => host_codename().ok_or_else(|| {
+            anyhow::anyhow!(
+                "/etc/os-release names no VERSION_CODENAME: say which suite family with --suite"
+            )
+        })?,
+    };
+    let files = sources::apt_source_files(std::path::Path::new("/etc/apt"));
+    let suites = sources::suites_for(&family, &files)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let arch = debian_arch()
+        .ok_or_else(|| anyhow::anyhow!("no Debian architecture for {}", std::env::consts::ARCH))?;
+    Ok(prefetch::prefetch_deb(
+        &global.root(),
+        &suites,
+        name,
+        version,
+        arch,
+        now,
+        progress,
+    )?)
+}
+
+/// The registries, the public ones unless `FORGE_PYPI_URL`,
+/// `FORGE_CRATES_INDEX_URL`, `FORGE_CRATES_DOWNLOAD_URL` or `FORGE_NPM_URL`
+/// name a mirror.
+fn registries() -> forge_build::inputs::registry::Registries {
+    let mut r = forge_build::inputs::registry::Registries::default();
+    for (var, field) in [
+        ("FORGE_PYPI_URL", &mut r.pypi),
+        ("FORGE_CRATES_INDEX_URL", &mut r.crates_index),
+        ("FORGE_CRATES_DOWNLOAD_URL", &mut r.crates_downloads),
+        ("FORGE_NPM_URL", &mut r.npm),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                *field = v.trim_end_matches('/').to_owned();
+            }
+        }
+    }
+    r
+}
+
+/// `VERSION_CODENAME` of /etc/os-release.
+fn host_codename() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// This machine's architecture as Debian names it.
+fn debian_arch() -> Option<&'static str> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some("amd64"),
+        "aarch64" => Some("arm64"),
+        "x86" => Some("i386"),
+        "riscv64" => Some("riscv64"),
+        _ => None,
+    }
 }
