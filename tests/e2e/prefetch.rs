@@ -7,6 +7,28 @@ use std::process::Command;
 use crate::build::tools;
 use crate::common::{demo_tarball, write, Env};
 
+/// Builds recipe `name` made of the `tools` shell, the pasted input `line`
+/// and `script`; asserts it builds without fetching anything.
+fn build_pasted(env: &Env, name: &str, line: &str, script: &str) {
+    write(
+        &env.path(&format!("{name}/recipe.toml")),
+        format!(
+            "[recipe]\nname = \"{name}\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n{line}\n\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", \"{script}\"]\n"
+        ),
+    );
+    let out = env.run(&["build", "--json", name]);
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{events}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !events.contains("\"event\":\"fetching\""),
+        "fetched again: {events}"
+    );
+}
+
 #[test]
 fn a_prefetched_archive_builds_from_the_printed_line_without_fetching_again() {
     let env = Env::new();
@@ -56,23 +78,7 @@ fn a_prefetched_archive_builds_from_the_printed_line_without_fetching_again() {
     // The printed line, pasted into a recipe: it builds, and nothing is
     // downloaded (the URL no longer even leads anywhere).
     fs::rename(&tarball, env.path("moved.tar.gz")).unwrap();
-    write(
-        &env.path("demo/recipe.toml"),
-        format!(
-            "[recipe]\nname = \"demo\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n{line}\n\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", \"cp -r $src $out\"]\n"
-        ),
-    );
-    let out = env.run(&["build", "--json", "demo"]);
-    let events = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{events}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !events.contains("\"event\":\"fetching\""),
-        "fetched again: {events}"
-    );
+    build_pasted(&env, "demo", line, "cp -r $src $out");
     assert_eq!(
         fs::read_to_string(env.path("result/hello.txt")).unwrap(),
         "hi from a tarball\n"
@@ -188,22 +194,11 @@ fn a_debian_package_is_found_in_the_signed_indices_and_builds_from_the_printed_l
     assert!(line.starts_with("hello = { fetch = "), "{line}");
 
     // The line in a recipe: the build sees the package's files.
-    write(
-        &env.path("deb/recipe.toml"),
-        format!(
-            "[recipe]\nname = \"deb\"\nversion = \"1\"\n\n[inputs]\nsh = {{ path = \"../tools\" }}\n{line}\n\n[build]\ncommand = [\"${{sh}}/sh\", \"-c\", \"cp $hello/usr/share/doc/hello/copyright $out\"]\n"
-        ),
-    );
-    let out = env.run(&["build", "--json", "deb"]);
-    let events = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{events}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !events.contains("\"event\":\"fetching\""),
-        "fetched again: {events}"
+    build_pasted(
+        &env,
+        "deb",
+        &line,
+        "cp $hello/usr/share/doc/hello/copyright $out",
     );
     assert!(fs::read_to_string(env.path("result"))
         .unwrap()
