@@ -207,9 +207,15 @@ fn unxz(path: &Path, url: &str, compressed: u64) -> Result<String, DebianError> 
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut text = String::with_capacity((compressed * 6).min(LIMIT) as usize);
-    xz2::read::XzDecoder::new(file)
-        .take(LIMIT)
+    // One byte past the limit tells a cut index from one that fits.
+    let n = xz2::read::XzDecoder::new(file)
+        .take(LIMIT + 1)
         .read_to_string(&mut text)
         .map_err(io)?;
+    if n as u64 > LIMIT {
+        return Err(io(std::io::Error::other(format!(
+            "it decompresses to more than {LIMIT} bytes"
+        ))));
+    }
     Ok(text)
 }
