@@ -288,6 +288,26 @@ fn registry_artefacts_are_pinned_to_the_hash_their_registry_publishes() {
         err.contains("https://pypi.org/simple has no attrs 0.0.0-no-such"),
         "{err}"
     );
+    // Options of one kind given to another: refused, not ignored.
+    for (args, want) in [
+        (
+            &["prefetch", "crate:log@0.4.22", "--file", "x"][..],
+            "--file applies to pypi",
+        ),
+        (
+            &["prefetch", "npm:left-pad@1.3.0", "--suite", "bookworm"][..],
+            "--suite applies to deb",
+        ),
+        (
+            &["prefetch", "pypi:attrs", "--json"][..],
+            "expected pypi:NAME==VERSION",
+        ),
+    ] {
+        let out = env.run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
 }
 
 /// A mirror that lists one hash and serves other bytes: refused, naming the

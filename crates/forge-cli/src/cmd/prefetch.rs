@@ -113,21 +113,41 @@ pub fn run(global: &GlobalArgs, args: PrefetchArgs) -> CmdResult {
     let progress = Retries {
         quiet: global.quiet(),
     };
-    let regs = registries();
+    use forge_build::inputs::registry::{prefetch_registry, Spec};
+    let spec = Spec::parse(&args.url)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let deb = args.url.strip_prefix("deb:");
+    if args.file.is_some() && !matches!(spec, Some(Spec::Pypi { .. })) {
+        anyhow::bail!("--file applies to pypi:NAME==VERSION only");
+    }
+    if args.suite.is_some() && deb.is_none() {
+        anyhow::bail!("--suite applies to deb:NAME only");
+    }
     let mut registry = None;
-    let (got, package): (Prefetched, Option<Package>) = match args.url.strip_prefix("deb:") {
-        None if forge_build::inputs::registry::Spec::parse(&args.url).is_some() => {
-            let spec = match forge_build::inputs::registry::Spec::parse(&args.url) {
-                Some(Ok(spec)) => spec,
-                Some(Err(e)) => anyhow::bail!(e),
-                None => unreachable!("checked by the guard"),
-            };
+    let mut package = None;
+    let got: Prefetched = match (deb, spec) {
+        (Some(name), _) => {
+            let (found, got) = prefetch_deb(global, &args, name, &progress)?;
+            package = Some(Package {
+                name: found.name,
+                version: found.version,
+                architecture: found.architecture,
+                suite: found.suite,
+                size: found.size,
+            });
+            got
+        }
+        (None, Some(spec)) => {
             if args.unpack.is_some() {
-                anyhow::bail!("{}: the registry's kind of file decides how it is unpacked; leave --unpack out", args.url);
+                anyhow::bail!(
+                    "{}: the registry's kind of file decides how it is unpacked; leave --unpack out",
+                    args.url
+                );
             }
-            let (located, got) = forge_build::inputs::registry::prefetch_registry(
+            let (located, got) = prefetch_registry(
                 &global.root(),
-                &regs,
+                &registries(),
                 &spec,
                 args.file.as_deref(),
                 &progress,
@@ -137,23 +157,11 @@ pub fn run(global: &GlobalArgs, args: PrefetchArgs) -> CmdResult {
                 yanked: located.yanked,
                 other_files: located.others,
             });
-            (got, None)
+            got
         }
-        Some(spec) => {
-            let (found, got) = prefetch_deb(global, &args, spec, &progress)?;
-            let package = Package {
-                name: found.name,
-                version: found.version,
-                architecture: found.architecture,
-                suite: found.suite,
-                size: found.size,
-            };
-            (got, Some(package))
+        (None, None) => {
+            forge_build::inputs::prefetch(&global.root(), &args.url, args.unpack, &progress)?
         }
-        None => (
-            forge_build::inputs::prefetch(&global.root(), &args.url, args.unpack, &progress)?,
-            None,
-        ),
     };
     let line = got.input_line(&args.name);
     if args.json {
